@@ -1,0 +1,46 @@
+"""Every exception class routilux raises.
+
+Validation errors subclass :class:`ValueError` (and timeouts :class:`TimeoutError`)
+so that code written for the 0.10 API, which caught the built-in types, keeps working.
+"""
+
+from __future__ import annotations
+
+
+class RoutiluxError(Exception):
+    """Base class of every routilux error."""
+
+
+class ConfigurationError(RoutiluxError, ValueError):
+    """A flow, routine, slot, event or connection was set up wrongly."""
+
+
+class FlowStateError(RoutiluxError, RuntimeError):
+    """An operation is not possible in the flow's or job's current state."""
+
+
+class JobTimeoutError(RoutiluxError, TimeoutError):
+    """A job ran past its timeout."""
+
+
+class SerializationError(RoutiluxError, TypeError):
+    """Data or a routine could not be pickled to cross a process boundary."""
+
+
+class RoutineCrashedError(RoutiluxError):
+    """A routine's actor died (process killed, crashed or timed out) too often."""
+
+
+class CheckpointError(RoutiluxError):
+    """A checkpoint could not be written, or failed verification when read."""
+
+
+__all__ = [
+    "CheckpointError",
+    "ConfigurationError",
+    "FlowStateError",
+    "JobTimeoutError",
+    "RoutiluxError",
+    "RoutineCrashedError",
+    "SerializationError",
+]

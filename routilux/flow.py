@@ -1,0 +1,467 @@
+"""Flow: a graph of routines, and the control surface of its jobs."""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from routilux.connection import Connection
+from routilux.error_handler import ErrorHandler
+from routilux.exceptions import ConfigurationError, FlowStateError
+from routilux.execution_tracker import ExecutionTracker
+from routilux.job_state import JobState
+from routilux.routine import Routine
+
+STRATEGIES = ("sequential", "concurrent")
+EXECUTIONS = ("thread", "process")
+
+
+@dataclass
+class RoutinePlan:
+    """How one routine of a flow runs."""
+
+    routine_id: str
+    routine: Routine
+    execution: str = "thread"
+    workers: int = 1
+    restart: Any = None
+    timeout: float | None = None
+
+
+class Flow:
+    """A graph of routines; runs jobs through a supervisor actor.
+
+    ``execution_strategy``: ``"sequential"`` runs one step of a job at a time, in
+    FIFO (breadth-first) order; ``"concurrent"`` lets up to ``max_workers`` routine
+    actors work at once. Each routine always handles its own messages one at a time.
+    ``max_queued_per_routine`` bounds what the supervisor holds for one routine
+    before emitting steps wait (backpressure). ``record_history=False`` skips
+    ``JobState.execution_history`` for the highest throughput.
+    """
+
+    def __init__(
+        self,
+        flow_id: str | None = None,
+        execution_strategy: str = "sequential",
+        max_workers: int = 5,
+        execution_timeout: float | None = None,
+        *,
+        restart: Any = None,
+        checkpoint_store: Any = None,
+        checkpoint_interval: float = 1.0,
+        max_queued_per_routine: int = 10_000,
+        record_history: bool = True,
+    ) -> None:
+        _check_strategy(execution_strategy, max_workers)
+        if execution_timeout is not None and execution_timeout <= 0:
+            raise ConfigurationError(f"execution_timeout must be > 0, got {execution_timeout}")
+        if max_queued_per_routine < 1:
+            raise ConfigurationError(
+                f"max_queued_per_routine must be >= 1, got {max_queued_per_routine}"
+            )
+        self.flow_id: str = flow_id or str(uuid.uuid4())
+        self.execution_strategy = execution_strategy
+        self.max_workers = int(max_workers)
+        self.execution_timeout = execution_timeout
+        self.restart = restart
+        self.checkpoint_store = checkpoint_store
+        self.checkpoint_interval = checkpoint_interval
+        self.max_queued_per_routine = int(max_queued_per_routine)
+        self.record_history = record_history
+        self.routines: dict[str, Routine] = {}
+        self.connections: list[Connection] = []
+        self.error_handler: ErrorHandler | None = None
+        self.output_handler: Any = None
+        self.job_state: JobState | None = None  # the most recent job (0.10 compatibility)
+        self.execution_tracker: ExecutionTracker | None = None
+        self._plans: dict[str, RoutinePlan] = {}
+        self._wiring: list[tuple[str, str, str, str, Connection]] = []
+        self._graph_version = 0
+        self._supervisor: Any = None
+        self._mailbox: Any = None
+        self._supervisor_version = -1
+        self._lock = threading.RLock()
+        _live_flows.add(self)
+
+    # ------------------------------------------------------------------ building
+    def add_routine(
+        self,
+        routine: Routine,
+        routine_id: str | None = None,
+        *,
+        execution: str = "thread",
+        workers: int = 1,
+        restart: Any = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Add ``routine`` under ``routine_id`` (default: ``routine._id``); returns the id.
+
+        ``execution="thread"`` runs it on its own thread, ``"process"`` in its own OS
+        process; ``workers=N`` starts N replicas. ``timeout`` bounds one step.
+        """
+        if not isinstance(routine, Routine):
+            raise ConfigurationError(
+                f"add_routine expects a Routine instance, got {type(routine).__name__}"
+            )
+        rid = routine_id if routine_id is not None else routine._id
+        if not isinstance(rid, str) or not rid:
+            raise ConfigurationError(f"routine_id must be a non-empty string, got {rid!r}")
+        if rid in self.routines:
+            raise ConfigurationError(
+                f"flow {self.flow_id!r} already has a routine {rid!r}; routines: "
+                f"{sorted(self.routines)}"
+            )
+        for other_id, other in self.routines.items():
+            if other is routine:
+                raise ConfigurationError(
+                    f"this {type(routine).__name__} object is already in the flow as "
+                    f"{other_id!r}; create a second instance to add it again"
+                )
+        if execution not in EXECUTIONS:
+            raise ConfigurationError(
+                f"execution must be one of {EXECUTIONS}, got {execution!r}"
+            )
+        if execution == "process":
+            raise ConfigurationError(
+                "execution='process' is not available in this build; use 'thread'"
+            )
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigurationError(f"workers must be an int >= 1, got {workers!r}")
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
+        with self._lock:
+            self.routines[rid] = routine
+            self._plans[rid] = RoutinePlan(rid, routine, execution, workers, restart, timeout)
+            self._graph_version += 1
+        return rid
+
+    def connect(
+        self,
+        source_routine_id: str,
+        source_event: str,
+        target_routine_id: str,
+        target_slot: str,
+        param_mapping: dict[str, str] | None = None,
+    ) -> Connection:
+        """Connect an event of one routine to a slot of another (or the same)."""
+        source = self._routine(source_routine_id, "source")
+        target = self._routine(target_routine_id, "target")
+        event = source.get_event(source_event)
+        if event is None:
+            raise ConfigurationError(
+                f"routine {source_routine_id!r} has no event {source_event!r}; "
+                f"events: {sorted(source._events)}"
+            )
+        slot = target.get_slot(target_slot)
+        if slot is None:
+            raise ConfigurationError(
+                f"routine {target_routine_id!r} has no slot {target_slot!r}; "
+                f"slots: {sorted(target._slots)}"
+            )
+        connection = Connection(event, slot, param_mapping)
+        with self._lock:
+            self.connections.append(connection)
+            self._wiring.append(
+                (source_routine_id, source_event, target_routine_id, target_slot, connection)
+            )
+            self._graph_version += 1
+        return connection
+
+    def _routine(self, routine_id: str, role: str) -> Routine:
+        routine = self.routines.get(routine_id)
+        if routine is None:
+            raise ConfigurationError(
+                f"flow {self.flow_id!r} has no {role} routine {routine_id!r}; "
+                f"routines: {sorted(self.routines)}"
+            )
+        return routine
+
+    def get_routine(self, routine_id: str) -> Routine | None:
+        """The routine added as ``routine_id``, or None."""
+        return self.routines.get(routine_id)
+
+    def set_error_handler(self, error_handler: ErrorHandler | None) -> None:
+        """The handler for routines that have none of their own."""
+        self.error_handler = error_handler
+
+    def get_error_handler(self) -> ErrorHandler | None:
+        return self.error_handler
+
+    def set_output_handler(self, output_handler: Any) -> None:
+        """Where ``send_output`` data of new jobs goes."""
+        self.output_handler = output_handler
+
+    def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
+        """Switch between ``"sequential"`` and ``"concurrent"`` (no job may be running)."""
+        max_workers = self.max_workers if max_workers is None else max_workers
+        _check_strategy(strategy, max_workers)
+        with self._lock:
+            if self._supervisor is not None:
+                self._supervisor.ask(("strategy", strategy, max_workers))
+            self.execution_strategy = strategy
+            self.max_workers = max_workers
+
+    # ------------------------------------------------------------------ running
+    def _plan(self) -> dict[str, Any]:
+        routes: dict[tuple[str, str], list[tuple[str, str, Connection]]] = {}
+        for src, event, dst, slot, connection in self._wiring:
+            routes.setdefault((src, event), []).append((dst, slot, connection))
+        return {"routines": dict(self._plans), "routes": routes}
+
+    def _ensure_supervisor(self) -> Any:
+        with self._lock:
+            if self._supervisor is None:
+                from routilux.runtime.mailbox import Mailbox
+                from routilux.runtime.supervisor import FlowSupervisor
+
+                mailbox = Mailbox()
+                ref = FlowSupervisor.start(self, mailbox)
+                mailbox.ref = ref
+                self._supervisor = ref
+                self._mailbox = mailbox
+                self._supervisor_version = -1
+            if self._supervisor_version != self._graph_version:
+                self._supervisor.ask(("plan", self._plan()))
+                self._supervisor_version = self._graph_version
+            return self._supervisor
+
+    def execute(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        *,
+        entry_slot: str = "trigger",
+        timeout: float | None = None,
+        wait: bool = True,
+    ) -> JobState:
+        """Start a job by delivering ``entry_params`` to the entry routine's slot.
+
+        With ``wait=True`` (default) returns once the job is completed, failed,
+        cancelled or paused; with ``wait=False`` returns at once. ``timeout`` (or the
+        flow's ``execution_timeout``) fails the job when it runs longer.
+        """
+        routine = self._routine(entry_routine_id, "entry")
+        if routine.get_slot(entry_slot) is None:
+            raise ConfigurationError(
+                f"entry routine {entry_routine_id!r} has no slot {entry_slot!r}; "
+                f"slots: {sorted(routine._slots)}"
+            )
+        if entry_params is not None and not isinstance(entry_params, dict):
+            raise ConfigurationError(
+                f"entry_params must be a dict, got {type(entry_params).__name__}"
+            )
+        if timeout is None:
+            timeout = self.execution_timeout
+        elif timeout <= 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
+        supervisor = self._ensure_supervisor()
+        state = JobState(self.flow_id)
+        state.output_handler = self.output_handler
+        state.execution_tracker = ExecutionTracker(state)
+        state._set_status("running")
+        self.job_state = state
+        self.execution_tracker = state.execution_tracker
+        supervisor.tell(("start", state, entry_routine_id, entry_slot, dict(entry_params or {}), timeout))
+        if wait:
+            state.wait()
+        return state
+
+    def pause(
+        self, job_state: JobState, reason: str = "", *, wait: bool = True,
+        timeout: float | None = None,
+    ) -> JobState:
+        """Pause one job: no new step starts; returns once its running steps ended
+        (unless ``wait=False``)."""
+        supervisor = self._require_supervisor(job_state)
+        supervisor.ask(("pause", job_state, reason))
+        if wait:
+            job_state.wait(timeout)
+        return job_state
+
+    def resume(self, job_state: JobState) -> JobState:
+        """Resume a paused job (emitting its deferred events); returns at once."""
+        supervisor = self._require_supervisor(job_state)
+        supervisor.ask(("resume", job_state))
+        return job_state
+
+    def cancel(self, job_state: JobState, reason: str = "") -> JobState:
+        """Cancel one job: its queued messages are dropped, it ends as ``cancelled``."""
+        supervisor = self._require_supervisor(job_state)
+        supervisor.ask(("cancel", job_state, reason))
+        return job_state
+
+    def _require_supervisor(self, job_state: JobState) -> Any:
+        if not isinstance(job_state, JobState):
+            raise ConfigurationError(f"expected a JobState, got {type(job_state).__name__}")
+        if job_state.flow_id != self.flow_id:
+            raise ConfigurationError(
+                f"job {job_state.job_id} belongs to flow {job_state.flow_id!r}, "
+                f"not {self.flow_id!r}"
+            )
+        with self._lock:
+            if self._supervisor is None:
+                raise FlowStateError(
+                    f"flow {self.flow_id!r} is not running; job {job_state.job_id} is "
+                    f"{job_state.status}"
+                )
+            return self._supervisor
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Per-routine runtime figures: processed, failed, queued, in_flight,
+        restarts, mean_ms, p95_ms (zeros before the first job)."""
+        with self._lock:
+            supervisor = self._supervisor
+        if supervisor is not None:
+            return supervisor.ask(("metrics",))
+        return {
+            rid: {
+                "processed": 0, "failed": 0, "queued": 0, "in_flight": 0, "restarts": 0,
+                "mean_ms": 0.0, "p95_ms": 0.0, "execution": plan.execution,
+                "workers": plan.workers,
+            }
+            for rid, plan in self._plans.items()
+        }
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the supervisor and every routine actor; unfinished jobs are cancelled.
+
+        Idempotent. A later ``execute`` starts the flow again.
+        """
+        with self._lock:
+            supervisor, self._supervisor = self._supervisor, None
+        if supervisor is None:
+            return
+        import pykka
+
+        thread = self._mailbox.thread if self._mailbox is not None else None
+        try:
+            supervisor.stop(block=True, timeout=timeout)
+        except pykka.ActorDeadError:
+            pass
+        except pykka.Timeout as exc:
+            raise FlowStateError(
+                f"flow {self.flow_id!r} did not stop within {timeout} s (a handler is "
+                "still running)"
+            ) from exc
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def __enter__(self) -> Flow:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown()
+
+    # ------------------------------------------------------------------ serialization
+    def serialize(self) -> dict[str, Any]:
+        """The graph as a JSON-compatible dict (routine ids on every connection).
+
+        Routines are recorded by class path and config; handlers are code and come
+        back from the class when :meth:`deserialize` builds new instances.
+        """
+        from routilux.job_state import _jsonable
+
+        return {
+            "format": "routilux.flow/1",
+            "flow_id": self.flow_id,
+            "execution_strategy": self.execution_strategy,
+            "max_workers": self.max_workers,
+            "execution_timeout": self.execution_timeout,
+            "routines": {
+                rid: {
+                    "class": f"{type(p.routine).__module__}:{type(p.routine).__qualname__}",
+                    "config": _jsonable(p.routine._config),
+                    "execution": p.execution,
+                    "workers": p.workers,
+                    "timeout": p.timeout,
+                }
+                for rid, p in self._plans.items()
+            },
+            "connections": [
+                {
+                    "source_routine_id": src,
+                    "source_event": event,
+                    "target_routine_id": dst,
+                    "target_slot": slot,
+                    "param_mapping": connection.param_mapping,
+                }
+                for src, event, dst, slot, connection in self._wiring
+            ],
+            "error_handler": self.error_handler.to_dict() if self.error_handler else None,
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> Flow:
+        """Build a flow from :meth:`serialize` output (routine classes are imported)."""
+        if not isinstance(data, dict) or data.get("format") != "routilux.flow/1":
+            raise ConfigurationError("not a serialized flow (expected format 'routilux.flow/1')")
+        flow = cls(
+            data.get("flow_id"),
+            data.get("execution_strategy", "sequential"),
+            data.get("max_workers", 5),
+            data.get("execution_timeout"),
+        )
+        for rid, spec in data["routines"].items():
+            routine = _import_class(spec["class"])()
+            routine.set_config(**spec.get("config", {}))
+            flow.add_routine(
+                routine, rid, execution=spec.get("execution", "thread"),
+                workers=spec.get("workers", 1), timeout=spec.get("timeout"),
+            )
+        for c in data["connections"]:
+            flow.connect(
+                c["source_routine_id"], c["source_event"], c["target_routine_id"],
+                c["target_slot"], c.get("param_mapping"),
+            )
+        handler = data.get("error_handler")
+        if handler:
+            flow.error_handler = ErrorHandler(
+                handler["strategy"], handler["max_retries"], handler["retry_delay"],
+                handler["retry_backoff"], is_critical=handler["is_critical"],
+            )
+        return flow
+
+    def __repr__(self) -> str:
+        return (
+            f"Flow({self.flow_id!r}, {self.execution_strategy}, routines={len(self.routines)}, "
+            f"connections={len(self.connections)})"
+        )
+
+
+def _check_strategy(strategy: str, max_workers: int) -> None:
+    if strategy not in STRATEGIES:
+        raise ConfigurationError(
+            f"execution_strategy must be one of {STRATEGIES}, got {strategy!r}"
+        )
+    if not isinstance(max_workers, int) or max_workers < 1:
+        raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
+
+
+def _import_class(path: str) -> type:
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot import routine class {path!r}: {exc}") from exc
+    if not (isinstance(obj, type) and issubclass(obj, Routine)):
+        raise ConfigurationError(f"{path!r} is not a Routine class")
+    return obj
+
+
+_live_flows: weakref.WeakSet[Flow] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all_flows() -> None:
+    for flow in list(_live_flows):
+        try:
+            flow.shutdown(timeout=2.0)
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass

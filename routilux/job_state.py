@@ -1,0 +1,280 @@
+"""JobState: everything known about one job (the data layer; the Flow is control)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+SETTLED_STATUSES = TERMINAL_STATUSES | {"paused"}
+STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+DEFAULT_HISTORY_LIMIT = 10_000
+
+
+class ExecutionRecord:
+    """One emitted event: which routine, which event, the data, and when."""
+
+    __slots__ = ("routine_id", "event_name", "data", "timestamp")
+
+    def __init__(
+        self,
+        routine_id: str,
+        event_name: str,
+        data: dict[str, Any] | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        self.routine_id = routine_id
+        self.event_name = event_name
+        self.data = data if data is not None else {}
+        self.timestamp = time.time() if timestamp is None else timestamp
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "routine_id": self.routine_id,
+            "event_name": self.event_name,
+            "data": _jsonable(self.data),
+            "timestamp": self.timestamp,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExecutionRecord:
+        return cls(data["routine_id"], data["event_name"], data.get("data"), data.get("timestamp"))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExecutionRecord) and self.to_tuple() == other.to_tuple()
+
+    def to_tuple(self) -> tuple:
+        return (self.routine_id, self.event_name, self.data, self.timestamp)
+
+    def __getstate__(self) -> tuple:
+        return self.to_tuple()
+
+    def __setstate__(self, state: tuple) -> None:
+        self.routine_id, self.event_name, self.data, self.timestamp = state
+
+    def __repr__(self) -> str:
+        return f"ExecutionRecord({self.routine_id!r}, {self.event_name!r}, {self.data!r})"
+
+
+class JobState:
+    """The state of one job of a flow.
+
+    The supervisor updates it as the job runs; read it from any thread. ``wait()``
+    returns as soon as the job is completed, failed, cancelled or paused.
+    """
+
+    def __init__(self, flow_id: str | None = None, job_id: str | None = None) -> None:
+        self.job_id: str = job_id or str(uuid.uuid4())
+        self.flow_id = flow_id
+        self.status: str = "pending"
+        self.current_routine_id: str | None = None
+        self.routine_states: dict[str, dict[str, Any]] = {}
+        self._history: list[ExecutionRecord] = []
+        self.history_limit = DEFAULT_HISTORY_LIMIT
+        self.history_dropped = 0
+        self.pause_points: list[dict[str, Any]] = []
+        self.pending_tasks: list[dict[str, Any]] = []
+        self.deferred_events: list[dict[str, Any]] = []
+        self.shared_data: dict[str, Any] = {}
+        self.shared_log: list[dict[str, Any]] = []
+        self.output_log: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.crashes: list[dict[str, Any]] = []
+        self.dropped_messages = 0
+        self.created_at = datetime.now()
+        self.updated_at = self.created_at
+        self.finished_at: datetime | None = None
+        self.error: str | None = None
+        self.output_handler: Any = None
+        self.execution_tracker: Any = None
+        self._settled = threading.Event()
+
+    # -- status -----------------------------------------------------------------------
+    def _set_status(self, status: str, error: str | None = None) -> None:
+        """Change status (called by the supervisor); wakes waiters when settled."""
+        self.status = status
+        self.updated_at = datetime.now()
+        if error is not None:
+            self.error = error
+        if status in TERMINAL_STATUSES:
+            self.finished_at = self.updated_at
+        if status in SETTLED_STATUSES:
+            self._settled.set()
+        else:
+            self._settled.clear()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once completed, failed or cancelled."""
+        return self.status in TERMINAL_STATUSES
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job is completed, failed, cancelled or paused.
+
+        Returns True if it is, False if ``timeout`` seconds passed first.
+        """
+        return self._settled.wait(timeout)
+
+    @staticmethod
+    def wait_for_completion(flow: Any, job_state: JobState, timeout: float | None = None) -> bool:
+        """Wait for ``job_state`` to settle (see :meth:`wait`); ``flow`` is unused."""
+        return job_state.wait(timeout)
+
+    # -- routine states ---------------------------------------------------------------
+    def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
+        """The state entry of ``routine_id`` (status, counts, last error) or None."""
+        return self.routine_states.get(routine_id)
+
+    def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
+        """Merge ``state`` into the entry of ``routine_id``."""
+        self.routine_states.setdefault(routine_id, {}).update(state)
+        self.updated_at = datetime.now()
+
+    # -- history ----------------------------------------------------------------------
+    @property
+    def execution_history(self) -> list[ExecutionRecord]:
+        """Emitted events, oldest first; at most ``history_limit`` records are kept
+        (older ones are dropped and counted in ``history_dropped``)."""
+        self._trim_history()
+        return self._history
+
+    def _trim_history(self) -> None:
+        excess = len(self._history) - self.history_limit
+        if excess > 0:
+            del self._history[:excess]
+            self.history_dropped += excess
+
+    def record_execution(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """Append one record to the history."""
+        history = self._history
+        history.append(ExecutionRecord(routine_id, event_name, data))
+        if len(history) > 2 * self.history_limit:  # amortised trim keeps appends O(1)
+            self._trim_history()
+
+    def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
+        """The history, optionally only the records of ``routine_id``."""
+        history = self.execution_history
+        if routine_id is None:
+            return list(history)
+        return [r for r in history if r.routine_id == routine_id]
+
+    # -- shared data ------------------------------------------------------------------
+    def update_shared_data(self, key: str, value: Any) -> None:
+        """Set ``shared_data[key]``."""
+        self.shared_data[key] = value
+        self.updated_at = datetime.now()
+
+    def get_shared_data(self, key: str, default: Any = None) -> Any:
+        """``shared_data[key]`` or ``default``."""
+        return self.shared_data.get(key, default)
+
+    def append_to_shared_log(self, entry: dict[str, Any]) -> None:
+        """Append an entry (timestamped if it has no ``timestamp``) to ``shared_log``."""
+        entry = dict(entry)
+        entry.setdefault("timestamp", time.time())
+        self.shared_log.append(entry)
+
+    def get_shared_log(self) -> list[dict[str, Any]]:
+        """A copy of the shared log."""
+        return list(self.shared_log)
+
+    # -- persistence ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict; values JSON cannot hold are stored as their repr."""
+        return {
+            "job_id": self.job_id,
+            "flow_id": self.flow_id,
+            "status": self.status,
+            "current_routine_id": self.current_routine_id,
+            "routine_states": _jsonable(self.routine_states),
+            "execution_history": [r.to_dict() for r in self.execution_history],
+            "history_limit": self.history_limit,
+            "history_dropped": self.history_dropped,
+            "pause_points": _jsonable(self.pause_points),
+            "pending_tasks": _jsonable(self.pending_tasks),
+            "deferred_events": _jsonable(self.deferred_events),
+            "shared_data": _jsonable(self.shared_data),
+            "shared_log": _jsonable(self.shared_log),
+            "output_log": _jsonable(self.output_log),
+            "failures": _jsonable(self.failures),
+            "crashes": _jsonable(self.crashes),
+            "dropped_messages": self.dropped_messages,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "error": self.error,
+        }
+
+    serialize = to_dict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobState:
+        """Rebuild a JobState from :meth:`to_dict` output."""
+        from routilux.exceptions import ConfigurationError
+
+        if not isinstance(data, dict) or "job_id" not in data:
+            raise ConfigurationError("not a serialized JobState: expected a dict with 'job_id'")
+        job = cls(data.get("flow_id"), data["job_id"])
+        for key in (
+            "current_routine_id", "routine_states", "pause_points", "pending_tasks",
+            "deferred_events", "shared_data", "shared_log", "output_log", "failures",
+            "crashes", "dropped_messages", "history_dropped", "history_limit", "error",
+        ):
+            if key in data:
+                setattr(job, key, data[key])
+        job._history = [ExecutionRecord.from_dict(r) for r in data.get("execution_history", [])]
+        for key in ("created_at", "updated_at", "finished_at"):
+            if data.get(key):
+                setattr(job, key, datetime.fromisoformat(data[key]))
+        job._set_status(data.get("status", "pending"))
+        job.updated_at = datetime.fromisoformat(data["updated_at"]) if data.get("updated_at") else job.updated_at
+        return job
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> JobState:
+        """Alias of :meth:`from_dict`."""
+        return cls.from_dict(data)
+
+    def save(self, path: str) -> None:
+        """Write the job as JSON to ``path``."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2)
+
+    @classmethod
+    def load(cls, path: str) -> JobState:
+        """Read a job written by :meth:`save`."""
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_settled"] = self._settled.is_set()
+        state["output_handler"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        settled = state.pop("_settled")
+        self.__dict__.update(state)
+        self._settled = threading.Event()
+        if settled:
+            self._settled.set()
+
+    def __repr__(self) -> str:
+        return f"JobState(job_id={self.job_id!r}, flow_id={self.flow_id!r}, status={self.status!r})"
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` made JSON-compatible: containers converted, anything else by repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value)

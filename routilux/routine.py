@@ -1,0 +1,187 @@
+"""Routine: a unit of work with input slots and output events."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from routilux._context import current_step
+from routilux.error_handler import ErrorHandler, ErrorStrategy
+from routilux.event import Event
+from routilux.exceptions import ConfigurationError
+from routilux.slot import Slot
+
+
+class ExecutionContext(NamedTuple):
+    """Where a handler is running: its flow, its job and its routine id in the flow."""
+
+    flow: Any
+    job_state: Any
+    routine_id: str
+
+
+class Routine:
+    """Base class of every routine.
+
+    Subclass it, define slots and events in ``__init__`` and emit from handlers::
+
+        class Doubler(Routine):
+            def __init__(self):
+                super().__init__()
+                self.define_slot("input", handler=self.double)
+                self.define_event("output", ["value"])
+
+            def double(self, value):
+                self.emit("output", value=value * 2)
+
+    In a flow each routine runs as an actor: one handler call (a *step*) at a time.
+    """
+
+    def __init__(self) -> None:
+        self._id: str = hex(id(self))
+        self._slots: dict[str, Slot] = {}
+        self._events: dict[str, Event] = {}
+        self._config: dict[str, Any] = {}
+        self._stats: dict[str, Any] = {}
+        self._error_handler: ErrorHandler | None = None
+
+    # -- graph ------------------------------------------------------------------------
+    def define_slot(
+        self,
+        name: str,
+        handler: Callable[..., Any] | None = None,
+        merge_strategy: Any = "override",
+    ) -> Slot:
+        """Add an input slot; a duplicate name raises ``ValueError``."""
+        if name in self._slots:
+            raise ConfigurationError(
+                f"{type(self).__name__} already has a slot named {name!r}; "
+                f"slots: {sorted(self._slots)}"
+            )
+        slot = Slot(name, self, handler, merge_strategy)
+        self._slots[name] = slot
+        return slot
+
+    def define_event(self, name: str, output_params: list[str] | None = None) -> Event:
+        """Add an output event; a duplicate name raises ``ValueError``."""
+        if name in self._events:
+            raise ConfigurationError(
+                f"{type(self).__name__} already has an event named {name!r}; "
+                f"events: {sorted(self._events)}"
+            )
+        event = Event(name, self, output_params)
+        self._events[name] = event
+        return event
+
+    def get_slot(self, name: str) -> Slot | None:
+        """The slot called ``name``, or None."""
+        return self._slots.get(name)
+
+    def get_event(self, name: str) -> Event | None:
+        """The event called ``name``, or None."""
+        return self._events.get(name)
+
+    # -- emitting ---------------------------------------------------------------------
+    def emit(self, event_name: str, flow: Any = None, **data: Any) -> None:
+        """Send ``data`` out of the event ``event_name``.
+
+        Inside a handler run by a flow this is a non-blocking send through the job's
+        supervisor (it blocks only while the supervisor is full, see backpressure).
+        Outside any flow the connected slots' handlers are called synchronously.
+        ``flow`` is accepted for compatibility and not needed.
+        """
+        event = self._events.get(event_name)
+        if event is None:
+            raise ConfigurationError(
+                f"{type(self).__name__} has no event named {event_name!r}; "
+                f"events: {sorted(self._events)}"
+            )
+        step = current_step()
+        if step is not None:
+            step.emit(self, event_name, data)
+            return
+        for connection in list(event.connections):
+            connection.target_slot.receive(connection.apply_mapping(data))
+
+    def emit_deferred_event(self, event_name: str, **data: Any) -> None:
+        """Record an emit to be sent when the current job is next resumed.
+
+        Outside a flow the event is emitted at once.
+        """
+        if event_name not in self._events:
+            raise ConfigurationError(
+                f"{type(self).__name__} has no event named {event_name!r}; "
+                f"events: {sorted(self._events)}"
+            )
+        step = current_step()
+        if step is None:
+            self.emit(event_name, **data)
+        else:
+            step.defer(self, event_name, data)
+
+    def send_output(self, output_type: str, **data: Any) -> None:
+        """Send data to the job's output handler (and its ``output_log``).
+
+        Outside a flow there is no job and the call does nothing.
+        """
+        step = current_step()
+        if step is not None:
+            step.send_output(self, output_type, data)
+
+    def get_execution_context(self) -> ExecutionContext | None:
+        """``(flow, job_state, routine_id)`` while a handler runs in a flow, else None."""
+        step = current_step()
+        if step is None:
+            return None
+        return step.context(self)
+
+    # -- configuration ----------------------------------------------------------------
+    def set_config(self, **kwargs: Any) -> None:
+        """Set configuration values."""
+        self._config.update(kwargs)
+
+    def get_config(self, key: str, default: Any = None) -> Any:
+        """A configuration value, or ``default``."""
+        return self._config.get(key, default)
+
+    def config(self) -> dict[str, Any]:
+        """A copy of the whole configuration."""
+        return dict(self._config)
+
+    # -- stats ------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """A copy of ``_stats``, the routine's user-maintained statistics."""
+        return dict(self._stats)
+
+    def reset_stats(self) -> None:
+        """Clear ``_stats``."""
+        self._stats.clear()
+
+    # -- errors -----------------------------------------------------------------------
+    def set_error_handler(self, error_handler: ErrorHandler | None) -> None:
+        """Set this routine's error handler (None: use the flow's)."""
+        self._error_handler = error_handler
+
+    def get_error_handler(self) -> ErrorHandler | None:
+        """This routine's error handler, or None."""
+        return self._error_handler
+
+    def set_as_optional(self, strategy: ErrorStrategy | str | None = None) -> None:
+        """Errors in this routine never fail the job (default strategy CONTINUE)."""
+        self._error_handler = ErrorHandler(
+            strategy=strategy or ErrorStrategy.CONTINUE, is_critical=False
+        )
+
+    def set_as_critical(
+        self, max_retries: int = 3, retry_delay: float = 1.0, retry_backoff: float = 2.0
+    ) -> None:
+        """Retry this routine's failures; when retries run out the job fails."""
+        self._error_handler = ErrorHandler(
+            strategy=ErrorStrategy.RETRY,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_backoff=retry_backoff,
+            is_critical=True,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._id})"

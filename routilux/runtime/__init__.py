@@ -1,0 +1,1 @@
+"""The actor runtime: the flow supervisor, routine actors and their messages."""

@@ -1,0 +1,185 @@
+"""Per-job queues and the two dispatch disciplines.
+
+``sequential``: one step in flight per job; the job's messages form one FIFO queue,
+so the job runs breadth-first with fan-out in connection order.
+
+``concurrent``: each job keeps one FIFO queue per routine; every routine actor gets
+batches of its messages (a routine still runs one step at a time), and at most
+``max_workers`` routine actors are busy at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from routilux.job_state import JobState
+    from routilux.runtime.messages import Delivery
+
+
+class JobRun:
+    """The supervisor's live record of one job."""
+
+    __slots__ = (
+        "state", "job_id", "slot_data", "in_flight", "suspended", "queued", "timers",
+        "live", "running", "pausing", "timeout_handle", "queue", "queues", "resumes",
+        "history",
+    )
+
+    def __init__(self, state: JobState, record_history: bool = True) -> None:
+        self.state = state
+        self.job_id = state.job_id
+        self.slot_data: dict[tuple[str, str], dict[str, Any]] = {}
+        self.in_flight = 0  # deliveries sent to actors and not yet done or returned
+        self.suspended = 0  # in-flight steps blocked by backpressure
+        self.queued = 0  # deliveries held by the supervisor
+        self.timers: dict[int, Any] = {}  # pending retry timers by delivery id
+        self.live = True  # False once completed, failed or cancelled
+        self.running = True  # False while paused (or pausing) or once over
+        self.pausing = False
+        self.timeout_handle: Any = None
+        self.queue: deque[Delivery] = deque()  # sequential
+        self.queues: dict[str, deque[Delivery]] = {}  # concurrent, per routine id
+        self.resumes = 0
+        self.history = record_history
+
+
+class SequentialDispatcher:
+    """One step in flight per job, in FIFO order."""
+
+    name = "sequential"
+
+    def __init__(self, supervisor: Any) -> None:
+        self.sup = supervisor
+        self.ready: set[JobRun] = set()
+
+    def push(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
+        if front:
+            job.queue.appendleft(delivery)
+        else:
+            job.queue.append(delivery)
+        self.ready.add(job)
+
+    def push_front(self, job: JobRun, deliveries: list[Delivery]) -> None:
+        job.queue.extendleft(reversed(deliveries))
+        self.ready.add(job)
+
+    def mark(self, job: JobRun, routine_id: str | None = None) -> None:
+        self.ready.add(job)
+
+    def routine_idle(self, routine_id: str) -> None:
+        """Sequential jobs do not wait for actors; nothing to do."""
+
+    def queued(self, job: JobRun) -> Iterable[Delivery]:
+        return list(job.queue)
+
+    def drain(self, job: JobRun) -> list[Delivery]:
+        items = list(job.queue)
+        job.queue.clear()
+        self.ready.discard(job)
+        return items
+
+    def dispatch(self) -> None:
+        if not self.ready:
+            return
+        jobs, self.ready = self.ready, set()
+        send = self.sup.send_one
+        for job in jobs:
+            if job.running and job.in_flight == job.suspended and job.queue:
+                send(job, job.queue.popleft())
+
+
+class ConcurrentDispatcher:
+    """Batches per routine actor, at most ``max_workers`` busy actors."""
+
+    name = "concurrent"
+
+    def __init__(self, supervisor: Any, max_workers: int) -> None:
+        self.sup = supervisor
+        self.max_workers = max_workers
+        self.work: dict[str, deque[JobRun]] = {}  # routine id -> jobs with work for it
+        self.dirty: set[str] = set()
+        self.starved: set[str] = set()
+
+    def push(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
+        rid = delivery.routine_id
+        q = job.queues.get(rid)
+        if q is None:
+            q = job.queues[rid] = deque()
+        if not q:
+            self.work.setdefault(rid, deque()).append(job)
+        if front:
+            q.appendleft(delivery)
+        else:
+            q.append(delivery)
+        self.dirty.add(rid)
+
+    def push_front(self, job: JobRun, deliveries: list[Delivery]) -> None:
+        for delivery in reversed(deliveries):
+            self.push(job, delivery, front=True)
+
+    def mark(self, job: JobRun, routine_id: str | None = None) -> None:
+        if routine_id is not None:
+            self.dirty.add(routine_id)
+        else:
+            self.dirty.update(rid for rid, q in job.queues.items() if q)
+
+    def routine_idle(self, routine_id: str) -> None:
+        self.dirty.add(routine_id)
+        if self.starved:
+            self.dirty |= self.starved
+            self.starved.clear()
+
+    def queued(self, job: JobRun) -> Iterable[Delivery]:
+        return [d for q in job.queues.values() for d in q]
+
+    def drain(self, job: JobRun) -> list[Delivery]:
+        items = []
+        for rid, q in job.queues.items():
+            items.extend(q)
+            q.clear()
+            jobs = self.work.get(rid)
+            if jobs and job in jobs:
+                jobs.remove(job)
+        return items
+
+    def dispatch(self) -> None:
+        if not self.dirty:
+            return
+        dirty, self.dirty = self.dirty, set()
+        sup = self.sup
+        for rid in dirty:
+            jobs = self.work.get(rid)
+            if not jobs:
+                continue
+            entry = sup.entries[rid]
+            while jobs:
+                actor = entry.pick_actor()
+                if actor is None:
+                    break  # every replica has a full batch; its DONE re-marks us
+                if actor.outstanding == 0 and sup.busy_actors >= self.max_workers:
+                    self.starved.add(rid)
+                    break
+                job = jobs[0]
+                q = job.queues[rid]
+                if not job.running or not q:
+                    jobs.popleft()
+                    if q and job.live:
+                        pass  # paused: resume() re-marks the job's routines
+                    continue
+                room = entry.credit - actor.outstanding
+                batch = [q.popleft() for _ in range(min(room, len(q)))]
+                if q:
+                    jobs.rotate(-1)  # round-robin between jobs
+                else:
+                    jobs.popleft()
+                sup.send_batch(job, actor, batch)
+
+    def resume(self, job: JobRun) -> None:
+        for rid, q in job.queues.items():
+            if q:
+                jobs = self.work.setdefault(rid, deque())
+                if job not in jobs:
+                    jobs.append(job)
+                self.dirty.add(rid)

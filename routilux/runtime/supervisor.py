@@ -1,0 +1,600 @@
+"""FlowSupervisor: the per-flow actor that routes every message of every job.
+
+It owns the connection table, each job's queue, every JobState, the ledger of
+in-flight deliveries, error handling and the runtime figures. Routine actors only
+run steps and report back through the supervisor's :class:`Mailbox`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from routilux.error_handler import ErrorStrategy
+from routilux.exceptions import FlowStateError, JobTimeoutError
+from routilux.runtime.backpressure import Gate
+from routilux.runtime.dispatch import ConcurrentDispatcher, JobRun, SequentialDispatcher
+from routilux.runtime.ids import delivery_id, emit_id, root_id
+from routilux.runtime.mailbox import BELL, Mailbox
+from routilux.runtime.messages import (
+    DEFER, DONE, EMIT, OUTPUT, RETURNED, SUSPEND, TIMER, UNSUSPEND, Delivery, ErrorInfo,
+)
+from routilux.runtime.metrics import RoutineFigures
+from routilux.slot import merge_data
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow, RoutinePlan
+
+logger = logging.getLogger("routilux.supervisor")
+
+THREAD_BATCH = 64  # deliveries handed to a thread actor at once (concurrent mode)
+_MAX_DROPPED_DESCRIBED = 100
+
+
+class ActorHandle:
+    """The supervisor's view of one routine actor (one replica)."""
+
+    __slots__ = ("routine_id", "index", "ref", "outstanding", "suspended", "thread")
+
+    def __init__(self, routine_id: str, index: int) -> None:
+        self.routine_id = routine_id
+        self.index = index
+        self.ref: Any = None
+        self.outstanding = 0  # deliveries sent and not yet done/returned
+        self.suspended = 0
+        self.thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"<actor {self.routine_id}#{self.index}>"
+
+
+class RoutineEntry:
+    """Everything the supervisor tracks about one routine of the flow."""
+
+    __slots__ = ("routine_id", "routine", "plan", "actors", "queued", "credit", "figures")
+
+    def __init__(self, plan: RoutinePlan, credit: int) -> None:
+        self.routine_id = plan.routine_id
+        self.routine = plan.routine
+        self.plan = plan
+        self.actors: list[ActorHandle] = []
+        self.queued = 0
+        self.credit = credit
+        self.figures = RoutineFigures()
+
+    def pick_actor(self) -> ActorHandle | None:
+        """The replica with the fewest outstanding deliveries, if it has room."""
+        actors = self.actors
+        best = actors[0] if len(actors) == 1 else min(actors, key=_outstanding)
+        return best if best.outstanding < self.credit else None
+
+    def all_suspended(self) -> bool:
+        return all(a.suspended for a in self.actors)
+
+
+def _outstanding(actor: ActorHandle) -> int:
+    return actor.outstanding
+
+
+class RuntimeEnv:
+    """Read-mostly state shared by the supervisor and its routine actors."""
+
+    def __init__(self, flow: Flow, mailbox: Mailbox, gate: Gate) -> None:
+        self.flow = flow
+        self.mailbox = mailbox
+        self.gate = gate
+        self.targets: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.rid_by_object: dict[int, str] = {}
+
+    def routine_id_of(self, routine: Any) -> str:
+        try:
+            return self.rid_by_object[id(routine)]
+        except KeyError:
+            raise FlowStateError(
+                f"{routine!r} emitted inside a job of flow {self.flow.flow_id!r} but is "
+                "not one of its routines"
+            ) from None
+
+
+class FlowSupervisor(pykka.ThreadingActor):
+    """One per running flow; see the module docstring."""
+
+    use_daemon_thread = True
+
+    def __init__(self, flow: Flow, mailbox: Mailbox) -> None:
+        super().__init__()
+        self.flow = flow
+        self.mailbox = mailbox
+        self.gate = Gate(flow.max_queued_per_routine, mailbox.__len__)
+        self.env = RuntimeEnv(flow, mailbox, self.gate)
+        self.entries: dict[str, RoutineEntry] = {}
+        self.routes: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
+        self.jobs: dict[str, JobRun] = {}
+        self.busy_actors = 0
+        self.dispatcher: Any = self._make_dispatcher(flow.execution_strategy, flow.max_workers)
+        from routilux.runtime.timers import Timers
+
+        self.timers = Timers(f"routilux-timers-{flow.flow_id}")
+        self._wall_offset = time.time() - time.perf_counter()
+        self.thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_start(self) -> None:
+        self.thread = self.mailbox.thread = threading.current_thread()
+
+    def on_stop(self) -> None:
+        for job in list(self.jobs.values()):
+            if job.live:
+                self._finish(job, "cancelled", "cancelled: the flow was shut down")
+        self.gate.full.clear()
+        self.gate.notify()
+        self.timers.stop()
+        self._stop_actors(list(self.entries.values()))
+
+    def _stop_actors(self, entries: list[RoutineEntry]) -> None:
+        for entry in entries:
+            for actor in entry.actors:
+                try:
+                    actor.ref.stop(block=False)
+                except pykka.ActorDeadError:
+                    pass
+        for entry in entries:
+            for actor in entry.actors:
+                if actor.thread is not None:
+                    actor.thread.join(10.0)
+
+    def _make_dispatcher(self, strategy: str, max_workers: int) -> Any:
+        if strategy == "concurrent":
+            return ConcurrentDispatcher(self, max_workers)
+        return SequentialDispatcher(self)
+
+    def apply_plan(self, plan: dict[str, Any]) -> None:
+        """Install a graph snapshot: start actors of new routines, rebuild routes."""
+        from routilux.runtime.thread_actor import ThreadRoutineActor
+
+        routines: dict[str, RoutinePlan] = plan["routines"]
+        removed = [self.entries.pop(rid) for rid in list(self.entries) if rid not in routines]
+        if removed:
+            self._stop_actors(removed)
+        for rid, rplan in routines.items():
+            if rid in self.entries and self.entries[rid].routine is rplan.routine:
+                self.entries[rid].plan = rplan
+                continue
+            if rid in self.entries:
+                self._stop_actors([self.entries.pop(rid)])
+            entry = RoutineEntry(rplan, THREAD_BATCH)
+            for index in range(rplan.workers):
+                handle = ActorHandle(rid, index)
+                handle.ref = ThreadRoutineActor.start(handle, rplan.routine, rid, self.env)
+                entry.actors.append(handle)
+            self.entries[rid] = entry
+        self.routes = plan["routes"]
+        self.env.targets = {key: tuple(r[0] for r in routes) for key, routes in self.routes.items()}
+        self.env.rid_by_object = {id(p.routine): rid for rid, p in routines.items()}
+
+    # ------------------------------------------------------------------ messages
+    def on_receive(self, message: Any) -> Any:
+        result = None
+        if message is BELL:
+            self._drain()
+        else:
+            result = getattr(self, "_cmd_" + message[0])(*message[1:])
+        self.dispatcher.dispatch()
+        self.gate.notify()
+        return result
+
+    def _drain(self) -> None:
+        items = self.mailbox.take_all()
+        pop = items.popleft
+        on_emit = self._on_emit
+        on_done = self._on_done
+        while items:
+            item = pop()
+            tag = item[0]
+            if tag is EMIT:
+                on_emit(item[1], item[2], item[3], item[4], item[5])
+            elif tag is DONE:
+                on_done(item[1], item[2], item[3], item[4], item[5])
+            elif tag is RETURNED:
+                self._on_returned(item[1], item[2])
+            elif tag is SUSPEND:
+                self._on_suspend(item[1], item[2], +1)
+            elif tag is UNSUSPEND:
+                self._on_suspend(item[1], item[2], -1)
+            elif tag is OUTPUT:
+                self._on_output(*item[1:])
+            elif tag is DEFER:
+                self._on_defer(*item[1:])
+            elif tag is TIMER:
+                item[1](*item[2:])
+            if len(items) > 8 * THREAD_BATCH:
+                # Keep actors fed while a flood of results is being read.
+                self.dispatcher.dispatch()
+
+    # ------------------------------------------------------------------ routing
+    def _on_emit(self, parent: Delivery, n: int, rid: str, event: str, data: dict) -> None:
+        job = parent.job
+        if not job.live:
+            return
+        seen = parent.seen_emits
+        if seen is not None:
+            if n < seen[0]:
+                return  # a redelivered step re-emitting what was already routed
+            seen[0] = n + 1
+        if job.history:
+            job.state.record_execution(rid, event, data)
+        routes = self.routes.get((rid, event))
+        if routes:
+            self._route(job, emit_id(parent.id, n), routes, data)
+
+    def _route(self, job: JobRun, eid: int, routes: list, data: dict) -> None:
+        enqueue = self._enqueue
+        for k, (dst, slot, connection) in enumerate(routes):
+            if connection.param_mapping:
+                payload = connection.apply_mapping(data)
+            else:
+                payload = data if k == 0 else dict(data)
+            enqueue(job, Delivery(eid if k == 0 else delivery_id(eid, k), job, dst, slot, payload))
+
+    def _enqueue(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
+        entry = self.entries[delivery.routine_id]
+        entry.queued += 1
+        job.queued += 1
+        if entry.queued >= self.gate.limit and not entry.all_suspended():
+            self.gate.full.add(entry.routine_id)
+        self.dispatcher.push(job, delivery, front)
+
+    # ------------------------------------------------------------------ sending
+    def send_one(self, job: JobRun, delivery: Delivery) -> None:
+        actor = self.entries[delivery.routine_id].pick_actor()
+        if actor is None:  # sequential jobs never fill a replica's credit
+            actor = min(self.entries[delivery.routine_id].actors, key=_outstanding)
+        self.send_batch(job, actor, [delivery])
+
+    def send_batch(self, job: JobRun, actor: ActorHandle, batch: list[Delivery]) -> None:
+        entry = self.entries[actor.routine_id]
+        count = len(batch)
+        entry.queued -= count
+        job.queued -= count
+        if entry.queued < self.gate.limit and self.gate.full:
+            self.gate.full.discard(entry.routine_id)
+        ready = []
+        for delivery in batch:
+            if delivery.call_data is None and not self._prepare(job, entry, delivery):
+                continue
+            ready.append(delivery)
+        if not ready:
+            return
+        job.in_flight += len(ready)
+        if actor.outstanding == 0:
+            self.busy_actors += 1
+        actor.outstanding += len(ready)
+        job.state.current_routine_id = actor.routine_id
+        actor.ref.tell(ready)
+
+    def _prepare(self, job: JobRun, entry: RoutineEntry, delivery: Delivery) -> bool:
+        """Apply the slot's merge strategy; a failing merge fails the message."""
+        slot = entry.routine._slots[delivery.slot]
+        key = (entry.routine_id, delivery.slot)
+        if slot.merge_strategy == "override":
+            job.slot_data[key] = delivery.call_data = delivery.data
+            return True
+        try:
+            stored, delivery.call_data = merge_data(
+                slot.merge_strategy, job.slot_data.get(key, {}), delivery.data
+            )
+        except Exception as exc:
+            self._failed_step(job, entry, delivery, ErrorInfo.from_exception(exc), None, None)
+            return False
+        job.slot_data[key] = stored
+        return True
+
+    # ------------------------------------------------------------------ results
+    def _on_done(
+        self, actor: ActorHandle, delivery: Delivery, error: ErrorInfo | None,
+        started: float, ended: float,
+    ) -> None:
+        actor.outstanding -= 1
+        if actor.outstanding == 0:
+            self.busy_actors -= 1
+        rid = actor.routine_id
+        self.dispatcher.routine_idle(rid)
+        job = delivery.job
+        job.in_flight -= 1
+        entry = self.entries.get(rid)
+        if entry is None:
+            return
+        entry.figures.record(ended - started)
+        if not job.live:
+            return
+        state = job.state.routine_states.get(rid)
+        if state is None:
+            state = job.state.routine_states[rid] = _new_routine_state(started + self._wall_offset)
+        state["last_end"] = ended + self._wall_offset
+        state["total_seconds"] += ended - started
+        if error is None:
+            entry.figures.processed += 1
+            state["processed"] += 1
+            state["status"] = "completed"
+            self.dispatcher.mark(job, rid)
+            if job.in_flight == 0:
+                self._settle(job)
+        else:
+            self._failed_step(job, entry, delivery, error, state, started)
+
+    def _on_returned(self, actor: ActorHandle, delivery: Delivery) -> None:
+        actor.outstanding -= 1
+        if actor.outstanding == 0:
+            self.busy_actors -= 1
+        self.dispatcher.routine_idle(actor.routine_id)
+        job = delivery.job
+        job.in_flight -= 1
+        if job.live:
+            entry = self.entries[delivery.routine_id]
+            entry.queued += 1
+            job.queued += 1
+            self.dispatcher.push(job, delivery, front=True)
+            self._settle(job)
+
+    def _on_suspend(self, actor: ActorHandle, delivery: Delivery, change: int) -> None:
+        actor.suspended += change
+        delivery.job.suspended += change
+        self.dispatcher.mark(delivery.job)
+        entry = self.entries.get(actor.routine_id)
+        if entry is not None and change > 0 and entry.all_suspended():
+            # Nobody can drain this routine's queue while all its replicas wait:
+            # let emits to it through rather than deadlock (e.g. a self-loop).
+            self.gate.full.discard(entry.routine_id)
+
+    def _on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
+        job = delivery.job
+        state = job.state
+        state.output_log.append(
+            {"routine_id": rid, "output_type": output_type, "data": data, "timestamp": time.time()}
+        )
+        handler = state.output_handler
+        if handler is not None:
+            try:
+                handler.handle(state.job_id, rid, output_type, data)
+            except Exception:
+                logger.exception("output handler %r failed for job %s", handler, state.job_id)
+
+    def _on_defer(self, delivery: Delivery, rid: str, event: str, data: dict) -> None:
+        delivery.job.state.deferred_events.append(
+            {"routine_id": rid, "event_name": event, "data": data}
+        )
+
+    # ------------------------------------------------------------------ errors
+    def _failed_step(
+        self, job: JobRun, entry: RoutineEntry, delivery: Delivery, error: ErrorInfo,
+        state: dict | None, started: float | None,
+    ) -> None:
+        rid = entry.routine_id
+        if state is None:
+            state = job.state.routine_states.setdefault(
+                rid, _new_routine_state(time.perf_counter() + self._wall_offset)
+            )
+        handler = entry.routine.get_error_handler() or self.flow.error_handler
+        strategy = handler.strategy if handler is not None else ErrorStrategy.STOP
+        entry.figures.failed += 1
+        state["failed"] += 1
+        state["last_error"] = error.summary()
+        job.state.failures.append({
+            "routine_id": rid,
+            "slot": delivery.slot,
+            "exception_type": error.type_name,
+            "message": error.message,
+            "traceback": error.traceback,
+            "attempt": delivery.attempt,
+            "strategy": strategy.value,
+            "timestamp": time.time(),
+        })
+        where = f"routine {rid!r} slot {delivery.slot!r}"
+        if strategy is ErrorStrategy.RETRY:
+            if (
+                handler.is_retryable(error.exception, error.type_name)
+                and delivery.attempt < handler.max_retries
+            ):
+                delivery.attempt += 1
+                state["status"] = "retrying"
+                self._schedule_retry(job, delivery, handler.delay_for(delivery.attempt))
+                return
+            if handler.is_critical:
+                state["status"] = "failed"
+                self._fail(job, f"{where} failed after {delivery.attempt} retries: {error.summary()}")
+                return
+            state["status"] = "failed"
+        elif strategy is ErrorStrategy.STOP:
+            state["status"] = "failed"
+            self._fail(job, f"{where} failed: {error.summary()}")
+            return
+        elif strategy is ErrorStrategy.SKIP:
+            state["status"] = "skipped"
+            state["skipped"] = state.get("skipped", 0) + 1
+        else:
+            state["status"] = "failed"
+        self.dispatcher.mark(job, rid)
+        self._settle(job)
+
+    def _schedule_retry(self, job: JobRun, delivery: Delivery, delay: float) -> None:
+        if delivery.seen_emits is None:
+            delivery.seen_emits = [0]
+        post = self.mailbox.post
+        job.timers[delivery.id] = self.timers.call_later(
+            delay, lambda: post((TIMER, self._retry_due, job, delivery))
+        )
+
+    def _retry_due(self, job: JobRun, delivery: Delivery) -> None:
+        job.timers.pop(delivery.id, None)
+        if job.live:
+            self._enqueue(job, delivery, front=True)
+
+    # ------------------------------------------------------------------ job ends
+    def _settle(self, job: JobRun) -> None:
+        """Complete or finish pausing ``job`` if nothing of it is left in flight."""
+        if not job.live or job.in_flight:
+            return
+        if job.pausing:
+            job.pausing = False
+            job.state.pending_tasks = [d.describe() for d in self.dispatcher.queued(job)]
+            job.state._set_status("paused")
+        elif job.running and job.queued == 0 and not job.timers:
+            self._finish(job, "completed")
+
+    def _fail(self, job: JobRun, message: str) -> None:
+        dropped = self._drop_queued(job)
+        job.state.dropped_messages += len(dropped)
+        if job.state.failures:
+            job.state.failures[-1]["dropped"] = [
+                d.describe() for d in dropped[:_MAX_DROPPED_DESCRIBED]
+            ]
+        self._finish(job, "failed", message)
+
+    def _drop_queued(self, job: JobRun) -> list[Delivery]:
+        dropped = self.dispatcher.drain(job)
+        for delivery in dropped:
+            entry = self.entries.get(delivery.routine_id)
+            if entry is not None:
+                entry.queued -= 1
+                if entry.queued < self.gate.limit:
+                    self.gate.full.discard(delivery.routine_id)
+        job.queued = 0
+        for handle in job.timers.values():
+            handle.cancel()
+        job.timers.clear()
+        return dropped
+
+    def _finish(self, job: JobRun, status: str, error: str | None = None) -> None:
+        job.live = False
+        job.running = False
+        job.pausing = False
+        if job.timeout_handle is not None:
+            job.timeout_handle.cancel()
+        if status != "completed":
+            self._drop_queued(job)
+        self.jobs.pop(job.job_id, None)
+        job.state._set_status(status, error)
+
+    def _on_timeout(self, job: JobRun, timeout: float) -> None:
+        if not job.live:
+            return
+        message = f"job {job.job_id} exceeded its timeout of {timeout:g} s"
+        job.state.failures.append({
+            "routine_id": job.state.current_routine_id,
+            "slot": None,
+            "exception_type": JobTimeoutError.__name__,
+            "message": message,
+            "traceback": "",
+            "attempt": 0,
+            "strategy": "stop",
+            "timestamp": time.time(),
+        })
+        self._fail(job, f"JobTimeoutError: {message}")
+
+    # ------------------------------------------------------------------ commands
+    def _cmd_start(
+        self, state: Any, routine_id: str, slot: str, params: dict, timeout: float | None
+    ) -> None:
+        job = JobRun(state, self.flow.record_history)
+        self.jobs[job.job_id] = job
+        if timeout is not None:
+            post = self.mailbox.post
+            job.timeout_handle = self.timers.call_later(
+                timeout, lambda: post((TIMER, self._on_timeout, job, timeout))
+            )
+        self._enqueue(job, Delivery(root_id(job.job_id), job, routine_id, slot, params))
+
+    def _job(self, state: Any) -> JobRun | None:
+        return self.jobs.get(state.job_id)
+
+    def _cmd_pause(self, state: Any, reason: str) -> None:
+        job = self._job(state)
+        if job is None or not job.running:
+            return
+        job.running = False
+        job.pausing = True
+        state.pause_points.append({
+            "timestamp": time.time(),
+            "reason": reason,
+            "current_routine_id": state.current_routine_id,
+            "queued": job.queued,
+            "in_flight": job.in_flight,
+        })
+        self._settle(job)
+
+    def _cmd_resume(self, state: Any) -> None:
+        job = self._job(state)
+        if job is None:
+            raise FlowStateError(
+                f"job {state.job_id} is {state.status} and not known to this flow's "
+                "supervisor; only a paused job can be resumed"
+            )
+        if job.running:
+            return
+        job.running = True
+        job.pausing = False
+        job.resumes += 1
+        state.pending_tasks = []
+        state._set_status("running")
+        deferred, state.deferred_events = state.deferred_events, []
+        for i, event in enumerate(deferred):
+            rid, name, data = event["routine_id"], event["event_name"], event["data"]
+            if job.history:
+                state.record_execution(rid, name, data)
+            routes = self.routes.get((rid, name))
+            if routes:
+                self._route(job, root_id(job.job_id, f"deferred/{job.resumes}/{i}"), routes, data)
+        if isinstance(self.dispatcher, ConcurrentDispatcher):
+            self.dispatcher.resume(job)
+        else:
+            self.dispatcher.mark(job)
+        self._settle(job)
+
+    def _cmd_cancel(self, state: Any, reason: str) -> None:
+        job = self._job(state)
+        if job is None or not job.live:
+            return
+        dropped = self._drop_queued(job)
+        state.dropped_messages += len(dropped)
+        self._finish(job, "cancelled", f"cancelled: {reason}" if reason else "cancelled")
+
+    def _cmd_metrics(self) -> dict[str, dict[str, Any]]:
+        result = {}
+        for rid, entry in self.entries.items():
+            figures = entry.figures.snapshot()
+            figures["queued"] = entry.queued
+            figures["in_flight"] = sum(a.outstanding for a in entry.actors)
+            figures["execution"] = entry.plan.execution
+            figures["workers"] = len(entry.actors)
+            result[rid] = figures
+        return result
+
+    def _cmd_plan(self, plan: dict[str, Any]) -> None:
+        self.apply_plan(plan)
+
+    def _cmd_strategy(self, strategy: str, max_workers: int) -> None:
+        if any(job.live for job in self.jobs.values()):
+            raise FlowStateError(
+                "cannot change the execution strategy while jobs are running; "
+                "wait for them or cancel them first"
+            )
+        self.dispatcher = self._make_dispatcher(strategy, max_workers)
+
+    def _cmd_live_jobs(self) -> int:
+        return sum(1 for job in self.jobs.values() if job.live)
+
+
+def _new_routine_state(first_start: float) -> dict[str, Any]:
+    return {
+        "status": "running",
+        "processed": 0,
+        "failed": 0,
+        "first_start": first_start,
+        "last_end": None,
+        "total_seconds": 0.0,
+        "last_error": None,
+    }

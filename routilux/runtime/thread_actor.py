@@ -1,0 +1,103 @@
+"""Thread-backed routine actors: the routine object runs steps on its own thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from routilux._context import set_current_step
+from routilux.routine import ExecutionContext
+from routilux.runtime.messages import DEFER, DONE, EMIT, OUTPUT, RETURNED, SUSPEND, UNSUSPEND, ErrorInfo
+
+if TYPE_CHECKING:
+    from routilux.routine import Routine
+    from routilux.runtime.messages import Delivery
+
+
+class StepContext:
+    """What ``Routine.emit`` talks to while a handler runs on a routine actor.
+
+    One per actor, re-pointed at each delivery (allocation-free on the hot path).
+    """
+
+    __slots__ = ("actor", "delivery", "n", "post", "routine", "routine_id", "env")
+
+    def __init__(self, actor: Any, routine: Routine, routine_id: str, env: Any) -> None:
+        self.actor = actor
+        self.routine = routine
+        self.routine_id = routine_id
+        self.env = env
+        self.post = env.mailbox.post
+        self.delivery: Delivery | None = None
+        self.n = 0
+
+    def _rid(self, routine: Routine) -> str:
+        if routine is self.routine:
+            return self.routine_id
+        return self.env.routine_id_of(routine)
+
+    def emit(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+        rid = self._rid(routine)
+        gate = self.env.gate
+        if gate.full or len(self.env.mailbox) > gate.limit:
+            targets = self.env.targets.get((rid, event_name), ())
+            if gate.must_wait(targets):
+                self.post((SUSPEND, self.actor, self.delivery))
+                gate.wait(targets)
+                self.post((UNSUSPEND, self.actor, self.delivery))
+        n = self.n
+        self.n = n + 1
+        self.post((EMIT, self.delivery, n, rid, event_name, data))
+
+    def defer(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+        self.post((DEFER, self.delivery, self._rid(routine), event_name, data))
+
+    def send_output(self, routine: Routine, output_type: str, data: dict[str, Any]) -> None:
+        self.post((OUTPUT, self.delivery, self._rid(routine), output_type, data))
+
+    def context(self, routine: Routine) -> ExecutionContext:
+        return ExecutionContext(self.env.flow, self.delivery.job.state, self._rid(routine))
+
+
+class ThreadRoutineActor(pykka.ThreadingActor):
+    """Hosts one routine object and runs its steps one at a time."""
+
+    use_daemon_thread = True  # never block interpreter exit; the flow stops us cleanly
+
+    def __init__(self, handle: Any, routine: Routine, routine_id: str, env: Any) -> None:
+        super().__init__()
+        self.handle = handle
+        self.routine = routine
+        self.routine_id = routine_id
+        self.env = env
+        self.step = StepContext(handle, routine, routine_id, env)
+        self.thread: threading.Thread | None = None
+
+    def on_start(self) -> None:
+        self.handle.thread = threading.current_thread()
+
+    def on_receive(self, batch: list[Delivery]) -> None:
+        post = self.env.mailbox.post
+        handle = self.handle
+        slots = self.routine._slots
+        step = self.step
+        clock = time.perf_counter
+        for delivery in batch:
+            if not delivery.job.running:
+                post((RETURNED, handle, delivery))
+                continue
+            step.delivery = delivery
+            step.n = 0
+            previous = set_current_step(step)
+            started = clock()
+            try:
+                slots[delivery.slot].call_handler(delivery.call_data)
+                error = None
+            except BaseException as exc:  # a handler's SystemExit must not stop pykka
+                error = ErrorInfo.from_exception(exc)
+            finally:
+                set_current_step(previous)
+            post((DONE, handle, delivery, error, started, clock()))
