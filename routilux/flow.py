@@ -127,8 +127,13 @@ class Flow:
                 f"execution must be one of {EXECUTIONS}, got {execution!r}"
             )
         if execution == "process":
+            from routilux.runtime.wire import dumps_or_explain
+
+            dumps_or_explain(routine, f"routine {rid!r}:")  # fail now, not in a child
+        elif timeout is not None:
             raise ConfigurationError(
-                "execution='process' is not available in this build; use 'thread'"
+                f"routine {rid!r}: timeout needs execution='process' (a thread cannot be "
+                "interrupted; a process is killed and restarted)"
             )
         if not isinstance(workers, int) or workers < 1:
             raise ConfigurationError(f"workers must be an int >= 1, got {workers!r}")

@@ -18,7 +18,9 @@ OUTPUT = "output"  # (OUTPUT, delivery, routine_id, output_type, data)
 DEFER = "defer"  # (DEFER, delivery, routine_id, event_name, data)
 SUSPEND = "suspend"  # (SUSPEND, actor, delivery): step blocked by backpressure
 UNSUSPEND = "unsuspend"  # (UNSUSPEND, actor, delivery)
-TIMER = "timer"  # (TIMER, callback)
+TIMER = "timer"  # (TIMER, callback, *args)
+CRASHED = "crashed"  # (CRASHED, actor, reason, returncode, lost_deliveries)
+RESTARTED = "restarted"  # (RESTARTED, actor, error_or_None)
 
 
 class Delivery:
@@ -29,7 +31,7 @@ class Delivery:
     retried or redelivered message is not merged twice).
     """
 
-    __slots__ = ("id", "job", "routine_id", "slot", "data", "call_data", "attempt", "seen_emits")
+    __slots__ = ("id", "job", "routine_id", "slot", "data", "call_data", "attempt", "emitted")
 
     def __init__(self, msg_id: int, job: Any, routine_id: str, slot: str, data: dict) -> None:
         self.id = msg_id
@@ -39,7 +41,9 @@ class Delivery:
         self.data = data
         self.call_data: dict | None = None
         self.attempt = 0
-        self.seen_emits: set[int] | None = None  # emit ids already routed (redelivery)
+        # Emits already routed for this message: a retried or redelivered step that
+        # emits the same way again produces the same ids, and those are dropped.
+        self.emitted = 0
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly summary (for ``JobState.pending_tasks``)."""

@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from routilux.error_handler import ErrorStrategy
-from routilux.exceptions import FlowStateError, JobTimeoutError
+from routilux.exceptions import FlowStateError, JobTimeoutError, RoutineCrashedError
 from routilux.runtime.backpressure import Gate
 from routilux.runtime.dispatch import ConcurrentDispatcher, JobRun, SequentialDispatcher
 from routilux.runtime.ids import delivery_id, emit_id, root_id
 from routilux.runtime.mailbox import BELL, Mailbox
 from routilux.runtime.messages import (
-    DEFER, DONE, EMIT, OUTPUT, RETURNED, SUSPEND, TIMER, UNSUSPEND, Delivery, ErrorInfo,
+    CRASHED, DEFER, DONE, EMIT, OUTPUT, RESTARTED, RETURNED, SUSPEND, TIMER, UNSUSPEND,
+    Delivery, ErrorInfo,
 )
 from routilux.runtime.metrics import RoutineFigures
+from routilux.runtime.restart import RestartPolicy
 from routilux.slot import merge_data
 
 if TYPE_CHECKING:
@@ -32,13 +34,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger("routilux.supervisor")
 
 THREAD_BATCH = 64  # deliveries handed to a thread actor at once (concurrent mode)
+PROCESS_CREDIT = 2  # per process replica: one step running, one waiting in the pipe
 _MAX_DROPPED_DESCRIBED = 100
 
 
 class ActorHandle:
     """The supervisor's view of one routine actor (one replica)."""
 
-    __slots__ = ("routine_id", "index", "ref", "outstanding", "suspended", "thread")
+    __slots__ = (
+        "routine_id", "index", "ref", "outstanding", "suspended", "thread", "alive",
+        "pid", "process", "stats", "state_bytes", "state_seq",
+    )
 
     def __init__(self, routine_id: str, index: int) -> None:
         self.routine_id = routine_id
@@ -47,6 +53,13 @@ class ActorHandle:
         self.outstanding = 0  # deliveries sent and not yet done/returned
         self.suspended = 0
         self.thread: threading.Thread | None = None
+        self.alive = True
+        # process replicas only:
+        self.pid: int | None = None
+        self.process: Any = None  # psutil.Process, created on first metrics()
+        self.stats: dict[str, Any] | None = None  # the child's _stats after its last step
+        self.state_bytes: bytes | None = None  # the child's state after its last step
+        self.state_seq = 0
 
     def __repr__(self) -> str:
         return f"<actor {self.routine_id}#{self.index}>"
@@ -55,7 +68,10 @@ class ActorHandle:
 class RoutineEntry:
     """Everything the supervisor tracks about one routine of the flow."""
 
-    __slots__ = ("routine_id", "routine", "plan", "actors", "queued", "credit", "figures")
+    __slots__ = (
+        "routine_id", "routine", "plan", "actors", "queued", "credit", "figures",
+        "crash_times", "waiting_jobs", "is_process", "next_pick",
+    )
 
     def __init__(self, plan: RoutinePlan, credit: int) -> None:
         self.routine_id = plan.routine_id
@@ -65,11 +81,30 @@ class RoutineEntry:
         self.queued = 0
         self.credit = credit
         self.figures = RoutineFigures()
+        self.crash_times: list[float] = []
+        self.waiting_jobs: set[JobRun] = set()  # sequential jobs waiting for a restart
+        self.is_process = plan.execution == "process"
+        self.next_pick = 0
 
     def pick_actor(self) -> ActorHandle | None:
-        """The replica with the fewest outstanding deliveries, if it has room."""
+        """The live replica with the fewest outstanding deliveries, if it has room."""
         actors = self.actors
-        best = actors[0] if len(actors) == 1 else min(actors, key=_outstanding)
+        if len(actors) == 1:
+            best = actors[0]
+            if not best.alive:
+                return None
+        else:
+            # Least loaded live replica; ties go round-robin so work spreads out.
+            count = len(actors)
+            start = self.next_pick
+            best = None
+            for offset in range(count):
+                actor = actors[(start + offset) % count]
+                if actor.alive and (best is None or actor.outstanding < best.outstanding):
+                    best = actor
+            if best is None:
+                return None
+            self.next_pick = (best.index + 1) % count
         return best if best.outstanding < self.credit else None
 
     def all_suspended(self) -> bool:
@@ -89,6 +124,19 @@ class RuntimeEnv:
         self.gate = gate
         self.targets: dict[tuple[str, str], tuple[str, ...]] = {}
         self.rid_by_object: dict[int, str] = {}
+        self.entries: dict[str, RoutineEntry] = {}
+
+    def publish_stats(self, routine_id: str) -> None:
+        """Refresh a process routine's ``_stats`` in this process from its replicas
+        (numbers are summed across replicas; other values: the latest report)."""
+        entry = self.entries.get(routine_id)
+        if entry is None:
+            return
+        reports = [a.stats for a in entry.actors if a.stats is not None]
+        if len(reports) == 1:
+            entry.routine._stats = dict(reports[0])
+        elif reports:
+            entry.routine._stats = merge_stats(reports)
 
     def routine_id_of(self, routine: Any) -> str:
         try:
@@ -111,10 +159,11 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.mailbox = mailbox
         self.gate = Gate(flow.max_queued_per_routine, mailbox.__len__)
         self.env = RuntimeEnv(flow, mailbox, self.gate)
-        self.entries: dict[str, RoutineEntry] = {}
+        self.entries: dict[str, RoutineEntry] = self.env.entries
         self.routes: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
         self.jobs: dict[str, JobRun] = {}
         self.busy_actors = 0
+        self._has_process_routines = False
         self.dispatcher: Any = self._make_dispatcher(flow.execution_strategy, flow.max_workers)
         from routilux.runtime.timers import Timers
 
@@ -154,27 +203,66 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def apply_plan(self, plan: dict[str, Any]) -> None:
         """Install a graph snapshot: start actors of new routines, rebuild routes."""
-        from routilux.runtime.thread_actor import ThreadRoutineActor
-
         routines: dict[str, RoutinePlan] = plan["routines"]
         removed = [self.entries.pop(rid) for rid in list(self.entries) if rid not in routines]
         if removed:
             self._stop_actors(removed)
+        started = []
         for rid, rplan in routines.items():
-            if rid in self.entries and self.entries[rid].routine is rplan.routine:
-                self.entries[rid].plan = rplan
+            current = self.entries.get(rid)
+            if current is not None and current.routine is rplan.routine \
+                    and current.plan.execution == rplan.execution \
+                    and current.plan.workers == rplan.workers:
+                current.plan = rplan
                 continue
-            if rid in self.entries:
+            if current is not None:
                 self._stop_actors([self.entries.pop(rid)])
-            entry = RoutineEntry(rplan, THREAD_BATCH)
+            entry = RoutineEntry(rplan, PROCESS_CREDIT if rplan.execution == "process" else THREAD_BATCH)
             for index in range(rplan.workers):
-                handle = ActorHandle(rid, index)
-                handle.ref = ThreadRoutineActor.start(handle, rplan.routine, rid, self.env)
-                entry.actors.append(handle)
+                entry.actors.append(ActorHandle(rid, index))
             self.entries[rid] = entry
+            started.append(entry)
         self.routes = plan["routes"]
+        self._has_process_routines = any(e.is_process for e in self.entries.values())
         self.env.targets = {key: tuple(r[0] for r in routes) for key, routes in self.routes.items()}
         self.env.rid_by_object = {id(p.routine): rid for rid, p in routines.items()}
+        # Start every new actor, then wait for the processes together (they boot in
+        # parallel: one interpreter start-up, not N).
+        spawning = []
+        for entry in started:
+            for handle in entry.actors:
+                spawning.extend(self._start_actor(entry, handle))
+        errors = []
+        for future in spawning:
+            try:
+                future.get()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+        if errors:
+            self._stop_actors(started)
+            for entry in started:
+                self.entries.pop(entry.routine_id, None)
+            raise errors[0]
+
+    def _start_actor(self, entry: RoutineEntry, handle: ActorHandle) -> list[Any]:
+        """Start one replica's actor; returns futures to wait for (process start-up)."""
+        rid = entry.routine_id
+        handle.alive = True
+        handle.outstanding = 0
+        handle.suspended = 0
+        if entry.is_process:
+            from routilux.runtime.process_actor import ProcessRoutineActor
+            from routilux.runtime.wire import dumps_or_explain
+
+            routine_bytes = dumps_or_explain(entry.routine, f"routine {rid!r}:")
+            handle.ref = ProcessRoutineActor.start(
+                handle, rid, routine_bytes, self.env, entry.plan.timeout
+            )
+            return [handle.ref.ask(("spawn", handle.state_bytes), block=False)]
+        from routilux.runtime.thread_actor import ThreadRoutineActor
+
+        handle.ref = ThreadRoutineActor.start(handle, entry.routine, rid, self.env)
+        return []
 
     # ------------------------------------------------------------------ messages
     def on_receive(self, message: Any) -> Any:
@@ -211,6 +299,10 @@ class FlowSupervisor(pykka.ThreadingActor):
                 self._on_defer(*item[1:])
             elif tag is TIMER:
                 item[1](*item[2:])
+            elif tag is CRASHED:
+                self._on_crashed(*item[1:])
+            elif tag is RESTARTED:
+                self._on_restarted(*item[1:])
             if len(items) > 8 * THREAD_BATCH:
                 # Keep actors fed while a flood of results is being read.
                 self.dispatcher.dispatch()
@@ -220,11 +312,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         job = parent.job
         if not job.live:
             return
-        seen = parent.seen_emits
-        if seen is not None:
-            if n < seen[0]:
-                return  # a redelivered step re-emitting what was already routed
-            seen[0] = n + 1
+        if n < parent.emitted:
+            return  # a retried or redelivered step re-emitting what was already routed
+        parent.emitted = n + 1
         if job.history:
             job.state.record_execution(rid, event, data)
         routes = self.routes.get((rid, event))
@@ -250,9 +340,15 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     # ------------------------------------------------------------------ sending
     def send_one(self, job: JobRun, delivery: Delivery) -> None:
-        actor = self.entries[delivery.routine_id].pick_actor()
-        if actor is None:  # sequential jobs never fill a replica's credit
-            actor = min(self.entries[delivery.routine_id].actors, key=_outstanding)
+        entry = self.entries[delivery.routine_id]
+        actor = entry.pick_actor()
+        if actor is None:
+            live = [a for a in entry.actors if a.alive]
+            if not live:  # every replica is restarting: wait for RESTARTED
+                job.queue.appendleft(delivery)
+                entry.waiting_jobs.add(job)
+                return
+            actor = min(live, key=_outstanding)
         self.send_batch(job, actor, [delivery])
 
     def send_batch(self, job: JobRun, actor: ActorHandle, batch: list[Delivery]) -> None:
@@ -421,8 +517,6 @@ class FlowSupervisor(pykka.ThreadingActor):
         self._settle(job)
 
     def _schedule_retry(self, job: JobRun, delivery: Delivery, delay: float) -> None:
-        if delivery.seen_emits is None:
-            delivery.seen_emits = [0]
         post = self.mailbox.post
         job.timers[delivery.id] = self.timers.call_later(
             delay, lambda: post((TIMER, self._retry_due, job, delivery))
@@ -432,6 +526,85 @@ class FlowSupervisor(pykka.ThreadingActor):
         job.timers.pop(delivery.id, None)
         if job.live:
             self._enqueue(job, delivery, front=True)
+
+    # ------------------------------------------------------------------ crashes
+    def _on_crashed(
+        self, actor: ActorHandle, reason: str, returncode: int | None, lost: list[Delivery]
+    ) -> None:
+        entry = self.entries.get(actor.routine_id)
+        if entry is None or actor not in entry.actors:
+            return
+        actor.alive = False
+        actor.outstanding -= len(lost)
+        if actor.outstanding <= 0:
+            if actor.outstanding + len(lost) > 0:
+                self.busy_actors -= 1
+            actor.outstanding = 0
+        for delivery in lost:
+            delivery.job.in_flight -= 1
+        policy: RestartPolicy = entry.plan.restart or self.flow.restart or RestartPolicy()
+        now = time.monotonic()
+        entry.crash_times = [t for t in entry.crash_times if now - t < policy.within]
+        entry.crash_times.append(now)
+        crashes = len(entry.crash_times)
+        exceeded = crashes > policy.max_restarts
+        entry.figures.restarts += 1
+        logger.warning(
+            "routine %r replica %d (pid %s) crashed: %s; restart %d of %d allowed within %gs%s",
+            entry.routine_id, actor.index, actor.pid, reason, crashes, policy.max_restarts,
+            policy.within, "; failing its message" if exceeded and lost else "",
+        )
+        record = {
+            "routine_id": entry.routine_id,
+            "replica": actor.index,
+            "pid": actor.pid,
+            "reason": reason,
+            "returncode": returncode,
+            "restart": crashes,
+            "timestamp": time.time(),
+        }
+        for job in {d.job for d in lost}:
+            job.state.crashes.append(dict(record))
+        for delivery in reversed(lost):  # front-requeued in reverse keeps their order
+            job = delivery.job
+            if not job.live:
+                continue
+            if exceeded:
+                error = RoutineCrashedError(
+                    f"routine {entry.routine_id!r} crashed ({reason}) {crashes} times within "
+                    f"{policy.within:g} s, more than its restart policy allows "
+                    f"(max_restarts={policy.max_restarts})"
+                )
+                self._failed_step(job, entry, delivery, ErrorInfo.from_exception(error), None, None)
+            else:
+                self._enqueue(job, delivery, front=True)
+        delay = policy.backoff_max if exceeded else policy.delay(crashes)
+        post = self.mailbox.post
+        self.timers.call_later(delay, lambda: post((TIMER, self._restart, entry, actor)))
+
+    def _restart(self, entry: RoutineEntry, actor: ActorHandle) -> None:
+        if self.entries.get(entry.routine_id) is not entry:
+            return
+        if entry.is_process:
+            actor.ref.tell(("respawn", actor.state_bytes))
+        else:
+            self._start_actor(entry, actor)
+            self._on_restarted(actor, None)
+
+    def _on_restarted(self, actor: ActorHandle, error: BaseException | None) -> None:
+        entry = self.entries.get(actor.routine_id)
+        if entry is None:
+            return
+        if error is not None:
+            logger.error("routine %r could not be restarted: %s", entry.routine_id, error)
+            self._on_crashed(actor, f"restart failed: {error}", None, [])
+            return
+        actor.alive = True
+        actor.process = None
+        for job in entry.waiting_jobs:
+            self.dispatcher.mark(job)
+        entry.waiting_jobs.clear()
+        self.dispatcher.routine_idle(entry.routine_id)
 
     # ------------------------------------------------------------------ job ends
     def _settle(self, job: JobRun) -> None:
@@ -468,7 +641,15 @@ class FlowSupervisor(pykka.ThreadingActor):
         job.timers.clear()
         return dropped
 
+    def _sync_process_states(self) -> None:
+        """Bring the caller's routine objects up to date with their processes."""
+        for entry in self.entries.values():
+            if entry.is_process:
+                sync_routine_state(entry)
+
     def _finish(self, job: JobRun, status: str, error: str | None = None) -> None:
+        if self._has_process_routines:
+            self._sync_process_states()
         job.live = False
         job.running = False
         job.pausing = False
@@ -570,6 +751,8 @@ class FlowSupervisor(pykka.ThreadingActor):
             figures["in_flight"] = sum(a.outstanding for a in entry.actors)
             figures["execution"] = entry.plan.execution
             figures["workers"] = len(entry.actors)
+            if entry.is_process:
+                figures.update(process_figures(entry.actors))
             result[rid] = figures
         return result
 
@@ -586,6 +769,69 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def _cmd_live_jobs(self) -> int:
         return sum(1 for job in self.jobs.values() if job.live)
+
+
+def merge_stats(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum numeric values across replicas; other values come from the last report."""
+    merged: dict[str, Any] = {}
+    for report in reports:
+        for key, value in report.items():
+            previous = merged.get(key)
+            if (
+                isinstance(value, (int, float)) and not isinstance(value, bool)
+                and isinstance(previous, (int, float)) and not isinstance(previous, bool)
+            ):
+                merged[key] = previous + value
+            else:
+                merged[key] = value
+    return merged
+
+
+def sync_routine_state(entry: RoutineEntry) -> None:
+    """Copy the replicas' latest attributes onto the caller's routine object.
+
+    With several replicas, attributes come from the replica with the highest index
+    that reported, and ``_stats`` numbers are summed across replicas.
+    """
+    from routilux.runtime.wire import loads
+
+    applied = False
+    for actor in entry.actors:
+        state = actor.state_bytes
+        if state is None:
+            continue
+        try:
+            attributes = loads(state)
+        except Exception:  # noqa: BLE001 - a class unknown here; keep what we have
+            logger.warning("cannot load the state of routine %r here", entry.routine_id)
+            continue
+        attributes.pop("_stats", None)
+        vars(entry.routine).update(attributes)
+        applied = True
+    if applied or any(a.stats is not None for a in entry.actors):
+        reports = [a.stats for a in entry.actors if a.stats is not None]
+        if reports:
+            entry.routine._stats = merge_stats(reports) if len(reports) > 1 else dict(reports[0])
+
+
+def process_figures(actors: list[ActorHandle]) -> dict[str, Any]:
+    """pids, summed CPU % and RSS of a process routine's replicas (psutil)."""
+    import psutil
+
+    pids, cpu, rss = [], 0.0, 0
+    for actor in actors:
+        if actor.pid is None or not actor.alive:
+            continue
+        pids.append(actor.pid)
+        try:
+            if actor.process is None or actor.process.pid != actor.pid:
+                actor.process = psutil.Process(actor.pid)
+                actor.process.cpu_percent(None)  # primes the counter
+            cpu += actor.process.cpu_percent(None)
+            rss += actor.process.memory_info().rss
+        except psutil.Error:
+            continue
+    return {"pids": pids, "cpu_percent": round(cpu, 1), "rss_bytes": rss}
 
 
 def _new_routine_state(first_start: float) -> dict[str, Any]:

@@ -10,7 +10,9 @@ import pykka
 
 from routilux._context import set_current_step
 from routilux.routine import ExecutionContext
-from routilux.runtime.messages import DEFER, DONE, EMIT, OUTPUT, RETURNED, SUSPEND, UNSUSPEND, ErrorInfo
+from routilux.runtime.messages import (
+    CRASHED, DEFER, DONE, EMIT, OUTPUT, RETURNED, SUSPEND, UNSUSPEND, ErrorInfo,
+)
 
 if TYPE_CHECKING:
     from routilux.routine import Routine
@@ -74,7 +76,8 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         self.routine_id = routine_id
         self.env = env
         self.step = StepContext(handle, routine, routine_id, env)
-        self.thread: threading.Thread | None = None
+        self._batch: list[Delivery] = []
+        self._index = 0
 
     def on_start(self) -> None:
         self.handle.thread = threading.current_thread()
@@ -85,7 +88,9 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         slots = self.routine._slots
         step = self.step
         clock = time.perf_counter
-        for delivery in batch:
+        self._batch = batch
+        for index, delivery in enumerate(batch):
+            self._index = index
             if not delivery.job.running:
                 post((RETURNED, handle, delivery))
                 continue
@@ -101,3 +106,12 @@ class ThreadRoutineActor(pykka.ThreadingActor):
             finally:
                 set_current_step(previous)
             post((DONE, handle, delivery, error, started, clock()))
+        self._batch = []
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """The actor itself failed (not a handler): report the unfinished deliveries
+        so the supervisor restarts the routine and redelivers them."""
+        lost = self._batch[self._index:]
+        self.env.mailbox.post(
+            (CRASHED, self.handle, f"thread actor failed: {exc_info[1]!r}", None, lost)
+        )

@@ -1,0 +1,295 @@
+"""Process-backed routine actors: the routine runs in its own OS process.
+
+The parent side of one replica is a pykka actor (it writes steps to the child) plus
+a reader thread (it turns the child's frames into supervisor messages). The child is
+a fresh interpreter (``python -m routilux.runtime.worker``): safe in a process that
+already runs threads, and it never re-imports the user's ``__main__``.
+
+Death is noticed from the OS: the child's end of the socket closes the instant the
+process dies, the reader gets end-of-file and reaps the exit status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from routilux.exceptions import RoutineCrashedError, SerializationError
+from routilux.runtime.messages import (
+    CRASHED, DEFER, DONE, EMIT, OUTPUT, RESTARTED, RETURNED, SUSPEND, UNSUSPEND, ErrorInfo,
+)
+from routilux.runtime.wire import Channel, dumps, dumps_or_explain, loads
+
+if TYPE_CHECKING:
+    from routilux.runtime.messages import Delivery
+
+logger = logging.getLogger("routilux.process")
+
+START_TIMEOUT = 30.0
+
+
+def exit_description(returncode: int | None) -> str:
+    """'signal SIGKILL' / 'exit code 3' from a Popen return code."""
+    if returncode is None:
+        return "unknown exit status"
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+class ChildProcess:
+    """One routine process: spawn, channel, lifeline, kill and reap."""
+
+    def __init__(self, routine_id: str, routine_bytes: bytes, state_bytes: bytes | None) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        lifeline_read, lifeline_write = os.pipe()
+        try:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "routilux.runtime.worker",
+                 str(child_sock.fileno()), str(lifeline_read)],
+                pass_fds=(child_sock.fileno(), lifeline_read),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        finally:
+            child_sock.close()
+            os.close(lifeline_read)
+        self.lifeline = lifeline_write  # never written; closes when we die
+        self.channel = Channel(parent_sock)
+        self.pid = self.popen.pid
+        self.channel.send(dumps(("init", list(sys.path), routine_bytes, state_bytes, routine_id)))
+        ready, _, _ = select.select([parent_sock], [], [], START_TIMEOUT)
+        if not ready:
+            self.kill()
+            raise RoutineCrashedError(
+                f"routine {routine_id!r}: its process did not start within {START_TIMEOUT} s"
+            )
+        try:
+            message = loads(self.channel.recv())
+        except EOFError:
+            code = self.popen.wait()
+            raise RoutineCrashedError(
+                f"routine {routine_id!r}: its process died while starting "
+                f"({exit_description(code)}); see its stderr above"
+            ) from None
+        assert message[0] == "ready"
+
+    def kill(self) -> None:
+        try:
+            self.popen.kill()
+        except OSError:
+            pass
+
+    def reap(self, timeout: float = 5.0) -> int | None:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.popen.wait()
+
+    def close(self) -> None:
+        self.channel.close()
+        try:
+            os.close(self.lifeline)
+        except OSError:
+            pass
+
+
+class ProcessRoutineActor(pykka.ThreadingActor):
+    """Parent side of one process replica: sends steps, reads results."""
+
+    use_daemon_thread = True
+
+    def __init__(self, handle: Any, routine_id: str, routine_bytes: bytes, env: Any,
+                 timeout: float | None) -> None:
+        super().__init__()
+        self.handle = handle
+        self.routine_id = routine_id
+        self.routine_bytes = routine_bytes
+        self.env = env
+        self.timeout = timeout
+        self.child: ChildProcess | None = None
+        self.inflight: dict[int, Delivery] = {}
+        self.sent_at: dict[int, float] = {}
+        self.seq = 0
+        self.stopping = False
+        self.reader: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.handle.thread = threading.current_thread()
+
+    def spawn(self, state_bytes: bytes | None) -> int:
+        """Start (or restart) the child; returns its pid."""
+        self.child = ChildProcess(self.routine_id, self.routine_bytes, state_bytes)
+        self.handle.pid = self.child.pid
+        self.handle.process = None
+        self.reader = threading.Thread(
+            target=self._read, args=(self.child,), daemon=True,
+            name=f"routilux-reader-{self.routine_id}#{self.handle.index}",
+        )
+        self.reader.start()
+        return self.child.pid
+
+    def on_stop(self) -> None:
+        self.stopping = True
+        child = self.child
+        if child is None:
+            return
+        try:
+            child.channel.send(dumps(("stop",)))
+        except OSError:
+            pass
+        if child.reap(2.0) is None:
+            child.kill()
+        child.close()
+        if self.reader is not None:
+            self.reader.join(5.0)
+
+    def on_failure(self, *exc_info: Any) -> None:
+        if self.child is not None:
+            self.child.kill()
+            self.child.reap()
+            self.child.close()
+
+    # -- steps -----------------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, tuple):
+            return getattr(self, "_cmd_" + message[0])(*message[1:])
+        post = self.env.mailbox.post
+        handle = self.handle
+        child = self.child
+        for delivery in message:
+            if not delivery.job.running or child is None or child.popen.returncode is not None:
+                post((RETURNED, handle, delivery))
+                continue
+            seq = self.seq = self.seq + 1
+            try:
+                payload = dumps_or_explain(
+                    ("step", seq, delivery.slot, delivery.call_data),
+                    f"data for routine {self.routine_id!r} slot {delivery.slot!r}:",
+                )
+            except SerializationError as exc:
+                now = time.perf_counter()
+                post((DONE, handle, delivery, ErrorInfo.from_exception(exc), now, now))
+                continue
+            self.inflight[seq] = delivery
+            self.sent_at[seq] = time.monotonic()
+            try:
+                child.channel.send(payload)
+            except OSError:
+                # The child died. Whoever pops the step first reports it: the reader
+                # (as lost in the crash) or we (as returned, to be sent again).
+                if self.inflight.pop(seq, None) is not None:
+                    self.sent_at.pop(seq, None)
+                    post((RETURNED, handle, delivery))
+        return None
+
+    def _cmd_spawn(self, state_bytes: bytes | None) -> int:
+        return self.spawn(state_bytes)
+
+    def _cmd_respawn(self, state_bytes: bytes | None) -> None:
+        """Restart after a crash; reports RESTARTED to the supervisor."""
+        try:
+            self.spawn(state_bytes)
+        except Exception as exc:  # noqa: BLE001 - the supervisor decides
+            self.env.mailbox.post((RESTARTED, self.handle, exc))
+        else:
+            self.env.mailbox.post((RESTARTED, self.handle, None))
+
+    def _cmd_kill(self) -> None:
+        if self.child is not None:
+            self.child.kill()
+
+    # -- reading ---------------------------------------------------------------------
+    def _read(self, child: ChildProcess) -> None:
+        post = self.env.mailbox.post
+        handle = self.handle
+        rid = self.routine_id
+        inflight = self.inflight
+        gate = self.env.gate
+        mailbox = self.env.mailbox
+        channel = child.channel
+        timed_out = False
+        last_done = time.monotonic()
+        while True:
+            if self.timeout is not None and inflight:
+                head = min(inflight)
+                deadline = max(self.sent_at.get(head, last_done), last_done) + self.timeout
+                wait = deadline - time.monotonic()
+                ready = wait > 0 and select.select([channel.sock], [], [], wait)[0]
+                if not ready:
+                    timed_out = True
+                    child.kill()
+            try:
+                message = loads(channel.recv())
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "emit":
+                _, seq, n, event, data = message
+                delivery = inflight.get(seq)
+                if delivery is None:
+                    continue
+                if gate.full or len(mailbox) > gate.limit:
+                    targets = self.env.targets.get((rid, event), ())
+                    if gate.must_wait(targets):
+                        post((SUSPEND, handle, delivery))
+                        gate.wait(targets)
+                        post((UNSUSPEND, handle, delivery))
+                post((EMIT, delivery, n, rid, event, data))
+            elif kind == "done":
+                _, seq, error, started, ended, stats, state = message
+                delivery = inflight.pop(seq, None)
+                self.sent_at.pop(seq, None)
+                last_done = time.monotonic()
+                if state is not None:
+                    handle.state_bytes = state
+                if stats is not None:
+                    handle.stats = stats
+                    self.env.publish_stats(rid)
+                if delivery is None:
+                    continue
+                info = None
+                if error is not None:
+                    exception = None
+                    if error[3] is not None:
+                        try:
+                            exception = loads(error[3])
+                        except Exception:  # noqa: BLE001 - class unknown here
+                            exception = None
+                    info = ErrorInfo(error[0], error[1], error[2], exception)
+                post((DONE, handle, delivery, info, started, ended))
+            elif kind == "output":
+                _, seq, output_type, data = message
+                delivery = inflight.get(seq)
+                if delivery is not None:
+                    post((OUTPUT, delivery, rid, output_type, data))
+            elif kind == "defer":
+                _, seq, event, data = message
+                delivery = inflight.get(seq)
+                if delivery is not None:
+                    post((DEFER, delivery, rid, event, data))
+        # The channel closed: a crash, or our own stop.
+        returncode = child.reap()
+        child.close()
+        if self.stopping:
+            return
+        lost = [inflight.pop(seq) for seq in sorted(inflight)]
+        self.sent_at.clear()
+        reason = (f"step exceeded its timeout of {self.timeout:g} s"
+                  if timed_out else exit_description(returncode))
+        post((CRASHED, handle, reason, returncode, lost))

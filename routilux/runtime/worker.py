@@ -1,0 +1,202 @@
+"""The loop inside a routine's OS process.
+
+Started as ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD`` by a process
+routine actor. It receives the routine (cloudpickle), then runs steps one at a time,
+streaming emits back as they happen. It exits when told to, when its channel closes,
+or as soon as its parent dies (the lifeline pipe reaches end-of-file), even mid-step.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+# Keep this module's imports light: it is what every routine process starts with.
+
+
+def _watch_parent(lifeline_fd: int) -> None:
+    """Exit the moment the parent's end of the lifeline closes (parent death)."""
+    try:
+        while os.read(lifeline_fd, 1):
+            pass
+    except OSError:
+        pass
+    os._exit(70)
+
+
+class ProcessStep:
+    """The step context inside a routine process (see ``thread_actor.StepContext``)."""
+
+    __slots__ = ("channel", "routine", "routine_id", "seq", "n", "slot")
+
+    def __init__(self, channel: Any, routine: Any, routine_id: str) -> None:
+        self.channel = channel
+        self.routine = routine
+        self.routine_id = routine_id
+        self.seq = 0
+        self.n = 0
+        self.slot = ""
+
+    def _send(self, message: tuple, what: str) -> None:
+        from routilux.runtime.wire import dumps_or_explain
+
+        self.channel.send(dumps_or_explain(message, what))
+
+    def emit(self, routine: Any, event_name: str, data: dict) -> None:
+        self._check(routine)
+        n = self.n
+        self.n = n + 1
+        self._send(
+            ("emit", self.seq, n, event_name, data),
+            f"data emitted by routine {self.routine_id!r} on event {event_name!r}:",
+        )
+
+    def defer(self, routine: Any, event_name: str, data: dict) -> None:
+        self._check(routine)
+        self._send(("defer", self.seq, event_name, data),
+                   f"deferred event {event_name!r} of routine {self.routine_id!r}:")
+
+    def send_output(self, routine: Any, output_type: str, data: dict) -> None:
+        self._check(routine)
+        self._send(("output", self.seq, output_type, data),
+                   f"output {output_type!r} of routine {self.routine_id!r}:")
+
+    def context(self, routine: Any) -> Any:
+        from routilux.routine import ExecutionContext
+
+        # The flow and JobState live in the parent process.
+        return ExecutionContext(None, None, self.routine_id)
+
+    def _check(self, routine: Any) -> None:
+        if routine is not self.routine:
+            from routilux.exceptions import FlowStateError
+
+            raise FlowStateError(
+                f"routine {self.routine_id!r} runs in its own process and can only emit "
+                "its own events"
+            )
+
+
+def _error_tuple(exc: BaseException) -> tuple:
+    from routilux.runtime.wire import dumps
+
+    try:
+        exc_bytes = dumps(exc)
+    except Exception:  # noqa: BLE001 - the exception itself may be unpicklable
+        exc_bytes = None
+    return (
+        type(exc).__name__,
+        str(exc),
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        exc_bytes,
+    )
+
+
+_GRAPH_ATTRIBUTES = ("_slots", "_events", "_id")
+
+
+def state_bytes_of(routine: Any) -> bytes:
+    """The pickled attributes a handler may have changed (the graph stays put).
+
+    Attributes that cannot be pickled are left out (they stay in this process).
+    """
+    from routilux.runtime.wire import dumps
+
+    state = {k: v for k, v in vars(routine).items() if k not in _GRAPH_ATTRIBUTES}
+    try:
+        return dumps(state)
+    except Exception:  # noqa: BLE001 - find and drop what cannot travel
+        picklable = {}
+        for key, value in state.items():
+            try:
+                dumps(value)
+            except Exception:  # noqa: BLE001
+                continue
+            picklable[key] = value
+        return dumps(picklable)
+
+
+def serve(channel: Any) -> None:
+    from routilux._context import set_current_step
+    from routilux.runtime.wire import dumps, loads
+
+    init = loads(channel.recv())
+    _, parent_path, routine_bytes, state_bytes, routine_id = init
+    for entry in reversed(parent_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    routine = loads(routine_bytes)
+    if state_bytes is not None:  # a restart: continue from the last state seen
+        vars(routine).update(loads(state_bytes))
+    step = ProcessStep(channel, routine, routine_id)
+    set_current_step(step)
+    slots = routine._slots
+    channel.send(dumps(("ready", os.getpid())))
+    last_stats: dict = dict(routine._stats)
+    last_state = b""
+    clock = time.perf_counter
+    while True:
+        try:
+            message = loads(channel.recv())
+        except EOFError:
+            return
+        kind = message[0]
+        if kind == "step":
+            _, seq, slot_name, data = message
+            step.seq = seq
+            step.n = 0
+            started = clock()
+            try:
+                slots[slot_name].call_handler(data)
+                error = None
+            except BaseException as exc:  # noqa: BLE001 - reported to the supervisor
+                error = _error_tuple(exc)
+            ended = clock()
+            # The state after every step travels back: it is what a restart resumes
+            # from and what the caller's routine object shows when a job ends.
+            state = state_bytes_of(routine)
+            if state == last_state:
+                state = None
+            else:
+                last_state = state
+            stats = routine._stats
+            if stats != last_stats:
+                last_stats = dict(stats)
+                sent_stats = last_stats
+            else:
+                sent_stats = None
+            try:
+                payload = dumps(("done", seq, error, started, ended, sent_stats, state))
+            except Exception:  # noqa: BLE001 - e.g. an unpicklable value in _stats
+                payload = dumps(("done", seq, error, started, ended, None, state))
+            channel.send(payload)
+        elif kind == "stop":
+            return
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    channel_fd, lifeline_fd = int(argv[0]), int(argv[1])
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(lifeline_fd,), daemon=True).start()
+    from routilux.runtime.wire import Channel
+
+    channel = Channel(socket.socket(fileno=channel_fd))
+    try:
+        serve(channel)
+    finally:
+        channel.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
