@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("routilux.process")
 
 START_TIMEOUT = 30.0
+DIRECT_WRITE_LIMIT = 32 * 1024  # bytes; two such frames fit any socket buffer
 
 
 def exit_description(returncode: int | None) -> str:
@@ -125,7 +126,10 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.inflight: dict[int, Delivery] = {}
         self.sent_at: dict[int, float] = {}
         self.seq = 0
+        self.large_sent = 0  # frames handed to our thread (supervisor thread counts)
+        self.large_written = 0  # ... and written by it (our thread counts)
         self.stopping = False
+        handle.direct = self
         self.reader: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -166,13 +170,18 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             self.child.close()
 
     # -- steps -----------------------------------------------------------------------
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, tuple):
-            return getattr(self, "_cmd_" + message[0])(*message[1:])
+    def submit(self, batch: list[Delivery]) -> None:
+        """Send steps to the child. Called on the supervisor's thread.
+
+        Small frames are written straight to the socket: with at most a couple of
+        steps outstanding they always fit in its buffer, so the write cannot block.
+        Large frames (and everything behind one, to keep order) go through this
+        actor's own thread, so a slow child never stalls the supervisor.
+        """
         post = self.env.mailbox.post
         handle = self.handle
         child = self.child
-        for delivery in message:
+        for delivery in batch:
             if not delivery.job.running or child is None or child.popen.returncode is not None:
                 post((RETURNED, handle, delivery))
                 continue
@@ -188,15 +197,30 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                 continue
             self.inflight[seq] = delivery
             self.sent_at[seq] = time.monotonic()
-            try:
-                child.channel.send(payload)
-            except OSError:
-                # The child died. Whoever pops the step first reports it: the reader
-                # (as lost in the crash) or we (as returned, to be sent again).
-                if self.inflight.pop(seq, None) is not None:
-                    self.sent_at.pop(seq, None)
-                    post((RETURNED, handle, delivery))
-        return None
+            if self.large_sent != self.large_written or len(payload) > DIRECT_WRITE_LIMIT:
+                self.large_sent += 1
+                self.actor_ref.tell(("write", child, seq, delivery, payload))
+            else:
+                self._write(child, seq, delivery, payload)
+
+    def _write(self, child: ChildProcess, seq: int, delivery: Delivery, payload: bytes) -> None:
+        try:
+            child.channel.send(payload)
+        except OSError:
+            # The child died. Whoever pops the step first reports it: the reader
+            # (as lost in the crash) or we (as returned, to be sent again).
+            if self.inflight.pop(seq, None) is not None:
+                self.sent_at.pop(seq, None)
+                self.env.mailbox.post((RETURNED, self.handle, delivery))
+
+    def on_receive(self, message: Any) -> Any:
+        return getattr(self, "_cmd_" + message[0])(*message[1:])
+
+    def _cmd_write(self, child: ChildProcess, seq: int, delivery: Delivery, payload: bytes) -> None:
+        try:
+            self._write(child, seq, delivery, payload)
+        finally:
+            self.large_written += 1
 
     def _cmd_spawn(self, state_bytes: bytes | None) -> int:
         return self.spawn(state_bytes)

@@ -43,7 +43,7 @@ class ActorHandle:
 
     __slots__ = (
         "routine_id", "index", "ref", "outstanding", "suspended", "thread", "alive",
-        "pid", "process", "stats", "state_bytes", "state_seq",
+        "pid", "process", "stats", "state_bytes", "direct",
     )
 
     def __init__(self, routine_id: str, index: int) -> None:
@@ -59,7 +59,7 @@ class ActorHandle:
         self.process: Any = None  # psutil.Process, created on first metrics()
         self.stats: dict[str, Any] | None = None  # the child's _stats after its last step
         self.state_bytes: bytes | None = None  # the child's state after its last step
-        self.state_seq = 0
+        self.direct: Any = None  # the process actor object: steps are written directly
 
     def __repr__(self) -> str:
         return f"<actor {self.routine_id}#{self.index}>"
@@ -370,7 +370,10 @@ class FlowSupervisor(pykka.ThreadingActor):
             self.busy_actors += 1
         actor.outstanding += len(ready)
         job.state.current_routine_id = actor.routine_id
-        actor.ref.tell(ready)
+        if actor.direct is not None:
+            actor.direct.submit(ready)
+        else:
+            actor.ref.tell(ready)
 
     def _prepare(self, job: JobRun, entry: RoutineEntry, delivery: Delivery) -> bool:
         """Apply the slot's merge strategy; a failing merge fails the message."""

@@ -65,24 +65,32 @@ class Channel:
             pass
 
 
-def describe_unpicklable(obj: Any, what: str) -> str:
-    """Explain which part of ``obj`` cannot be pickled, e.g. "key 'lock' (a _thread.lock)"."""
+def describe_unpicklable(obj: Any, what: str, _seen: set[int] | None = None) -> str:
+    """Explain which part of ``obj`` cannot be pickled, e.g. "key 'lock' (a _thread.lock)".
+
+    Public attributes are searched before private ones (a routine's graph refers
+    back to the routine itself), and nothing is visited twice.
+    """
+    seen = _seen if _seen is not None else set()
+    seen.add(id(obj))
     if isinstance(obj, dict):
-        items = obj.items()
+        items = list(obj.items())
         label = "key"
     elif isinstance(obj, (list, tuple)):
-        items = enumerate(obj)
+        items = list(enumerate(obj))
         label = "item"
-    elif hasattr(obj, "__dict__"):
-        items = vars(obj).items()
+    elif hasattr(obj, "__dict__") and not callable(obj):
+        items = sorted(vars(obj).items(), key=lambda kv: str(kv[0]).startswith("_"))
         label = "attribute"
     else:
         return f"{what} (a {_type_name(obj)})"
     for key, value in items:
+        if id(value) in seen:
+            continue
         try:
             dumps(value)
         except Exception:  # noqa: BLE001 - any pickling failure is what we look for
-            return describe_unpicklable(value, f"{what} {label} {key!r}")
+            return describe_unpicklable(value, f"{what} {label} {key!r}", seen)
     return f"{what} (a {_type_name(obj)})"
 
 
