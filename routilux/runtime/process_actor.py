@@ -129,6 +129,8 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.large_sent = 0  # frames handed to our thread (supervisor thread counts)
         self.large_written = 0  # ... and written by it (our thread counts)
         self.stopping = False
+        self.timed_out = False
+        self.last_done = time.monotonic()
         handle.direct = self
         self.reader: threading.Thread | None = None
 
@@ -197,11 +199,36 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                 continue
             self.inflight[seq] = delivery
             self.sent_at[seq] = time.monotonic()
+            if self.timeout is not None:
+                self._watch(child, seq, self.timeout)
             if self.large_sent != self.large_written or len(payload) > DIRECT_WRITE_LIMIT:
                 self.large_sent += 1
                 self.actor_ref.tell(("write", child, seq, delivery, payload))
             else:
                 self._write(child, seq, delivery, payload)
+
+    def _watch(self, child: ChildProcess, seq: int, delay: float) -> None:
+        """Kill the child if step ``seq`` runs past the routine's timeout.
+
+        A step starts when it is sent or when the step before it ended, whichever
+        is later; the check re-arms itself until the step is done.
+        """
+
+        def check() -> None:
+            sent = self.sent_at.get(seq)
+            if sent is None or child is not self.child:
+                return  # done, or the child was already replaced
+            earlier = [s for s in self.inflight if s < seq]
+            started = max(sent, self.last_done) if not earlier else None
+            now = time.monotonic()
+            if started is not None and now - started >= self.timeout:
+                self.timed_out = True
+                child.kill()
+            else:
+                remaining = self.timeout - (now - started) if started is not None else self.timeout
+                self.env.timers.call_later(remaining, check)
+
+        self.env.timers.call_later(delay, check)
 
     def _write(self, child: ChildProcess, seq: int, delivery: Delivery, payload: bytes) -> None:
         try:
@@ -247,17 +274,9 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         gate = self.env.gate
         mailbox = self.env.mailbox
         channel = child.channel
-        timed_out = False
-        last_done = time.monotonic()
+        self.timed_out = False
+        self.last_done = time.monotonic()
         while True:
-            if self.timeout is not None and inflight:
-                head = min(inflight)
-                deadline = max(self.sent_at.get(head, last_done), last_done) + self.timeout
-                wait = deadline - time.monotonic()
-                ready = wait > 0 and select.select([channel.sock], [], [], wait)[0]
-                if not ready:
-                    timed_out = True
-                    child.kill()
             try:
                 message = loads(channel.recv())
             except (EOFError, OSError):
@@ -279,7 +298,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                 _, seq, error, started, ended, stats, state = message
                 delivery = inflight.pop(seq, None)
                 self.sent_at.pop(seq, None)
-                last_done = time.monotonic()
+                self.last_done = time.monotonic()
                 if state is not None:
                     handle.state_bytes = state
                 if stats is not None:
@@ -315,5 +334,5 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         lost = [inflight.pop(seq) for seq in sorted(inflight)]
         self.sent_at.clear()
         reason = (f"step exceeded its timeout of {self.timeout:g} s"
-                  if timed_out else exit_description(returncode))
+                  if self.timed_out else exit_description(returncode))
         post((CRASHED, handle, reason, returncode, lost))

@@ -168,6 +168,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         from routilux.runtime.timers import Timers
 
         self.timers = Timers(f"routilux-timers-{flow.flow_id}")
+        self.env.timers = self.timers
         self._wall_offset = time.time() - time.perf_counter()
         self.thread: threading.Thread | None = None
 
@@ -661,6 +662,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         if status != "completed":
             self._drop_queued(job)
         self.jobs.pop(job.job_id, None)
+        if error is not None and "\n" in error:
+            lines = error.strip().splitlines()
+            error = lines[0] + (" [...]" if len(lines) > 1 else "")
         job.state._set_status(status, error)
 
     def _on_timeout(self, job: JobRun, timeout: float) -> None:

@@ -1,0 +1,143 @@
+"""The common base of the built-in routines: declared config keys, checked values."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections.abc import Mapping
+from typing import Any, Callable, ClassVar
+
+from routilux.exceptions import ConfigurationError
+from routilux.routine import Routine
+
+_MISSING = object()
+
+
+class BuiltinRoutine(Routine):
+    """Base class of the built-in routines.
+
+    Every built-in declares its configuration keys and their defaults in
+    ``CONFIG_DEFAULTS``. The defaults are copied into ``_config`` at construction, so
+    ``config()`` and ``Flow.serialize()`` show every setting. ``set_config`` refuses
+    unknown keys (a typo must not be silently ignored) and checks each value through
+    :meth:`_check_config`; keyword arguments of the constructor go through
+    ``set_config`` too, so ``TextClipper(max_length=10)`` equals
+    ``TextClipper()`` followed by ``set_config(max_length=10)``.
+
+    Built-ins hold no locks, threads or open files: they pickle with cloudpickle and
+    run the same in thread and process routines.
+    """
+
+    CONFIG_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__()
+        self._config.update(copy.deepcopy(self.CONFIG_DEFAULTS))
+        self._setup()
+        if config:
+            self.set_config(**config)
+
+    def _setup(self) -> None:
+        """Define slots and events (subclasses)."""
+
+    # -- configuration ---------------------------------------------------------------
+    def set_config(self, **kwargs: Any) -> None:
+        """Set configuration values; unknown keys or bad values raise ConfigurationError."""
+        known = self.CONFIG_DEFAULTS
+        unknown = sorted(k for k in kwargs if k not in known)
+        if unknown:
+            raise ConfigurationError(
+                f"{type(self).__name__} has no config key(s) {unknown}; "
+                f"known keys: {sorted(known)}"
+            )
+        checked = {key: self._check_config(key, value) for key, value in kwargs.items()}
+        super().set_config(**checked)
+        self._config_changed(set(checked))
+
+    def _check_config(self, key: str, value: Any) -> Any:
+        """Validate (and possibly normalise) one config value; subclasses override."""
+        return value
+
+    def _config_changed(self, keys: set[str]) -> None:
+        """Hook called after ``set_config`` stored new values."""
+
+    def _bad_config(self, key: str, expected: str, value: Any) -> ConfigurationError:
+        return ConfigurationError(
+            f"{type(self).__name__}: config {key!r} must be {expected}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+
+    def _check_int(
+        self, key: str, value: Any, minimum: int = 0, allow_none: bool = False
+    ) -> int | None:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+            expected = f"an int >= {minimum}" + (" or None" if allow_none else "")
+            raise self._bad_config(key, expected, value)
+        return int(value)
+
+    def _check_number(
+        self, key: str, value: Any, minimum: float = 0.0, allow_none: bool = False
+    ) -> float | None:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < minimum:
+            expected = f"a number >= {minimum}" + (" or None" if allow_none else "")
+            raise self._bad_config(key, expected, value)
+        return float(value)
+
+    def _check_bool(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self._bad_config(key, "True or False", value)
+        return value
+
+    def _check_choice(self, key: str, value: Any, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self._bad_config(key, f"one of {list(choices)}", value)
+        return value
+
+    def _check_str(self, key: str, value: Any, allow_none: bool = False,
+                   allow_empty: bool = False) -> str | None:
+        if value is None and allow_none:
+            return None
+        if not isinstance(value, str) or (not value and not allow_empty):
+            expected = "a non-empty str" if not allow_empty else "a str"
+            raise self._bad_config(key, expected + (" or None" if allow_none else ""), value)
+        return value
+
+    def _check_callable(
+        self, key: str, value: Any, allow_none: bool = True
+    ) -> Callable[..., Any] | None:
+        if value is None and allow_none:
+            return None
+        if not callable(value):
+            raise self._bad_config(key, "a callable" + (" or None" if allow_none else ""), value)
+        return value
+
+    # -- reading messages ------------------------------------------------------------
+    def _input_value(self, message: Mapping[str, Any], key_config: str = "input_key") -> Any:
+        """The part of a message this routine works on.
+
+        ``input_key=None`` means the whole message (as a dict); otherwise the message
+        must carry that key.
+        """
+        key = self._config.get(key_config)
+        if key is None:
+            return dict(message)
+        value = message.get(key, _MISSING)
+        if value is _MISSING:
+            raise ValueError(
+                f"{type(self).__name__} reads the {key!r} key of each message, but the "
+                f"message has keys {sorted(message)}; set {key_config}=<key> to read "
+                f"another key, or {key_config}=None to use the whole message"
+            )
+        return value
+
+    def _count(self, stat: str, n: int = 1) -> None:
+        self._stats[stat] = self._stats.get(stat, 0) + n
+
+
+def type_name(value: Any) -> str:
+    """The short type name used in error messages and ``original_type`` keys."""
+    return type(value).__name__
