@@ -50,6 +50,11 @@ class Event:
             raise ConfigurationError(f"event {self.name!r} belongs to no routine")
         self.routine.emit(self.name, flow=flow, **data)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["connections"] = []  # wiring belongs to the flow, not to the pickle
+        return state
+
     def __repr__(self) -> str:
         owner = getattr(self.routine, "_id", None)
         return f"Event({owner}.{self.name})" if owner else f"Event({self.name})"

@@ -131,6 +131,9 @@ class Slot:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_plan"] = None  # recomputed lazily; keeps pickles small and portable
+        # Wiring belongs to the flow: pickling a routine must not drag its
+        # neighbours (and whatever they hold) along.
+        state["connections"] = []
         return state
 
     def __repr__(self) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import numbers
-from collections.abc import Mapping
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from routilux.exceptions import ConfigurationError
 from routilux.routine import Routine

@@ -12,8 +12,8 @@ A condition is one of:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from routilux.builtin_routines._safe_expr import SafeExpression, compile_expression
 from routilux.exceptions import ConfigurationError

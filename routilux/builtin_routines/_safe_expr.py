@@ -31,8 +31,8 @@ from __future__ import annotations
 import ast
 import operator
 import types
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from routilux.exceptions import ConfigurationError, RoutiluxError
 
@@ -288,7 +288,7 @@ class _Interpreter:
 
     def visit_Dict(self, node: ast.Dict) -> dict:
         result = {}
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             if key is None:  # ``{**other}``
                 raise self.fail("dict unpacking is not allowed")
             result[self.visit(key)] = self.visit(value)
@@ -348,7 +348,7 @@ class _Interpreter:
 
     def visit_Compare(self, node: ast.Compare) -> bool:
         left = self.visit(node.left)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.visit(comparator)
             if not _COMPARE_OPS[type(op)](left, right):
                 return False

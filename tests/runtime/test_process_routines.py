@@ -328,3 +328,17 @@ def test_no_orphans_when_the_parent_goes_away(tmp_path, mode):
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_neighbours_are_not_shipped_with_a_process_routine(make_flow):
+    """Wiring belongs to the flow: a lock in a connected thread routine is fine."""
+    sink = Sink()
+    sink.lock = threading.Lock()
+    flow = make_flow()
+    flow.add_routine(Source(), "src")
+    flow.add_routine(PidWorker(), "work", execution="process")
+    flow.add_routine(sink, "sink")
+    flow.connect("src", "out", "work", "inp")
+    flow.connect("work", "out", "sink", "inp")
+    assert flow.execute("src", {"n": 2}, timeout=30).status == "completed"
+    assert [d["x"] for d in sink.got] == [0, 10]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from routilux.builtin_routines._base import BuiltinRoutine, type_name
 from routilux.exceptions import ConfigurationError

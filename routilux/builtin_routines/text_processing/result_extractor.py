@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from routilux.builtin_routines._base import BuiltinRoutine, type_name
 from routilux.exceptions import ConfigurationError
@@ -156,7 +157,9 @@ def extract_interpreter(text: str) -> list[Extraction]:
 def extract_code_block(text: str) -> list[Extraction]:
     """Any fenced code block, as its source text (``metadata['language']``)."""
     return [
-        Extraction(body, "code", 0.6, start, end, {"source": "code_block", "language": lang or None})
+        Extraction(
+            body, "code", 0.6, start, end, {"source": "code_block", "language": lang or None}
+        )
         for lang, body, start, end in _fences(text)
     ]
 

@@ -1,0 +1,84 @@
+"""A routine that crashes at random, and a flow that still gets the right answer.
+
+    python examples/self_healing.py
+
+``Squarer`` runs in its own process and kills itself (SIGKILL) on about one step
+in five. The supervisor notices each death from the OS, starts a new process from
+the routine's last known state, and redelivers the message it was working on.
+Emits made before a crash are not routed twice, so the sum is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+
+from routilux import Flow, RestartPolicy, Routine
+
+
+class Numbers(Routine):
+    def __init__(self):
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_event("number", ["n"])
+
+    def go(self, count):
+        for n in range(1, count + 1):
+            self.emit("number", n=n)
+
+
+class Squarer(Routine):
+    """Squares numbers; dies at random."""
+
+    def __init__(self, crash_rate: float = 0.2):
+        super().__init__()
+        self.crash_rate = crash_rate
+        self.define_slot("number", handler=self.square)
+        self.define_event("square", ["n", "square"])
+
+    def square(self, n):
+        if random.Random(os.getpid() * 1_000_003 + n).random() < self.crash_rate:
+            os.kill(os.getpid(), signal.SIGKILL)  # as if the OOM killer struck
+        self._stats["squared"] = self._stats.get("squared", 0) + 1
+        self.emit("square", n=n, square=n * n)
+
+
+class Summer(Routine):
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+        self.seen = set()
+        self.define_slot("square", handler=self.add)
+
+    def add(self, n, square):
+        assert n not in self.seen, f"{n} delivered twice"
+        self.seen.add(n)
+        self.total += square
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="  log: %(message)s")
+    count = 40
+    flow = Flow(flow_id="self-healing", execution_strategy="concurrent")
+    summer = Summer()
+    flow.add_routine(Numbers(), "numbers")
+    flow.add_routine(
+        Squarer(), "squarer", execution="process",
+        restart=RestartPolicy(max_restarts=100, within=60.0, backoff=0.01, backoff_max=0.1),
+    )
+    flow.add_routine(summer, "summer")
+    flow.connect("numbers", "number", "squarer", "number")
+    flow.connect("squarer", "square", "summer", "square")
+    job = flow.execute("numbers", {"count": count}, timeout=120)
+    expected = sum(n * n for n in range(1, count + 1))
+    print(f"job {job.status}: sum of squares 1..{count} = {summer.total} (expected {expected})")
+    print(f"crashes survived: {len(job.crashes)}; restarts: {flow.metrics()['squarer']['restarts']}")
+    print(f"squarer stats: {flow.routines['squarer'].stats()}")
+    flow.shutdown()
+    assert job.status == "completed" and summer.total == expected
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The built-in routines: ready-made routines for common workflow steps.
+
+Every built-in takes no required constructor arguments; settings are config keys,
+given to ``set_config(...)`` or as constructor keywords (``TextClipper(max_length=80)``).
+Unknown keys and bad values raise :class:`routilux.exceptions.ConfigurationError`.
+All of them pickle with cloudpickle (configured callables included) and work
+standalone, in thread routines and in process routines.
+"""
+
+from routilux.builtin_routines._base import BuiltinRoutine
+from routilux.builtin_routines._safe_expr import (
+    ExpressionEvaluationError,
+    SafeExpression,
+    UnsafeExpressionError,
+    compile_expression,
+    safe_eval,
+)
+from routilux.builtin_routines.control_flow import ConditionalRouter
+from routilux.builtin_routines.data_processing import DataFlattener, DataTransformer, DataValidator
+from routilux.builtin_routines.stream import (
+    Aggregator,
+    Batcher,
+    Debouncer,
+    Filter,
+    Mapper,
+    Splitter,
+)
+from routilux.builtin_routines.text_processing import (
+    Extraction,
+    ResultExtractor,
+    TextClipper,
+    TextRenderer,
+)
+from routilux.builtin_routines.utils import TimeProvider
+
+__all__ = [
+    "Aggregator",
+    "Batcher",
+    "BuiltinRoutine",
+    "ConditionalRouter",
+    "DataFlattener",
+    "DataTransformer",
+    "DataValidator",
+    "Debouncer",
+    "ExpressionEvaluationError",
+    "Extraction",
+    "Filter",
+    "Mapper",
+    "ResultExtractor",
+    "SafeExpression",
+    "Splitter",
+    "TextClipper",
+    "TextRenderer",
+    "TimeProvider",
+    "UnsafeExpressionError",
+    "compile_expression",
+    "safe_eval",
+]
