@@ -168,8 +168,11 @@ class ConcurrentDispatcher:
                     if q and job.live:
                         pass  # paused: resume() re-marks the job's routines
                     continue
-                room = entry.credit - actor.outstanding
-                batch = [q.popleft() for _ in range(min(room, len(q)))]
+                take = min(entry.credit - actor.outstanding, len(q))
+                replicas = len(entry.actors)
+                if replicas > 1:  # share a burst between replicas
+                    take = min(take, -(-len(q) // replicas))
+                batch = [q.popleft() for _ in range(take)]
                 if q:
                     jobs.rotate(-1)  # round-robin between jobs
                 else:
