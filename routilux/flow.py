@@ -56,6 +56,7 @@ class Flow:
         checkpoint_interval: float = 1.0,
         max_queued_per_routine: int = 10_000,
         record_history: bool = True,
+        keep_finished_jobs: int = 100,
     ) -> None:
         _check_strategy(execution_strategy, max_workers)
         if execution_timeout is not None and execution_timeout <= 0:
@@ -73,6 +74,10 @@ class Flow:
         self.checkpoint_interval = checkpoint_interval
         self.max_queued_per_routine = int(max_queued_per_routine)
         self.record_history = record_history
+        self.keep_finished_jobs = keep_finished_jobs
+        if checkpoint_interval <= 0:
+            raise ConfigurationError(f"checkpoint_interval must be > 0, got {checkpoint_interval}")
+        self._last_checkpoint_error: BaseException | None = None
         self.routines: dict[str, Routine] = {}
         self.connections: list[Connection] = []
         self.error_handler: ErrorHandler | None = None
@@ -216,7 +221,10 @@ class Flow:
         routes: dict[tuple[str, str], list[tuple[str, str, Connection]]] = {}
         for src, event, dst, slot, connection in self._wiring:
             routes.setdefault((src, event), []).append((dst, slot, connection))
-        return {"routines": dict(self._plans), "routes": routes}
+        return {
+            "routines": dict(self._plans), "routes": routes,
+            "replica_states": getattr(self, "_replica_states", {}),
+        }
 
     def _ensure_supervisor(self) -> Any:
         with self._lock:
@@ -271,21 +279,27 @@ class Flow:
         state._set_status("running")
         self.job_state = state
         self.execution_tracker = state.execution_tracker
-        supervisor.tell(("start", state, entry_routine_id, entry_slot, dict(entry_params or {}), timeout))
+        params = dict(entry_params or {})
+        if self.checkpoint_store is not None:
+            self._write_intent(state, entry_routine_id, entry_slot, params, timeout)
+        supervisor.tell(("start", state, entry_routine_id, entry_slot, params, timeout))
         if wait:
             state.wait()
         return state
 
     def pause(
         self, job_state: JobState, reason: str = "", *, wait: bool = True,
-        timeout: float | None = None,
+        timeout: float | None = None, checkpoint: Any = None,
     ) -> JobState:
         """Pause one job: no new step starts; returns once its running steps ended
-        (unless ``wait=False``)."""
+        and, with a checkpoint store, once the paused job is saved (unless
+        ``wait=False``). ``checkpoint`` is accepted for 0.10 compatibility."""
         supervisor = self._require_supervisor(job_state)
         supervisor.ask(("pause", job_state, reason))
         if wait:
             job_state.wait(timeout)
+            if self.checkpoint_store is not None and job_state.status == "paused":
+                self.checkpoint(timeout=timeout)
         return job_state
 
     def resume(self, job_state: JobState) -> JobState:
@@ -298,6 +312,8 @@ class Flow:
         """Cancel one job: its queued messages are dropped, it ends as ``cancelled``."""
         supervisor = self._require_supervisor(job_state)
         supervisor.ask(("cancel", job_state, reason))
+        if self.checkpoint_store is not None:
+            self.checkpoint()
         return job_state
 
     def _require_supervisor(self, job_state: JobState) -> Any:
@@ -316,6 +332,114 @@ class Flow:
                 )
             return self._supervisor
 
+    # ------------------------------------------------------------------ durability
+    def checkpoint(self, timeout: float | None = None) -> None:
+        """Take a checkpoint now and wait for it (needs ``checkpoint_store``).
+
+        Raises CheckpointError if it could not be written.
+        """
+        from routilux.exceptions import CheckpointError
+
+        if self.checkpoint_store is None:
+            raise ConfigurationError(f"flow {self.flow_id!r} has no checkpoint_store")
+        with self._lock:
+            supervisor = self._supervisor
+        if supervisor is None:
+            return
+        ticket = supervisor.ask(("checkpoint",))
+        if not ticket.wait(timeout):
+            raise CheckpointError(f"checkpoint of flow {self.flow_id!r} did not finish in {timeout} s")
+        if ticket.error is not None and not isinstance(ticket.error, FlowStateError):
+            raise ticket.error
+
+    def _write_intent(
+        self, state: JobState, routine_id: str, slot: str, params: dict, timeout: float | None
+    ) -> None:
+        from routilux.checkpoint.format import encode
+        from routilux.exceptions import CheckpointError
+        from routilux.runtime.ids import root_id
+        from routilux.runtime.wire import describe_unpicklable, dumps
+
+        record = {
+            "state": state, "slot_data": {}, "timeout": timeout,
+            "queue": [(root_id(state.job_id), routine_id, slot, params, None, 0, 0)],
+        }
+        try:
+            payload = dumps(record)
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(
+                f"cannot make job durable: {describe_unpicklable(params, 'entry_params')} "
+                f"cannot be pickled ({type(exc).__name__}: {exc})"
+            ) from None
+        store = self.checkpoint_store
+        blob = encode(self.flow_id, payload, store.key, [{"job_id": state.job_id, "status": "running"}])
+        store.add_intent(self.flow_id, state.job_id, blob)
+
+    def recover(self, store: Any = None) -> list[JobState]:
+        """Load this flow's latest checkpoint and continue every unfinished job.
+
+        Call it in a fresh process on a flow built by the same code. Routine objects
+        in ``flow.routines`` get their saved state; running jobs continue, paused
+        ones stay paused (``resume()`` them), finished ones come back as they were.
+        Every message is handled at least once; the flow's own state (routine state,
+        stats, slot data, JobState) counts each exactly once. Returns every job.
+        """
+        from routilux.checkpoint.format import decode
+        from routilux.checkpoint.snapshot import restore_state
+        from routilux.runtime.wire import loads
+
+        store = store if store is not None else self.checkpoint_store
+        if store is None:
+            raise ConfigurationError(
+                f"flow {self.flow_id!r} has no checkpoint_store; pass recover(store=...)"
+            )
+        with self._lock:
+            if self._supervisor is not None and self._supervisor.ask(("live_jobs",)):
+                raise FlowStateError("recover() needs a flow with no running jobs")
+        self.checkpoint_store = store
+        where = f"{store.location} (flow {self.flow_id!r})"
+        blob = store.load_latest(self.flow_id)
+        records: list[dict[str, Any]] = []
+        finished: list[JobState] = []
+        replica_states: dict[str, list] = {}
+        if blob is not None:
+            _, payload = decode(blob, store.key, self.flow_id, where)
+            for rid, saved in payload["routines"].items():
+                routine = self.routines.get(rid)
+                if routine is None:
+                    continue  # the flow no longer has this routine
+                if "state" in saved:
+                    restore_state(routine, loads(saved["state"]))
+                else:
+                    replica_states[rid] = saved["replicas"]
+                    from routilux.runtime.supervisor import merge_stats
+
+                    for state_bytes in saved["replicas"]:
+                        if state_bytes is not None:
+                            restore_state(routine, loads(state_bytes))
+                    stats = [s for s in saved["stats"] if s is not None]
+                    if stats:
+                        routine._stats = merge_stats(stats) if len(stats) > 1 else dict(stats[0])
+            records = payload["jobs"]
+            finished = payload["finished"]
+        known = {r["state"].job_id for r in records} | {st.job_id for st in finished}
+        for intent in store.intents(self.flow_id):
+            _, record = decode(intent, store.key, self.flow_id, f"{where} job intent")
+            if record["state"].job_id not in known:
+                records.append(record)
+                known.add(record["state"].job_id)
+        for record in records:
+            record["state"].output_handler = self.output_handler
+            record["state"].execution_tracker = ExecutionTracker(record["state"])
+        self._replica_states = replica_states
+        if records:
+            supervisor = self._ensure_supervisor()
+            supervisor.ask(("adopt", records))
+        jobs = [st for st in finished] + [r["state"] for r in records]
+        if records:
+            self.job_state = records[-1]["state"]
+        return jobs
+
     def metrics(self) -> dict[str, dict[str, Any]]:
         """Per-routine runtime figures: processed, failed, queued, in_flight,
         restarts, mean_ms, p95_ms (zeros before the first job)."""
@@ -332,16 +456,27 @@ class Flow:
             for rid, plan in self._plans.items()
         }
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop the supervisor and every routine actor; unfinished jobs are cancelled.
+    def shutdown(self, timeout: float = 10.0, wait: bool = True) -> None:
+        """Stop the supervisor and every routine actor.
 
-        Idempotent. A later ``execute`` starts the flow again.
+        Without a checkpoint store unfinished jobs are cancelled. With one, running
+        steps finish (up to ``timeout``), unfinished jobs are checkpointed as they
+        are and marked paused here; ``recover()`` in a new process continues them.
+        Idempotent. A later ``execute`` starts the flow again. ``wait`` is accepted
+        for 0.10 compatibility.
         """
         with self._lock:
             supervisor, self._supervisor = self._supervisor, None
         if supervisor is None:
             return
         import pykka
+
+        if self.checkpoint_store is not None:
+            try:
+                ticket = supervisor.ask(("park",), timeout=timeout)
+                ticket.wait(timeout)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
 
         thread = self._mailbox.thread if self._mailbox is not None else None
         try:

@@ -24,7 +24,7 @@ class JobRun:
     __slots__ = (
         "state", "job_id", "slot_data", "in_flight", "suspended", "queued", "timers",
         "live", "running", "pausing", "timeout_handle", "queue", "queues", "resumes",
-        "history",
+        "history", "timeout", "returned",
     )
 
     def __init__(self, state: JobState, record_history: bool = True) -> None:
@@ -43,6 +43,8 @@ class JobRun:
         self.queues: dict[str, deque[Delivery]] = {}  # concurrent, per routine id
         self.resumes = 0
         self.history = record_history
+        self.timeout: float | None = None
+        self.returned: list[Delivery] = []  # handed back unrun while pausing
 
 
 class SequentialDispatcher:
@@ -81,13 +83,31 @@ class SequentialDispatcher:
         return items
 
     def dispatch(self) -> None:
-        if not self.ready:
+        if not self.ready or self.sup.holding:
             return
         jobs, self.ready = self.ready, set()
         send = self.sup.send_one
         for job in jobs:
             if job.running and job.in_flight == job.suspended and job.queue:
-                send(job, job.queue.popleft())
+                if job.suspended:
+                    delivery = self._runnable(job)
+                    if delivery is None:
+                        continue
+                else:
+                    delivery = job.queue.popleft()
+                send(job, delivery)
+
+    def _runnable(self, job: JobRun) -> Delivery | None:
+        """While a step of the job waits in ``emit()`` (backpressure), the next
+        message to start is the first one whose routine has an idle replica: a
+        message for the waiting routine itself could not start, and taking the
+        job's slot with it would deadlock the queue that has to drain."""
+        entries = self.sup.entries
+        for index, delivery in enumerate(job.queue):
+            if any(a.alive and a.outstanding == 0 for a in entries[delivery.routine_id].actors):
+                del job.queue[index]
+                return delivery
+        return None
 
 
 class ConcurrentDispatcher:
@@ -145,7 +165,7 @@ class ConcurrentDispatcher:
         return items
 
     def dispatch(self) -> None:
-        if not self.dirty:
+        if not self.dirty or self.sup.holding:
             return
         dirty, self.dirty = self.dirty, set()
         sup = self.sup
@@ -158,7 +178,9 @@ class ConcurrentDispatcher:
                 actor = entry.pick_actor()
                 if actor is None:
                     break  # every replica has a full batch; its DONE re-marks us
-                if actor.outstanding == 0 and sup.busy_actors >= self.max_workers:
+                # Steps waiting in emit() (backpressure) do not count as busy workers:
+                # the consumers they wait for must be able to start.
+                if actor.outstanding == 0 and sup.busy_actors - sup.suspended_total >= self.max_workers:
                     self.starved.add(rid)
                     break
                 job = jobs[0]

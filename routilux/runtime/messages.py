@@ -13,7 +13,7 @@ from typing import Any
 # routine actor -> supervisor, posted through FlowSupervisor.post()
 EMIT = "emit"  # (EMIT, delivery, emit_index, routine_id, event_name, data)
 DONE = "done"  # (DONE, actor, delivery, error_info_or_None, t_start, t_end)
-RETURNED = "returned"  # (RETURNED, actor, delivery): not run (job paused/cancelled)
+RETURNED = "returned"  # (RETURNED, actor, [deliveries]): not run (job paused/cancelled)
 OUTPUT = "output"  # (OUTPUT, delivery, routine_id, output_type, data)
 DEFER = "defer"  # (DEFER, delivery, routine_id, event_name, data)
 SUSPEND = "suspend"  # (SUSPEND, actor, delivery): step blocked by backpressure
@@ -31,7 +31,9 @@ class Delivery:
     retried or redelivered message is not merged twice).
     """
 
-    __slots__ = ("id", "job", "routine_id", "slot", "data", "call_data", "attempt", "emitted")
+    __slots__ = (
+        "id", "job", "routine_id", "slot", "data", "call_data", "attempt", "emitted", "seq",
+    )
 
     def __init__(self, msg_id: int, job: Any, routine_id: str, slot: str, data: dict) -> None:
         self.id = msg_id
@@ -44,6 +46,7 @@ class Delivery:
         # Emits already routed for this message: a retried or redelivered step that
         # emits the same way again produces the same ids, and those are dropped.
         self.emitted = 0
+        self.seq = 0  # dispatch order, to put deliveries handed back in their place
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly summary (for ``JobState.pending_tasks``)."""

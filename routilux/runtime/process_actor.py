@@ -185,7 +185,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         child = self.child
         for delivery in batch:
             if not delivery.job.running or child is None or child.popen.returncode is not None:
-                post((RETURNED, handle, delivery))
+                post((RETURNED, handle, [delivery]))
                 continue
             seq = self.seq = self.seq + 1
             try:
@@ -238,7 +238,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             # (as lost in the crash) or we (as returned, to be sent again).
             if self.inflight.pop(seq, None) is not None:
                 self.sent_at.pop(seq, None)
-                self.env.mailbox.post((RETURNED, self.handle, delivery))
+                self.env.mailbox.post((RETURNED, self.handle, [delivery]))
 
     def on_receive(self, message: Any) -> Any:
         return getattr(self, "_cmd_" + message[0])(*message[1:])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -30,12 +31,21 @@ from routilux.slot import merge_data
 
 if TYPE_CHECKING:
     from routilux.flow import Flow, RoutinePlan
+    from routilux.job_state import JobState
 
 logger = logging.getLogger("routilux.supervisor")
 
 THREAD_BATCH = 64  # deliveries handed to a thread actor at once (concurrent mode)
 PROCESS_CREDIT = 2  # per process replica: one step running, one waiting in the pipe
 _MAX_DROPPED_DESCRIBED = 100
+
+
+class Ticket(threading.Event):
+    """Handed to whoever waits for a checkpoint; ``error`` is set if it failed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: BaseException | None = None
 
 
 class ActorHandle:
@@ -115,6 +125,10 @@ def _outstanding(actor: ActorHandle) -> int:
     return actor.outstanding
 
 
+def _dispatch_order(delivery: Delivery) -> int:
+    return delivery.seq
+
+
 class RuntimeEnv:
     """Read-mostly state shared by the supervisor and its routine actors."""
 
@@ -164,6 +178,15 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.jobs: dict[str, JobRun] = {}
         self.busy_actors = 0
         self._has_process_routines = False
+        self.outstanding_total = 0  # deliveries sent to actors and not yet back
+        self.suspended_total = 0
+        self.holding = False  # dispatch held for a checkpoint
+        self._seq = 0
+        self.store = flow.checkpoint_store
+        self._tickets: list[Ticket] = []
+        self._periodic: Any = None
+        self.finished: deque[JobState] = deque(maxlen=flow.keep_finished_jobs)
+        self.checkpoints_written = 0
         self.dispatcher: Any = self._make_dispatcher(flow.execution_strategy, flow.max_workers)
         from routilux.runtime.timers import Timers
 
@@ -177,9 +200,20 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.thread = self.mailbox.thread = threading.current_thread()
 
     def on_stop(self) -> None:
+        parked = getattr(self, "_parking", False)
         for job in list(self.jobs.values()):
-            if job.live:
+            if not job.live:
+                continue
+            if parked:  # saved by the last checkpoint; recover() continues it
+                job.live = job.running = False
+                job.state.pause_points.append({
+                    "timestamp": time.time(), "reason": "the flow was shut down",
+                    "current_routine_id": job.state.current_routine_id,
+                })
+                job.state._set_status("paused")
+            else:
                 self._finish(job, "cancelled", "cancelled: the flow was shut down")
+        self._release_tickets(FlowStateError("the flow was shut down"))
         self.gate.full.clear()
         self.gate.notify()
         self.timers.stop()
@@ -219,8 +253,12 @@ class FlowSupervisor(pykka.ThreadingActor):
             if current is not None:
                 self._stop_actors([self.entries.pop(rid)])
             entry = RoutineEntry(rplan, PROCESS_CREDIT if rplan.execution == "process" else THREAD_BATCH)
+            saved = plan.get("replica_states", {}).get(rid) or []
             for index in range(rplan.workers):
-                entry.actors.append(ActorHandle(rid, index))
+                handle = ActorHandle(rid, index)
+                if index < len(saved):
+                    handle.state_bytes = saved[index]  # recovered: start from it
+                entry.actors.append(handle)
             self.entries[rid] = entry
             started.append(entry)
         self.routes = plan["routes"]
@@ -272,6 +310,8 @@ class FlowSupervisor(pykka.ThreadingActor):
             self._drain()
         else:
             result = getattr(self, "_cmd_" + message[0])(*message[1:])
+        if self.holding:
+            self._maybe_checkpoint()
         self.dispatcher.dispatch()
         self.gate.notify()
         return result
@@ -370,6 +410,12 @@ class FlowSupervisor(pykka.ThreadingActor):
         if actor.outstanding == 0:
             self.busy_actors += 1
         actor.outstanding += len(ready)
+        self.outstanding_total += len(ready)
+        seq = self._seq
+        for delivery in ready:
+            seq += 1
+            delivery.seq = seq
+        self._seq = seq
         job.state.current_routine_id = actor.routine_id
         if actor.direct is not None:
             actor.direct.submit(ready)
@@ -399,6 +445,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         started: float, ended: float,
     ) -> None:
         actor.outstanding -= 1
+        self.outstanding_total -= 1
         if actor.outstanding == 0:
             self.busy_actors -= 1
         rid = actor.routine_id
@@ -426,22 +473,35 @@ class FlowSupervisor(pykka.ThreadingActor):
         else:
             self._failed_step(job, entry, delivery, error, state, started)
 
-    def _on_returned(self, actor: ActorHandle, delivery: Delivery) -> None:
-        actor.outstanding -= 1
+    def _on_returned(self, actor: ActorHandle, deliveries: list[Delivery]) -> None:
+        count = len(deliveries)
+        actor.outstanding -= count
+        self.outstanding_total -= count
         if actor.outstanding == 0:
             self.busy_actors -= 1
         self.dispatcher.routine_idle(actor.routine_id)
-        job = delivery.job
-        job.in_flight -= 1
-        if job.live:
-            entry = self.entries[delivery.routine_id]
-            entry.queued += 1
-            job.queued += 1
-            self.dispatcher.push(job, delivery, front=True)
-            self._settle(job)
+        job = deliveries[0].job
+        job.in_flight -= count
+        if not job.live:
+            self._count_dropped(job, deliveries)
+            return
+        job.returned.extend(deliveries)
+        if job.running or job.in_flight == 0:
+            self._requeue_returned(job)
+        self._settle(job)
+
+    def _requeue_returned(self, job: JobRun) -> None:
+        """Put deliveries handed back unrun at the front, in their dispatch order."""
+        returned = sorted(job.returned, key=_dispatch_order)
+        job.returned = []
+        for delivery in returned:
+            self.entries[delivery.routine_id].queued += 1
+        job.queued += len(returned)
+        self.dispatcher.push_front(job, returned)
 
     def _on_suspend(self, actor: ActorHandle, delivery: Delivery, change: int) -> None:
         actor.suspended += change
+        self.suspended_total += change
         delivery.job.suspended += change
         self.dispatcher.mark(delivery.job)
         entry = self.entries.get(actor.routine_id)
@@ -502,6 +562,7 @@ class FlowSupervisor(pykka.ThreadingActor):
                 delivery.attempt += 1
                 state["status"] = "retrying"
                 self._schedule_retry(job, delivery, handler.delay_for(delivery.attempt))
+                self.dispatcher.mark(job, rid)  # the job's other messages go on meanwhile
                 return
             if handler.is_critical:
                 state["status"] = "failed"
@@ -522,9 +583,8 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def _schedule_retry(self, job: JobRun, delivery: Delivery, delay: float) -> None:
         post = self.mailbox.post
-        job.timers[delivery.id] = self.timers.call_later(
-            delay, lambda: post((TIMER, self._retry_due, job, delivery))
-        )
+        handle = self.timers.call_later(delay, lambda: post((TIMER, self._retry_due, job, delivery)))
+        job.timers[delivery.id] = (handle, delivery)
 
     def _retry_due(self, job: JobRun, delivery: Delivery) -> None:
         job.timers.pop(delivery.id, None)
@@ -539,6 +599,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         if entry is None or actor not in entry.actors:
             return
         actor.alive = False
+        self.outstanding_total -= len(lost)
         actor.outstanding -= len(lost)
         if actor.outstanding <= 0:
             if actor.outstanding + len(lost) > 0:
@@ -623,13 +684,19 @@ class FlowSupervisor(pykka.ThreadingActor):
             self._finish(job, "completed")
 
     def _fail(self, job: JobRun, message: str) -> None:
-        dropped = self._drop_queued(job)
-        job.state.dropped_messages += len(dropped)
         if job.state.failures:
-            job.state.failures[-1]["dropped"] = [
-                d.describe() for d in dropped[:_MAX_DROPPED_DESCRIBED]
-            ]
+            job.state.failures[-1].setdefault("dropped", [])
+        self._count_dropped(job, self._drop_queued(job))
         self._finish(job, "failed", message)
+
+    def _count_dropped(self, job: JobRun, dropped: list[Delivery]) -> None:
+        """Record messages of a failed or cancelled job that will never run."""
+        job.state.dropped_messages += len(dropped)
+        failures = job.state.failures
+        if job.state.status != "cancelled" and failures and "dropped" in failures[-1]:
+            described = failures[-1]["dropped"]
+            room = _MAX_DROPPED_DESCRIBED - len(described)
+            described.extend(d.describe() for d in dropped[:max(room, 0)])
 
     def _drop_queued(self, job: JobRun) -> list[Delivery]:
         dropped = self.dispatcher.drain(job)
@@ -640,7 +707,7 @@ class FlowSupervisor(pykka.ThreadingActor):
                 if entry.queued < self.gate.limit:
                     self.gate.full.discard(delivery.routine_id)
         job.queued = 0
-        for handle in job.timers.values():
+        for handle, _ in job.timers.values():
             handle.cancel()
         job.timers.clear()
         return dropped
@@ -662,6 +729,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         if status != "completed":
             self._drop_queued(job)
         self.jobs.pop(job.job_id, None)
+        self.finished.append(job.state)
+        if self.store is not None and not self.jobs:
+            self._request_checkpoint()  # the flow went idle: make the outcome durable
         if error is not None and "\n" in error:
             lines = error.strip().splitlines()
             error = lines[0] + (" [...]" if len(lines) > 1 else "")
@@ -683,12 +753,149 @@ class FlowSupervisor(pykka.ThreadingActor):
         })
         self._fail(job, f"JobTimeoutError: {message}")
 
+    # ------------------------------------------------------------------ checkpoints
+    def _ensure_periodic(self) -> None:
+        if self.store is None or self._periodic is not None:
+            return
+        post = self.mailbox.post
+        interval = self.flow.checkpoint_interval
+
+        def due() -> None:
+            post((TIMER, self._periodic_due))
+
+        self._periodic = self.timers.call_later(interval, due)
+
+    def _periodic_due(self) -> None:
+        self._periodic = None
+        if self.jobs:
+            self._request_checkpoint()
+            self._ensure_periodic()
+
+    def _request_checkpoint(self, ticket: Ticket | None = None) -> None:
+        """Hold dispatch; the checkpoint is written once nothing is in flight."""
+        if self.store is None:
+            if ticket is not None:
+                ticket.set()
+            return
+        if ticket is not None:
+            self._tickets.append(ticket)
+        self.holding = True
+        self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        if self.outstanding_total == 0:
+            self._write_checkpoint()
+        elif self.outstanding_total == self.suspended_total:
+            # Every running step waits for queue room that only dispatch can make:
+            # no consistent cut is possible now. The next interval tries again.
+            self.holding = False
+            self._release_tickets(CheckpointSkipped(
+                "checkpoint skipped: every in-flight step is blocked by backpressure"
+            ))
+
+    def _release_tickets(self, error: BaseException | None) -> None:
+        tickets, self._tickets = self._tickets, []
+        for ticket in tickets:
+            ticket.error = error
+            ticket.set()
+
+    def _write_checkpoint(self) -> None:
+        from routilux.checkpoint.format import encode
+        from routilux.checkpoint.snapshot import pickle_state
+
+        self.holding = False
+        error: BaseException | None = None
+        try:
+            if self._has_process_routines:
+                self._sync_process_states()
+            routines: dict[str, Any] = {}
+            for rid, entry in self.entries.items():
+                if entry.is_process:
+                    routines[rid] = {
+                        "replicas": [a.state_bytes for a in entry.actors],
+                        "stats": [a.stats for a in entry.actors],
+                    }
+                else:
+                    routines[rid] = {"state": pickle_state(rid, entry.routine)}
+            jobs = [self._job_record(job) for job in self.jobs.values() if job.live]
+            finished = list(self.finished)
+            summary = [
+                {"job_id": r["state"].job_id, "status": r["state"].status, "error": r["state"].error}
+                for r in jobs
+            ] + [{"job_id": st.job_id, "status": st.status, "error": st.error} for st in finished]
+            payload = {
+                "flow_id": self.flow.flow_id, "routines": routines, "jobs": jobs,
+                "finished": finished,
+            }
+            blob = encode(self.flow.flow_id, _pickle_payload(payload), self.store.key, summary)
+            self.store.save(self.flow.flow_id, blob, summary)
+            self.checkpoints_written += 1
+        except Exception as exc:  # noqa: BLE001 - never take the supervisor down
+            error = exc
+            logger.error("checkpoint of flow %r failed: %s", self.flow.flow_id, exc)
+        self.flow._last_checkpoint_error = error
+        if getattr(self, "_parking", False):
+            self.holding = True  # shutting down: nothing moves past the checkpoint
+        self._release_tickets(error)
+
+    def _job_record(self, job: JobRun) -> dict[str, Any]:
+        from routilux.checkpoint.snapshot import delivery_record
+
+        queued = list(self.dispatcher.queued(job)) + sorted(job.returned, key=_dispatch_order)
+        queued += [delivery for _, delivery in job.timers.values()]  # retries pending
+        return {
+            "state": job.state,
+            "slot_data": job.slot_data,
+            "queue": [delivery_record(d) for d in queued],
+            "timeout": job.timeout,
+        }
+
+    def _cmd_checkpoint(self) -> Ticket:
+        ticket = Ticket()
+        self._request_checkpoint(ticket)
+        return ticket
+
+    def _cmd_park(self) -> Ticket:
+        """Checkpoint every live job as it is, then take them off this supervisor
+        (the flow is shutting down; ``recover()`` continues them later)."""
+        ticket = Ticket()
+        self._parking = True
+        self._request_checkpoint(ticket)
+        return ticket
+
+    def _cmd_adopt(self, records: list[dict[str, Any]]) -> None:
+        """Take over jobs restored from a checkpoint (or job intents)."""
+        from routilux.checkpoint.snapshot import delivery_from_record
+
+        for record in records:
+            state = record["state"]
+            job = JobRun(state, self.flow.record_history)
+            job.slot_data = record.get("slot_data") or {}
+            job.timeout = record.get("timeout")
+            self.jobs[job.job_id] = job
+            paused = state.status == "paused"
+            if paused:
+                job.running = False
+            else:
+                state._set_status("running")
+            for item in record["queue"]:
+                self._enqueue(job, delivery_from_record(item, job))
+            if job.timeout is not None and not paused:
+                post = self.mailbox.post
+                job.timeout_handle = self.timers.call_later(
+                    job.timeout, lambda job=job: post((TIMER, self._on_timeout, job, job.timeout))
+                )
+            self._settle(job)
+        self._ensure_periodic()
+
     # ------------------------------------------------------------------ commands
     def _cmd_start(
         self, state: Any, routine_id: str, slot: str, params: dict, timeout: float | None
     ) -> None:
         job = JobRun(state, self.flow.record_history)
+        job.timeout = timeout
         self.jobs[job.job_id] = job
+        self._ensure_periodic()
         if timeout is not None:
             post = self.mailbox.post
             job.timeout_handle = self.timers.call_later(
@@ -746,8 +953,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         job = self._job(state)
         if job is None or not job.live:
             return
-        dropped = self._drop_queued(job)
-        state.dropped_messages += len(dropped)
+        self._count_dropped(job, self._drop_queued(job))
         self._finish(job, "cancelled", f"cancelled: {reason}" if reason else "cancelled")
 
     def _cmd_metrics(self) -> dict[str, dict[str, Any]]:
@@ -776,6 +982,24 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def _cmd_live_jobs(self) -> int:
         return sum(1 for job in self.jobs.values() if job.live)
+
+
+class CheckpointSkipped(FlowStateError):
+    """No consistent cut was possible (all in-flight steps wait on backpressure)."""
+
+
+def _pickle_payload(payload: dict[str, Any]) -> bytes:
+    from routilux.exceptions import CheckpointError
+    from routilux.runtime.wire import describe_unpicklable, dumps
+
+    try:
+        return dumps(payload)
+    except Exception as exc:  # noqa: BLE001 - find the culprit for the message
+        raise CheckpointError(
+            f"cannot checkpoint flow {payload['flow_id']!r}: "
+            f"{describe_unpicklable(payload, 'its state')} cannot be pickled "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def merge_stats(reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         for index, delivery in enumerate(batch):
             self._index = index
             if not delivery.job.running:
-                post((RETURNED, handle, delivery))
+                post((RETURNED, handle, [delivery]))
                 continue
             step.delivery = delivery
             step.n = 0

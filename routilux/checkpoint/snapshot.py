@@ -1,0 +1,72 @@
+"""What goes into a checkpoint, and how a flow is put back from one.
+
+A checkpoint is a consistent cut: the supervisor takes it while no step is in
+flight, so routine states, slot data, JobStates and queued messages all describe the
+same moment. Routine state is the routine's attributes minus its graph (slots and
+events stay with the code that rebuilds the flow); a routine can shape it with
+``__getstate__`` / ``__setstate__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routilux.exceptions import CheckpointError
+
+GRAPH_ATTRIBUTES = ("_slots", "_events", "_id")
+
+
+def capture_state(routine: Any) -> dict[str, Any]:
+    """The routine's saveable state (its own ``__getstate__`` if it defines one)."""
+    custom = getattr(type(routine), "__getstate__", None)
+    if custom is not None and custom is not object.__getstate__:
+        state = routine.__getstate__()
+        if isinstance(state, dict):
+            return {k: v for k, v in state.items() if k not in GRAPH_ATTRIBUTES}
+        return {"__state__": state}
+    return {k: v for k, v in vars(routine).items() if k not in GRAPH_ATTRIBUTES}
+
+
+def restore_state(routine: Any, state: dict[str, Any]) -> None:
+    """Put captured state back onto an existing routine object (graph untouched)."""
+    custom = getattr(type(routine), "__setstate__", None)
+    if custom is not None and custom is not getattr(object, "__setstate__", None):
+        graph = {k: v for k, v in vars(routine).items() if k in GRAPH_ATTRIBUTES}
+        routine.__setstate__(state.get("__state__", state))
+        vars(routine).update(graph)
+    else:
+        vars(routine).update(state)
+
+
+def pickle_state(routine_id: str, routine: Any) -> bytes:
+    """Pickle a routine's state, or raise CheckpointError naming what cannot be."""
+    from routilux.runtime.wire import describe_unpicklable, dumps
+
+    state = capture_state(routine)
+    try:
+        return dumps(state)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure
+        raise CheckpointError(
+            f"cannot checkpoint routine {routine_id!r}: "
+            f"{describe_unpicklable(state, 'its state')} cannot be pickled "
+            f"({type(exc).__name__}: {exc}). Remove it, or leave it out with "
+            "__getstate__/__setstate__."
+        ) from None
+
+
+def delivery_record(delivery: Any) -> tuple:
+    return (
+        delivery.id, delivery.routine_id, delivery.slot, delivery.data, delivery.call_data,
+        delivery.attempt, delivery.emitted,
+    )
+
+
+def delivery_from_record(record: tuple, job: Any) -> Any:
+    from routilux.runtime.messages import Delivery
+
+    msg_id, routine_id, slot, data, call_data, attempt, emitted = record
+    delivery = Delivery(msg_id, job, routine_id, slot, data)
+    delivery.call_data = call_data
+    delivery.attempt = attempt
+    delivery.emitted = emitted
+    return delivery

@@ -1,0 +1,391 @@
+"""Checkpoint stores: where a flow's checkpoints and job intents live.
+
+Two stores with one interface:
+
+- :class:`SQLiteStore` — one file (WAL); every checkpoint is one transaction.
+- :class:`DirectoryStore` — one file per checkpoint, written to a temporary file,
+  fsynced and renamed into place.
+
+Both keep the previous good checkpoint until a new one is complete, prune old ones
+(``keep``), create their files with mode 0600, and list flows and jobs.
+
+A *job intent* is written when a job is submitted, before the next full checkpoint
+includes it, so that a job is durable from the moment ``execute`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from routilux.checkpoint.format import read_header
+from routilux.exceptions import CheckpointError, ConfigurationError
+
+KEY_ENV = "ROUTILUX_CHECKPOINT_KEY"
+
+
+def _resolve_key(key: bytes | str | None, key_file: Path) -> bytes:
+    """The HMAC key: argument, else environment, else a 0600 key file (created once)."""
+    if key is None:
+        key = os.environ.get(KEY_ENV) or None
+    if key is not None:
+        key = key.encode() if isinstance(key, str) else bytes(key)
+        if len(key) < 16:
+            raise ConfigurationError("a checkpoint key must be at least 16 bytes long")
+        return key
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        data = key_file.read_bytes().strip()
+        if len(data) < 32:
+            raise CheckpointError(f"key file {key_file} is damaged (too short)") from None
+        return data
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32).hex().encode())
+        f.flush()
+        os.fsync(f.fileno())
+    return key_file.read_bytes().strip()
+
+
+class CheckpointStore:
+    """Interface of a checkpoint store (see the module docstring)."""
+
+    key: bytes
+    location: str
+
+    def save(self, flow_id: str, blob: bytes, jobs: list[dict[str, Any]]) -> None:
+        """Store a complete checkpoint of ``flow_id`` and the summary of its jobs."""
+        raise NotImplementedError
+
+    def load_latest(self, flow_id: str) -> bytes | None:
+        """The newest checkpoint of ``flow_id`` (bytes, unverified), or None."""
+        raise NotImplementedError
+
+    def add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
+        """Record a submitted job until a checkpoint includes it."""
+        raise NotImplementedError
+
+    def intents(self, flow_id: str) -> list[bytes]:
+        """Job intents of ``flow_id`` not yet covered by a checkpoint, oldest first."""
+        raise NotImplementedError
+
+    def flows(self) -> list[str]:
+        """Ids of the flows that have checkpoints."""
+        raise NotImplementedError
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        """``{"flow_id", "checkpoints", "latest_at"}`` per flow."""
+        raise NotImplementedError
+
+    def list_jobs(self, flow_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Jobs known to the store: ``job_id, flow_id, status, error, updated_at``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the store's resources."""
+
+
+class SQLiteStore(CheckpointStore):
+    """Checkpoints in one SQLite file (WAL mode; each checkpoint one transaction).
+
+    ``keep`` checkpoints are kept per flow; finished jobs stay listed for
+    ``retention`` seconds. The HMAC key comes from ``key``, the
+    ``ROUTILUX_CHECKPOINT_KEY`` environment variable, or ``<path>.key`` (0600).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, key: bytes | str | None = None, keep: int = 2,
+        retention: float = 7 * 24 * 3600.0,
+    ) -> None:
+        if keep < 1:
+            raise ConfigurationError(f"keep must be >= 1, got {keep}")
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.keep = keep
+        self.retention = retention
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.key = _resolve_key(key, self.path.with_name(self.path.name + ".key"))
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript("""
+                CREATE TABLE IF NOT EXISTS checkpoints (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    flow_id TEXT NOT NULL, created_at REAL NOT NULL, data BLOB NOT NULL);
+                CREATE INDEX IF NOT EXISTS checkpoints_flow ON checkpoints(flow_id, id);
+                CREATE TABLE IF NOT EXISTS jobs (
+                    job_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, status TEXT NOT NULL,
+                    error TEXT, updated_at REAL NOT NULL);
+                CREATE TABLE IF NOT EXISTS intents (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, flow_id TEXT NOT NULL,
+                    job_id TEXT NOT NULL, data BLOB NOT NULL);
+            """)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise CheckpointError(f"{self.path}: not a usable SQLite checkpoint store: {exc}") from None
+        for suffix in ("-wal", "-shm"):
+            extra = Path(str(self.path) + suffix)
+            if extra.exists():
+                os.chmod(extra, 0o600)
+
+    def save(self, flow_id: str, blob: bytes, jobs: list[dict[str, Any]]) -> None:
+        now = time.time()
+        with self._lock:
+            cur = self._db.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                cur.execute(
+                    "INSERT INTO checkpoints (flow_id, created_at, data) VALUES (?, ?, ?)",
+                    (flow_id, now, sqlite3.Binary(blob)),
+                )
+                cur.executemany(
+                    "INSERT OR REPLACE INTO jobs (job_id, flow_id, status, error, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(j["job_id"], flow_id, j["status"], j.get("error"), now) for j in jobs],
+                )
+                covered = [(flow_id, j["job_id"]) for j in jobs]
+                cur.executemany("DELETE FROM intents WHERE flow_id = ? AND job_id = ?", covered)
+                cur.execute(
+                    "DELETE FROM checkpoints WHERE flow_id = ? AND id NOT IN (SELECT id FROM "
+                    "checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT ?)",
+                    (flow_id, flow_id, self.keep),
+                )
+                cur.execute(
+                    "DELETE FROM jobs WHERE status IN ('completed', 'failed', 'cancelled') "
+                    "AND updated_at < ?", (now - self.retention,),
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def load_latest(self, flow_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT 1",
+                (flow_id,),
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO intents (flow_id, job_id, data) VALUES (?, ?, ?)",
+                    (flow_id, job_id, sqlite3.Binary(blob)),
+                )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO jobs (job_id, flow_id, status, error, updated_at) "
+                    "VALUES (?, ?, 'running', NULL, ?)", (job_id, flow_id, time.time()),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def intents(self, flow_id: str) -> list[bytes]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM intents WHERE flow_id = ? ORDER BY id", (flow_id,)
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def flows(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT flow_id FROM checkpoints UNION SELECT DISTINCT flow_id FROM intents"
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT flow_id, COUNT(*), MAX(created_at) FROM checkpoints GROUP BY flow_id"
+            ).fetchall()
+        return [{"flow_id": f, "checkpoints": n, "latest_at": t} for f, n, t in sorted(rows)]
+
+    def list_jobs(self, flow_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT job_id, flow_id, status, error, updated_at FROM jobs"
+        clauses, args = [], []
+        if flow_id is not None:
+            clauses.append("flow_id = ?")
+            args.append(flow_id)
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(status)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY updated_at", args).fetchall()
+        keys = ("job_id", "flow_id", "status", "error", "updated_at")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.location!r})"
+
+
+class DirectoryStore(CheckpointStore):
+    """One file per checkpoint under ``path/<flow_id>/``.
+
+    Each file is written to a temporary name, fsynced and renamed, so a crash while
+    writing leaves the previous checkpoint in place. The key comes from ``key``,
+    ``ROUTILUX_CHECKPOINT_KEY`` or ``path/checkpoint.key`` (0600).
+    """
+
+    SUFFIX = ".ckpt"
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, key: bytes | str | None = None, keep: int = 2,
+        retention: float = 7 * 24 * 3600.0,
+    ) -> None:
+        if keep < 1:
+            raise ConfigurationError(f"keep must be >= 1, got {keep}")
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.keep = keep
+        self.retention = retention
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.key = _resolve_key(key, self.path / "checkpoint.key")
+        self._lock = threading.Lock()
+
+    def _flow_dir(self, flow_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in flow_id)
+        if not safe or safe.startswith("."):
+            safe = "_" + safe
+        directory = self.path / safe
+        directory.mkdir(exist_ok=True, mode=0o700)
+        return directory
+
+    def _write_atomic(self, target: Path, data: bytes) -> None:
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _checkpoints(self, directory: Path) -> list[Path]:
+        return sorted(p for p in directory.glob(f"*{self.SUFFIX}") if not p.name.startswith("."))
+
+    def save(self, flow_id: str, blob: bytes, jobs: list[dict[str, Any]]) -> None:
+        with self._lock:
+            directory = self._flow_dir(flow_id)
+            existing = self._checkpoints(directory)
+            number = int(existing[-1].stem) + 1 if existing else 1
+            self._write_atomic(directory / f"{number:012d}{self.SUFFIX}", blob)
+            for old in self._checkpoints(directory)[: -self.keep]:
+                old.unlink(missing_ok=True)
+            covered = {j["job_id"] for j in jobs}
+            for intent in directory.glob("*.intent"):
+                if intent.stem in covered:
+                    intent.unlink(missing_ok=True)
+            self._record_jobs(directory, flow_id, jobs)
+
+    def _record_jobs(self, directory: Path, flow_id: str, jobs: list[dict[str, Any]]) -> None:
+        index = directory / "jobs.json"
+        known: dict[str, Any] = {}
+        if index.exists():
+            try:
+                known = json.loads(index.read_text())
+            except ValueError:
+                known = {}
+        now = time.time()
+        for job in jobs:
+            known[job["job_id"]] = {
+                "job_id": job["job_id"], "flow_id": flow_id, "status": job["status"],
+                "error": job.get("error"), "updated_at": now,
+            }
+        known = {
+            k: v for k, v in known.items()
+            if v["status"] not in ("completed", "failed", "cancelled")
+            or v["updated_at"] >= now - self.retention
+        }
+        self._write_atomic(index, json.dumps(known).encode())
+
+    def load_latest(self, flow_id: str) -> bytes | None:
+        with self._lock:
+            files = self._checkpoints(self._flow_dir(flow_id))
+        return files[-1].read_bytes() if files else None
+
+    def add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
+        with self._lock:
+            directory = self._flow_dir(flow_id)
+            self._write_atomic(directory / f"{job_id}.intent", blob)
+            self._record_jobs(directory, flow_id, [{"job_id": job_id, "status": "running"}])
+
+    def intents(self, flow_id: str) -> list[bytes]:
+        with self._lock:
+            files = sorted(self._flow_dir(flow_id).glob("*.intent"), key=lambda p: p.stat().st_mtime)
+        return [f.read_bytes() for f in files]
+
+    def flows(self) -> list[str]:
+        return sorted(d.name for d in self.path.iterdir() if d.is_dir())
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        result = []
+        for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
+            files = self._checkpoints(directory)
+            if files:
+                result.append({
+                    "flow_id": directory.name, "checkpoints": len(files),
+                    "latest_at": files[-1].stat().st_mtime,
+                })
+        return result
+
+    def list_jobs(self, flow_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        rows = []
+        for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
+            index = directory / "jobs.json"
+            if not index.exists():
+                continue
+            for row in json.loads(index.read_text()).values():
+                if (flow_id is None or row["flow_id"] == flow_id) and (
+                    status is None or row["status"] == status
+                ):
+                    rows.append(row)
+        return sorted(rows, key=lambda r: r["updated_at"])
+
+    def __repr__(self) -> str:
+        return f"DirectoryStore({self.location!r})"
+
+
+def open_store(path: str | os.PathLike[str], **kwargs: Any) -> CheckpointStore:
+    """A store for ``path``: a directory becomes a DirectoryStore, anything else SQLite."""
+    target = Path(path)
+    if target.is_dir():
+        return DirectoryStore(target, **kwargs)
+    return SQLiteStore(target, **kwargs)
+
+
+def verify_blob(store: CheckpointStore, blob: bytes, where: str) -> dict[str, Any]:
+    """Verify a checkpoint's integrity and return its header (nothing is unpickled)."""
+    header, _ = read_header(blob, store.key, where)
+    return header
+
+
+__all__ = [
+    "CheckpointStore", "DirectoryStore", "SQLiteStore", "open_store", "verify_blob",
+]

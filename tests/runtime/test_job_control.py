@@ -1,0 +1,375 @@
+"""Jobs are isolated; pause, resume and cancel act on one job only."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from routilux import FlowStateError, Routine
+
+
+class Node(Routine):
+    """A routine whose behaviour is ``fn(node, data)``; records every call."""
+
+    def __init__(self, fn=None, merge_strategy="override"):
+        super().__init__()
+        self.fn = fn
+        self.calls: list[tuple[str, dict]] = []
+        self.define_slot("trigger", handler=self._handle)
+        self.define_slot("in", handler=self._handle, merge_strategy=merge_strategy)
+        self.define_event("out")
+
+    def _handle(self, **data):
+        ctx = self.get_execution_context()
+        self.calls.append((ctx.job_state.job_id, data))
+        if self.fn is not None:
+            self.fn(self, data)
+
+    def values(self, job, key="v"):
+        return [d.get(key) for j, d in self.calls if j == job.job_id]
+
+
+def forward(node, data):
+    node.emit("out", **data)
+
+
+def holder(entered, release):
+    """Blocks the first call until ``release``; later calls pass straight through."""
+
+    def fn(node, data):
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(10)
+        node.emit("out", **data)
+
+    return fn
+
+
+def two_lane_flow(make_flow, gates, **flow_kwargs):
+    """Lane A: a_hold (blocks) -> a_end.  Lane B: b1 -> b2 (blocks once) -> b3."""
+    g = {name: gates() for name in ("a_in", "a_go", "b_in", "b_go")}
+    flow = make_flow(**flow_kwargs)
+    nodes = {
+        "a_hold": Node(holder(g["a_in"], g["a_go"])),
+        "a_end": Node(),
+        "b1": Node(forward),
+        "b2": Node(holder(g["b_in"], g["b_go"])),
+        "b3": Node(),
+    }
+    for rid, node in nodes.items():
+        flow.add_routine(node, rid)
+    flow.connect("a_hold", "out", "a_end", "in")
+    flow.connect("b1", "out", "b2", "in")
+    flow.connect("b2", "out", "b3", "in")
+    return flow, nodes, g
+
+
+# ---------------------------------------------------------------- isolation
+@pytest.mark.timeout(20)
+def test_jobs_have_separate_slot_data_history_and_state(make_flow, gates):
+    entered, release = gates(), gates()
+
+    def feed_a(node, data):
+        node.emit("out", v=1)
+        entered.set()
+        assert release.wait(10)
+        node.emit("out", v=2)
+
+    flow = make_flow()
+    agg = Node(merge_strategy="append")
+    flow.add_routine(Node(feed_a), "feed_a")
+    flow.add_routine(Node(lambda n, d: [n.emit("out", v=v) for v in (10, 20, 30)]), "feed_b")
+    flow.add_routine(agg, "agg")
+    flow.connect("feed_a", "out", "agg", "in")
+    flow.connect("feed_b", "out", "agg", "in")
+
+    job_a = flow.execute("feed_a", wait=False)
+    assert entered.wait(5)
+    job_b = flow.execute("feed_b")  # runs to the end while job A is mid-step
+    assert job_b.status == "completed"
+    assert job_a.status == "running"
+    release.set()
+    assert job_a.wait(10) and job_a.status == "completed"
+
+    assert agg.values(job_a) == [[1], [1, 2]]
+    assert agg.values(job_b) == [[10], [10, 20], [10, 20, 30]]
+    assert {r.routine_id for r in job_a.execution_history} == {"feed_a"}
+    assert {r.routine_id for r in job_b.execution_history} == {"feed_b"}
+    assert set(job_a.routine_states) == {"feed_a", "agg"}
+    assert set(job_b.routine_states) == {"feed_b", "agg"}
+    assert job_a.routine_states["agg"]["processed"] == 2
+    assert job_b.routine_states["agg"]["processed"] == 3
+    assert job_a.job_id != job_b.job_id
+
+
+@pytest.mark.timeout(20)
+def test_sequential_jobs_progress_independently(make_flow):
+    """Sequential means one step in flight per job, not per flow."""
+    barrier = threading.Barrier(2, timeout=5)
+    flow = make_flow()
+    flow.add_routine(Node(lambda n, d: barrier.wait()), "x")
+    flow.add_routine(Node(lambda n, d: barrier.wait()), "y")
+    a = flow.execute("x", wait=False)
+    b = flow.execute("y", wait=False)
+    assert a.wait(10) and b.wait(10)
+    assert (a.status, b.status) == ("completed", "completed"), (a.error, b.error)
+
+
+@pytest.mark.timeout(20)
+def test_a_failing_job_does_not_disturb_another(make_flow, gates):
+    entered, release = gates(), gates()
+    flow = make_flow()
+    slow = Node(holder(entered, release))
+    sink = Node()
+    flow.add_routine(slow, "slow")
+    flow.add_routine(sink, "sink")
+    flow.add_routine(Node(lambda n, d: 1 / 0), "bad")
+    flow.connect("slow", "out", "sink", "in")
+    good = flow.execute("slow", {"v": 1}, wait=False)
+    assert entered.wait(5)
+    bad = flow.execute("bad")
+    assert bad.status == "failed"
+    release.set()
+    assert good.wait(10) and good.status == "completed"
+    assert sink.values(good) == [1]
+
+
+# ---------------------------------------------------------------- pause / resume
+@pytest.mark.timeout(20)
+def test_pause_and_resume_one_job_while_another_runs(make_flow, gates):
+    flow, nodes, g = two_lane_flow(make_flow, gates)
+    job_a = flow.execute("a_hold", {"v": "a"}, wait=False)
+    assert g["a_in"].wait(5)
+    job_b = flow.execute("b1", {"v": "b"}, wait=False)
+    assert g["b_in"].wait(5)
+
+    flow.pause(job_b, reason="maintenance", wait=False)
+    g["b_go"].set()  # b2's step finishes; b3's message must stay queued
+    assert job_b.wait(10)
+    assert job_b.status == "paused"
+    assert nodes["b3"].calls == []
+    assert [(t["routine_id"], t["slot"], t["data"]) for t in job_b.pending_tasks] == [
+        ("b3", "in", {"v": "b"})
+    ]
+    assert job_b.pause_points and job_b.pause_points[-1]["reason"] == "maintenance"
+    assert job_a.status == "running"  # untouched
+
+    flow.resume(job_b)
+    assert job_b.wait(10) and job_b.status == "completed"
+    assert nodes["b3"].values(job_b) == ["b"]
+    assert job_b.pending_tasks == []
+    assert job_a.status == "running"
+
+    g["a_go"].set()
+    assert job_a.wait(10) and job_a.status == "completed"
+    assert nodes["a_end"].values(job_a) == ["a"]
+    assert job_a.pause_points == []
+
+
+@pytest.mark.timeout(20)
+def test_pause_from_a_handler_makes_execute_return_paused(make_flow):
+    def pause_me(node, data):
+        flow, job_state, _ = node.get_execution_context()
+        flow.pause(job_state, reason="self", wait=False)
+        node.emit("out", v=data["v"] + 1)
+
+    flow = make_flow()
+    end = Node()
+    flow.add_routine(Node(pause_me), "first")
+    flow.add_routine(end, "end")
+    flow.connect("first", "out", "end", "in")
+    job = flow.execute("first", {"v": 1})  # wait=True returns at "paused"
+    assert job.status == "paused"
+    assert end.calls == []
+    flow.pause(job)  # pausing a paused job is a no-op
+    assert job.status == "paused" and len(job.pause_points) == 1
+    flow.resume(job)
+    assert job.wait(10) and job.status == "completed"
+    assert end.values(job) == [2]
+
+
+@pytest.mark.timeout(20)
+def test_deferred_events_are_emitted_at_resume(make_flow):
+    def defer_and_pause(node, data):
+        node.emit_deferred_event("later", v="deferred")
+        node.emit("out", v="now")
+        flow, job_state, _ = node.get_execution_context()
+        flow.pause(job_state, wait=False)
+
+    src = Node(defer_and_pause)
+    src.define_event("later")
+    now, later = Node(), Node()
+    flow = make_flow()
+    flow.add_routine(src, "src")
+    flow.add_routine(now, "now")
+    flow.add_routine(later, "later")
+    flow.connect("src", "out", "now", "in")
+    flow.connect("src", "later", "later", "in")
+    job = flow.execute("src")
+    assert job.status == "paused"
+    assert later.calls == []
+    assert [(d["routine_id"], d["event_name"], d["data"]) for d in job.deferred_events] == [
+        ("src", "later", {"v": "deferred"})
+    ]
+    flow.resume(job)
+    assert job.wait(10) and job.status == "completed"
+    assert later.values(job) == ["deferred"]
+    assert now.values(job) == ["now"]
+    assert job.deferred_events == []
+    assert ("src", "later") in [(r.routine_id, r.event_name) for r in job.execution_history]
+
+
+@pytest.mark.timeout(20)
+def test_resume_of_a_running_job_is_harmless(make_flow, gates):
+    entered, release = gates(), gates()
+    flow = make_flow()
+    flow.add_routine(Node(holder(entered, release)), "h")
+    job = flow.execute("h", wait=False)
+    assert entered.wait(5)
+    flow.resume(job)
+    assert job.status == "running"
+    release.set()
+    assert job.wait(10) and job.status == "completed"
+    assert len(flow.get_routine("h").calls) == 1
+
+
+@pytest.mark.timeout(20)
+def test_resume_of_a_finished_job_is_an_error(make_flow):
+    flow = make_flow()
+    flow.add_routine(Node(), "n")
+    job = flow.execute("n")
+    assert job.status == "completed"
+    with pytest.raises(FlowStateError):
+        flow.resume(job)
+    flow.pause(job)  # no-op on a finished job
+    flow.cancel(job)
+    assert job.status == "completed"
+
+
+@pytest.mark.timeout(20)
+def test_concurrent_pause_returns_batched_messages_and_resume_delivers_them(
+    make_flow, gates
+):
+    entered, release = gates(), gates()
+    flow = make_flow(execution_strategy="concurrent")
+    w = Node(holder(entered, release))
+    sink = Node()
+    flow.add_routine(Node(lambda n, d: [n.emit("out", v=i) for i in range(10)]), "src")
+    flow.add_routine(w, "w")
+    flow.add_routine(sink, "sink")
+    flow.connect("src", "out", "w", "in")
+    flow.connect("w", "out", "sink", "in")
+    job_a = flow.execute("src", wait=False)
+    assert entered.wait(5)
+    flow.pause(job_a, wait=False)
+    release.set()
+    assert job_a.wait(10) and job_a.status == "paused"
+    done_before = len(w.values(job_a))
+    assert done_before < 10
+    assert len(job_a.pending_tasks) >= 10 - done_before
+
+    # Another job goes through the same routines while job A is paused.
+    job_b = flow.execute("w", {"v": "b"})
+    assert job_b.status == "completed"
+    assert sink.values(job_b) == ["b"]
+    assert job_a.status == "paused"
+
+    flow.resume(job_a)
+    assert job_a.wait(10) and job_a.status == "completed"
+    assert sorted(w.values(job_a)) == list(range(10))  # each exactly once
+    assert sorted(sink.values(job_a)) == list(range(10))
+
+
+@pytest.mark.timeout(20)
+def test_concurrent_pause_resume_keeps_fifo_per_routine(make_flow, gates):
+    entered, release = gates(), gates()
+    flow = make_flow(execution_strategy="concurrent")
+    w = Node(holder(entered, release))
+    flow.add_routine(Node(lambda n, d: [n.emit("out", v=i) for i in range(10)]), "src")
+    flow.add_routine(w, "w")
+    flow.connect("src", "out", "w", "in")
+    job = flow.execute("src", wait=False)
+    assert entered.wait(5)
+    flow.pause(job, wait=False)
+    release.set()
+    assert job.wait(10) and job.status == "paused"
+    flow.resume(job)
+    assert job.wait(10) and job.status == "completed"
+    assert w.values(job) == list(range(10))
+
+
+# ---------------------------------------------------------------- cancel
+@pytest.mark.timeout(20)
+def test_cancel_one_job_while_another_runs(make_flow, gates, sync):
+    flow, nodes, g = two_lane_flow(make_flow, gates)
+    b2_done = threading.Event()
+    original = nodes["b2"].fn
+
+    def b2(node, data):
+        original(node, data)
+        b2_done.set()
+
+    nodes["b2"].fn = b2
+    job_a = flow.execute("a_hold", {"v": "a"}, wait=False)
+    assert g["a_in"].wait(5)
+    job_b = flow.execute("b1", {"v": "b"}, wait=False)
+    assert g["b_in"].wait(5)
+
+    flow.cancel(job_b, reason="user asked")
+    assert job_b.wait(10)
+    assert job_b.status == "cancelled"
+    assert "user asked" in job_b.error
+    g["b_go"].set()
+    assert b2_done.wait(5)
+    sync(flow)  # b2's emit has reached the supervisor
+    assert nodes["b3"].calls == []  # emitted after the cancel: dropped
+    assert job_b.status == "cancelled"
+    assert job_a.status == "running"
+
+    g["a_go"].set()
+    assert job_a.wait(10) and job_a.status == "completed"
+    assert nodes["a_end"].values(job_a) == ["a"]
+
+
+@pytest.mark.timeout(20)
+def test_cancel_a_paused_job_drops_its_queue(make_flow):
+    def pause_me(node, data):
+        flow, job_state, _ = node.get_execution_context()
+        flow.pause(job_state, wait=False)
+        for i in range(3):
+            node.emit("out", v=i)
+
+    flow = make_flow()
+    end = Node()
+    flow.add_routine(Node(pause_me), "first")
+    flow.add_routine(end, "end")
+    flow.connect("first", "out", "end", "in")
+    job = flow.execute("first", {})
+    assert job.status == "paused" and len(job.pending_tasks) == 3
+    flow.cancel(job)
+    assert job.wait(5) and job.status == "cancelled"
+    assert job.dropped_messages == 3
+    assert end.calls == []
+    with pytest.raises(FlowStateError):
+        flow.resume(job)
+
+
+@pytest.mark.timeout(20)
+def test_cancelled_job_never_completes_later(make_flow, gates, sync):
+    entered, release = gates(), gates()
+    flow = make_flow()
+    flow.add_routine(Node(holder(entered, release)), "h")
+    end = Node()
+    flow.add_routine(end, "end")
+    flow.connect("h", "out", "end", "in")
+    job = flow.execute("h", {"v": 1}, wait=False)
+    assert entered.wait(5)
+    flow.cancel(job)
+    assert job.status == "cancelled"
+    release.set()
+    # A second job through the same actor proves the first step has ended.
+    assert flow.execute("h", {"v": 2}).status == "completed"
+    sync(flow)
+    assert job.status == "cancelled"
+    assert end.values(job) == []
