@@ -31,11 +31,45 @@ from routilux.slot import Slot
 
 __version__ = "0.11.0"
 
+# Heavier parts load on first use, so that ``import routilux`` stays fast.
+_LAZY = {
+    "CheckpointStore": "routilux.checkpoint.stores",
+    "SQLiteStore": "routilux.checkpoint.stores",
+    "DirectoryStore": "routilux.checkpoint.stores",
+    "Runtime": "routilux.service",
+    # The built-in routines were exported from the package root in 0.10.
+    **{
+        name: "routilux.builtin_routines"
+        for name in (
+            "TextClipper", "TextRenderer", "ResultExtractor", "TimeProvider", "DataFlattener",
+            "DataTransformer", "DataValidator", "ConditionalRouter", "Batcher", "Aggregator",
+            "Splitter", "Filter", "Mapper", "Debouncer",
+        )
+    },
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'routilux' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "CallbackOutputHandler",
     "CheckpointError",
+    "CheckpointStore",
     "ConfigurationError",
     "Connection",
+    "DirectoryStore",
     "ErrorHandler",
     "ErrorStrategy",
     "Event",
@@ -53,6 +87,8 @@ __all__ = [
     "Routine",
     "RoutineCrashedError",
     "RoutiluxError",
+    "Runtime",
+    "SQLiteStore",
     "SerializationError",
     "Slot",
     "__version__",

@@ -316,6 +316,27 @@ class Flow:
             self.checkpoint()
         return job_state
 
+    def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """Wait until every job this flow is running has settled (0.10 compatibility).
+
+        Returns False if ``timeout`` passed first.
+        """
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for state in list(self._active_jobs()):
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if not state.wait(remaining):
+                return False
+        return True
+
+    def _active_jobs(self) -> list[JobState]:
+        with self._lock:
+            supervisor = self._supervisor
+        if supervisor is None:
+            return []
+        return supervisor.ask(("job_states",))
+
     def _require_supervisor(self, job_state: JobState) -> Any:
         if not isinstance(job_state, JobState):
             raise ConfigurationError(f"expected a JobState, got {type(job_state).__name__}")

@@ -120,8 +120,14 @@ class JobState:
         return self._settled.wait(timeout)
 
     @staticmethod
-    def wait_for_completion(flow: Any, job_state: JobState, timeout: float | None = None) -> bool:
-        """Wait for ``job_state`` to settle (see :meth:`wait`); ``flow`` is unused."""
+    def wait_for_completion(
+        flow: Any, job_state: JobState, timeout: float | None = None, **_compat: Any
+    ) -> bool:
+        """Wait for ``job_state`` to settle (see :meth:`wait`); ``flow`` is unused.
+
+        Returns as soon as the job settles (no polling); polling options of the 0.10
+        API (such as ``check_interval``) are accepted and ignored.
+        """
         return job_state.wait(timeout)
 
     # -- routine states ---------------------------------------------------------------

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from routilux.routine import Routine
 
 
-_KWARGS, _DATA, _ONE, _MANY, _NONE = range(5)
+_KWARGS, _DATA, _ONE, _MANY, _NONE, _POSITIONAL = range(6)
 
 
 def _call_plan(handler: Callable[..., Any]) -> tuple[int, Any]:
@@ -22,15 +22,21 @@ def _call_plan(handler: Callable[..., Any]) -> tuple[int, Any]:
     except (TypeError, ValueError):
         return _DATA, None  # builtins without a signature get the whole dict
     names = []
+    positional_only = False
     for param in signature.parameters.values():
         if param.kind is inspect.Parameter.VAR_KEYWORD:
             return _KWARGS, None
-        if param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            positional_only = True
+            names.append(param.name)
+        elif param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
             names.append(param.name)
     if not names:
         return _NONE, None
     if len(names) == 1:
         return (_DATA, None) if names[0] == "data" else (_ONE, names[0])
+    if positional_only:  # e.g. builtins: pass the matching keys by position
+        return _POSITIONAL, tuple(names)
     return _MANY, tuple(names)
 
 
@@ -126,6 +132,8 @@ class Slot:
             return handler(data[arg]) if arg in data else handler(data)
         if kind == _MANY:
             return handler(**{k: data[k] for k in arg if k in data})
+        if kind == _POSITIONAL:
+            return handler(*(data[k] for k in arg if k in data))
         return handler()
 
     def __getstate__(self) -> dict[str, Any]:

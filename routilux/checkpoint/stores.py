@@ -86,6 +86,14 @@ class CheckpointStore:
         """Jobs known to the store: ``job_id, flow_id, status, error, updated_at``."""
         raise NotImplementedError
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Remember a small string (e.g. how to rebuild a flow, for ``routilux resume``)."""
+        raise NotImplementedError
+
+    def get_meta(self, key: str) -> str | None:
+        """A string stored with :meth:`set_meta`, or None."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the store's resources."""
 
@@ -128,6 +136,7 @@ class SQLiteStore(CheckpointStore):
                 CREATE TABLE IF NOT EXISTS intents (
                     id INTEGER PRIMARY KEY AUTOINCREMENT, flow_id TEXT NOT NULL,
                     job_id TEXT NOT NULL, data BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """)
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -229,6 +238,15 @@ class SQLiteStore(CheckpointStore):
             rows = self._db.execute(query + " ORDER BY updated_at", args).fetchall()
         keys = ("job_id", "flow_id", "status", "error", "updated_at")
         return [dict(zip(keys, row)) for row in rows]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def close(self) -> None:
         with self._lock:
@@ -367,6 +385,17 @@ class DirectoryStore(CheckpointStore):
                 ):
                     rows.append(row)
         return sorted(rows, key=lambda r: r["updated_at"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            path = self.path / "meta.json"
+            meta = json.loads(path.read_text()) if path.exists() else {}
+            meta[key] = value
+            self._write_atomic(path, json.dumps(meta).encode())
+
+    def get_meta(self, key: str) -> str | None:
+        path = self.path / "meta.json"
+        return json.loads(path.read_text()).get(key) if path.exists() else None
 
     def __repr__(self) -> str:
         return f"DirectoryStore({self.location!r})"

@@ -980,6 +980,9 @@ class FlowSupervisor(pykka.ThreadingActor):
             )
         self.dispatcher = self._make_dispatcher(strategy, max_workers)
 
+    def _cmd_job_states(self) -> list[Any]:
+        return [job.state for job in self.jobs.values() if job.live]
+
     def _cmd_live_jobs(self) -> int:
         return sum(1 for job in self.jobs.values() if job.live)
 

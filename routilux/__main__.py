@@ -1,0 +1,5 @@
+"""``python -m routilux``: the command line."""
+
+from routilux.cli.main import main
+
+main()

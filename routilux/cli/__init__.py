@@ -1,0 +1,1 @@
+"""The ``routilux`` command line (``routilux --help``)."""

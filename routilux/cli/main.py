@@ -1,0 +1,250 @@
+"""The ``routilux`` command: run, graph, jobs, resume, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from routilux.exceptions import RoutiluxError
+
+DEFAULT_STORE = os.path.join(".routilux", "routilux.sqlite3")
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _open_store(path: str, create: bool = True) -> Any:
+    from routilux.checkpoint.stores import open_store
+
+    target = Path(path)
+    if not create and not target.exists():
+        _fail(f"no checkpoint store at {path}")
+    return open_store(target)
+
+
+def _load(target: str) -> Any:
+    from routilux.cli.loading import load_flow
+
+    try:
+        return load_flow(target)
+    except RoutiluxError:
+        raise
+    except SyntaxError as exc:
+        _fail(f"{target}: syntax error in {exc.filename} line {exc.lineno}: {exc.msg}")
+    except Exception as exc:  # noqa: BLE001 - the user's module failed to import
+        _fail(f"{target}: importing it raised {type(exc).__name__}: {exc}")
+
+
+def _status_line(job: Any) -> str:
+    line = f"job {job.job_id} {job.status}"
+    if job.error:
+        line += f": {job.error}"
+    return line
+
+
+def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
+    """Wait for the job with progress; Ctrl-C checkpoints and explains how to resume."""
+    from routilux.cli.progress import watch
+
+    try:
+        if progress:
+            watch(flow, job, console)
+        else:
+            while not job.wait(0.5):
+                pass
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not lose it
+        flow.shutdown()
+        console.print(f"interrupted: job {job.job_id} was checkpointed.")
+        console.print(f"resume it with: routilux resume {job.job_id} "
+                      f"--store {flow.checkpoint_store.location}")
+        sys.exit(EXIT_INTERRUPTED)
+    flow.shutdown()
+    console.print(_status_line(job))
+    for failure in job.failures[-3:]:
+        console.print(f"  {failure['routine_id']}.{failure['slot']}: "
+                      f"{failure['exception_type']}: {failure['message']}")
+    if job.status == "paused":
+        console.print(f"resume it with: routilux resume {job.job_id} "
+                      f"--store {flow.checkpoint_store.location}")
+    sys.exit(0 if job.status == "completed" else 1)
+
+
+class _Group(click.Group):
+    """Turns library errors into one-line messages instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (RoutiluxError, ValueError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="routilux")
+def cli() -> None:
+    """routilux: run, watch and inspect flows of routines on an actor runtime."""
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--entry", help="Entry routine id (default: the only routine with an "
+              "unconnected entry slot).")
+@click.option("--slot", default="trigger", show_default=True, help="Entry slot.")
+@click.option("--params", default="{}", help="Entry parameters as a JSON object.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True,
+              help="Checkpoint store (SQLite file or directory).")
+@click.option("--timeout", type=float, help="Fail the job after this many seconds.")
+@click.option("--no-progress", is_flag=True, help="Do not draw live progress.")
+def run(target: str, entry: str | None, slot: str, params: str, store: str,
+        timeout: float | None, no_progress: bool) -> None:
+    """Run one job of the flow TARGET (FILE.py:NAME or module:NAME).
+
+    TARGET names a Flow or a function returning one. Exits 0 only if the job
+    completes. Ctrl-C checkpoints the job; `routilux resume` continues it.
+    """
+    from rich.console import Console
+
+    from routilux.cli.loading import default_entry
+
+    try:
+        entry_params = json.loads(params)
+    except ValueError as exc:
+        _fail(f"--params is not valid JSON: {exc}")
+    if not isinstance(entry_params, dict):
+        _fail("--params must be a JSON object, e.g. '{\"n\": 3}'")
+    flow = _load(target)
+    flow.checkpoint_store = _open_store(store)
+    flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
+    entry = entry or default_entry(flow, slot)
+    console = Console(stderr=False)
+    job = flow.execute(entry, entry_params, entry_slot=slot, timeout=timeout, wait=False)
+    console.print(f"job {job.job_id} started (flow {flow.flow_id!r}, entry {entry}.{slot})")
+    _finish(flow, job, console, progress=not no_progress)
+
+
+def _portable(target: str) -> str:
+    source, _, name = target.rpartition(":")
+    if source.endswith(".py") or "/" in source:
+        return f"{Path(source).resolve()}:{name}"
+    return target
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
+              show_default=True)
+def graph(target: str, fmt: str) -> None:
+    """Print the graph of the flow TARGET (FILE.py:NAME or module:NAME)."""
+    from routilux.cli.graph import to_dot, to_mermaid
+
+    flow = _load(target)
+    click.echo(to_mermaid(flow) if fmt == "mermaid" else to_dot(flow), nl=False)
+
+
+@cli.command()
+@click.option("--store", default=DEFAULT_STORE, show_default=True)
+@click.option("--status", type=click.Choice(
+    ["pending", "running", "paused", "completed", "failed", "cancelled"]))
+def jobs(store: str, status: str | None) -> None:
+    """List the jobs recorded in a checkpoint store."""
+    rows = _open_store(store, create=False).list_jobs(status=status)
+    if not rows:
+        click.echo("no jobs")
+        return
+    for row in rows:
+        when = datetime.fromtimestamp(row["updated_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        error = f"  {row['error']}" if row.get("error") else ""
+        click.echo(f"{row['job_id']}  {row['status']:9s}  {row['flow_id']}  {when}{error}")
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--store", default=DEFAULT_STORE, show_default=True)
+@click.option("--flow", "target", help="FILE.py:NAME or module:NAME of the job's flow "
+              "(default: the one `routilux run` recorded).")
+@click.option("--no-progress", is_flag=True, help="Do not draw live progress.")
+def resume(job_id: str, store: str, target: str | None, no_progress: bool) -> None:
+    """Continue an interrupted or paused job from its last checkpoint."""
+    from rich.console import Console
+
+    checkpoint_store = _open_store(store, create=False)
+    rows = [r for r in checkpoint_store.list_jobs() if r["job_id"] == job_id]
+    if not rows:
+        _fail(f"no job {job_id!r} in {store}")
+    flow_id = rows[0]["flow_id"]
+    target = target or checkpoint_store.get_meta(f"flow:{flow_id}")
+    if target is None:
+        _fail(f"job {job_id} belongs to flow {flow_id!r}; say where it is defined with --flow")
+    flow = _load(target)
+    if flow.flow_id != flow_id:
+        _fail(f"{target} builds flow {flow.flow_id!r}, but job {job_id} belongs to {flow_id!r}")
+    jobs_back = {j.job_id: j for j in flow.recover(checkpoint_store)}
+    job = jobs_back.get(job_id)
+    if job is None:
+        _fail(f"job {job_id} is not in the latest checkpoint of flow {flow_id!r}")
+    console = Console()
+    if job.is_terminal:
+        flow.shutdown()
+        console.print(_status_line(job))
+        sys.exit(0 if job.status == "completed" else 1)
+    if job.status == "paused":
+        flow.resume(job)
+    console.print(f"job {job_id} resumed")
+    _finish(flow, job, console, progress=not no_progress)
+
+
+@cli.command()
+@click.argument("path")
+def inspect(path: str) -> None:
+    """Verify and describe a checkpoint store or a checkpoint file (nothing is unpickled)."""
+    from routilux.checkpoint.format import MAGIC, read_header
+    from routilux.checkpoint.stores import DirectoryStore, SQLiteStore
+
+    target = Path(path)
+    if not target.exists():
+        _fail(f"no such file or directory: {path}")
+    if target.is_file() and target.read_bytes()[: len(MAGIC)] == MAGIC:
+        store = DirectoryStore(target.parent.parent)  # <store>/<flow>/<n>.ckpt
+        header, payload = read_header(target.read_bytes(), store.key, str(target))
+        _print_header(str(target), header, len(payload))
+        return
+    store = DirectoryStore(target) if target.is_dir() else SQLiteStore(target)
+    click.echo(f"store {store.location} ({type(store).__name__})")
+    flows = store.list_flows()
+    if not flows:
+        click.echo("  no checkpoints")
+    for info in flows:
+        blob = store.load_latest(info["flow_id"])
+        where = f"{store.location} flow {info['flow_id']!r}"
+        header, payload = read_header(blob, store.key, where)
+        _print_header(f"flow {header['flow_id']!r}", header, len(payload),
+                      kept=info["checkpoints"])
+
+
+def _print_header(what: str, header: dict[str, Any], size: int, kept: int | None = None) -> None:
+    when = datetime.fromtimestamp(header["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
+    extra = f", {kept} kept" if kept is not None else ""
+    click.echo(f"{what}: integrity OK; format {header['format_version']}, routilux "
+               f"{header['routilux_version']}, written {when}, {size} bytes{extra}")
+    for job in header.get("jobs", []):
+        error = f"  {job['error']}" if job.get("error") else ""
+        click.echo(f"  job {job['job_id']}  {job['status']}{error}")
+
+
+def main() -> None:
+    cli(prog_name="routilux")
+
+
+if __name__ == "__main__":
+    main()

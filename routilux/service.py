@@ -1,0 +1,254 @@
+"""Runtime: a long-running host for many flows and their jobs, in one process.
+
+Embed it in a service: add flows (their unfinished jobs are recovered from the
+store), submit jobs (durable when ``submit`` returns), and call
+:meth:`Runtime.serve_forever`. SIGTERM or SIGINT stops intake, lets running steps
+finish, checkpoints every unfinished job and returns; the next start resumes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from routilux.exceptions import ConfigurationError, FlowStateError
+from routilux.flow import Flow
+from routilux.job_state import JobState
+
+logger = logging.getLogger("routilux.service")
+
+DEFAULT_STORE = Path(".routilux") / "routilux.sqlite3"
+
+
+class Runtime:
+    """Hosts flows and jobs; see the module docstring.
+
+    ``store`` defaults to an SQLite file at ``./.routilux/routilux.sqlite3``.
+    ``keep_finished_jobs`` bounds how many finished JobStates stay in memory (older
+    ones are forgotten here but stay listed in the store until its retention).
+    """
+
+    def __init__(
+        self,
+        store: Any = None,
+        *,
+        checkpoint_interval: float = 1.0,
+        keep_finished_jobs: int = 1000,
+    ) -> None:
+        if store is None:
+            from routilux.checkpoint.stores import SQLiteStore
+
+            store = SQLiteStore(DEFAULT_STORE)
+        if keep_finished_jobs < 0:
+            raise ConfigurationError(f"keep_finished_jobs must be >= 0, got {keep_finished_jobs}")
+        self.store = store
+        self.checkpoint_interval = checkpoint_interval
+        self.keep_finished_jobs = keep_finished_jobs
+        self.flows: dict[str, Flow] = {}
+        self._live: dict[str, tuple[Flow, JobState]] = {}
+        self._finished: OrderedDict[str, JobState] = OrderedDict()
+        self._lock = threading.RLock()
+        self._accepting = True
+        self._stop = threading.Event()
+        self._closed = False
+
+    # ------------------------------------------------------------------ flows
+    def add_flow(self, flow: Flow) -> list[JobState]:
+        """Host ``flow`` and recover its unfinished jobs from the store.
+
+        Returns the jobs recovered (running ones continue at once; paused ones wait
+        for :meth:`resume`).
+        """
+        if not isinstance(flow, Flow):
+            raise ConfigurationError(f"add_flow expects a Flow, got {type(flow).__name__}")
+        with self._lock:
+            self._check_open()
+            if flow.flow_id in self.flows:
+                raise ConfigurationError(f"a flow with id {flow.flow_id!r} is already hosted")
+            if flow.checkpoint_store is None:
+                flow.checkpoint_store = self.store
+                flow.checkpoint_interval = self.checkpoint_interval
+            self.flows[flow.flow_id] = flow
+        recovered = flow.recover(flow.checkpoint_store)
+        with self._lock:
+            for job in recovered:
+                self._track(flow, job)
+        if recovered:
+            logger.info("flow %r: recovered %d job(s)", flow.flow_id, len(recovered))
+        return recovered
+
+    def _flow(self, flow_id: str) -> Flow:
+        flow = self.flows.get(flow_id)
+        if flow is None:
+            raise ConfigurationError(
+                f"no flow {flow_id!r} in this runtime; flows: {sorted(self.flows)}"
+            )
+        return flow
+
+    # ------------------------------------------------------------------ jobs
+    def submit(
+        self,
+        flow_id: str,
+        entry_routine_id: str,
+        params: dict[str, Any] | None = None,
+        *,
+        entry_slot: str = "trigger",
+        timeout: float | None = None,
+    ) -> JobState:
+        """Start a job without waiting; it is durable (in the store) on return."""
+        with self._lock:
+            self._check_open()
+            if not self._accepting:
+                raise FlowStateError("the runtime is shutting down and accepts no new jobs")
+            flow = self._flow(flow_id)
+        job = flow.execute(entry_routine_id, params, entry_slot=entry_slot, timeout=timeout,
+                           wait=False)
+        with self._lock:
+            self._track(flow, job)
+        return job
+
+    def _track(self, flow: Flow, job: JobState) -> None:
+        if job.is_terminal:
+            self._remember_finished(job)
+        else:
+            self._live[job.job_id] = (flow, job)
+
+    def _remember_finished(self, job: JobState) -> None:
+        self._finished[job.job_id] = job
+        self._finished.move_to_end(job.job_id)
+        while len(self._finished) > self.keep_finished_jobs:
+            self._finished.popitem(last=False)
+
+    def _sweep(self) -> None:
+        """Move jobs that have ended from the live table to the bounded history."""
+        for job_id, (_, job) in list(self._live.items()):
+            if job.is_terminal:
+                del self._live[job_id]
+                self._remember_finished(job)
+
+    def _resolve(self, job: JobState | str) -> tuple[Flow | None, JobState]:
+        job_id = job.job_id if isinstance(job, JobState) else job
+        with self._lock:
+            if job_id in self._live:
+                return self._live[job_id]
+            if job_id in self._finished:
+                return None, self._finished[job_id]
+        raise ConfigurationError(f"no job {job_id!r} in this runtime")
+
+    def get_job(self, job_id: str) -> JobState:
+        """The JobState of ``job_id`` (live, or finished and still remembered)."""
+        return self._resolve(job_id)[1]
+
+    def jobs(self, status: str | None = None) -> list[JobState]:
+        """Jobs known to this runtime, oldest first, optionally of one status."""
+        with self._lock:
+            self._sweep()
+            everything = list(self._finished.values()) + [job for _, job in self._live.values()]
+        everything.sort(key=lambda j: j.created_at)
+        return [j for j in everything if status is None or j.status == status]
+
+    def wait(self, job: JobState | str, timeout: float | None = None) -> bool:
+        """Wait for one job to settle (completed, failed, cancelled or paused)."""
+        return self._resolve(job)[1].wait(timeout)
+
+    def wait_all(self, timeout: float | None = None) -> bool:
+        """Wait for every live job to settle; False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                self._sweep()
+                pending = [job for _, job in self._live.values() if job.status != "paused"]
+            if not pending:
+                return True
+            for job in pending:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                if not job.wait(remaining):
+                    return False
+
+    def cancel(self, job: JobState | str, reason: str = "") -> JobState:
+        """Cancel one job."""
+        flow, state = self._resolve(job)
+        if flow is not None and not state.is_terminal:
+            flow.cancel(state, reason)
+        return state
+
+    def resume(self, job: JobState | str) -> JobState:
+        """Resume a paused job."""
+        flow, state = self._resolve(job)
+        if flow is None:
+            raise FlowStateError(f"job {state.job_id} is {state.status}; it cannot be resumed")
+        return flow.resume(state)
+
+    # ------------------------------------------------------------------ lifecycle
+    def shutdown(self, drain: bool = False, timeout: float = 30.0) -> None:
+        """Stop accepting jobs and stop every flow.
+
+        With ``drain=True`` first wait (up to ``timeout``) for live jobs to finish.
+        Then running steps finish and every unfinished job is checkpointed; the next
+        Runtime on the same store resumes them. Idempotent.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._accepting = False
+        if drain:
+            self.wait_all(timeout)
+        for flow in list(self.flows.values()):
+            try:
+                flow.shutdown(timeout=timeout)
+            except Exception:  # noqa: BLE001 - stop the others regardless
+                logger.exception("flow %r did not shut down cleanly", flow.flow_id)
+        with self._lock:
+            self._closed = True
+            self._sweep()
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Ask :meth:`serve_forever` to return (thread-safe; usable from a handler)."""
+        self._stop.set()
+
+    def serve_forever(self, grace: float = 30.0) -> None:
+        """Block until SIGTERM, SIGINT or :meth:`stop`; then shut down gracefully.
+
+        Running steps get up to ``grace`` seconds to finish; unfinished jobs are
+        checkpointed and resume when a Runtime on the same store adds their flow.
+        Signal handlers are installed only when called from the main thread.
+        """
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, self._on_signal)
+        try:
+            while not self._stop.wait(3600):
+                pass
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.shutdown(drain=False, timeout=grace)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        logger.warning("received %s: stopping intake and checkpointing",
+                       signal.Signals(signum).name)
+        with self._lock:
+            self._accepting = False
+        self._stop.set()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise FlowStateError("this Runtime has been shut down")
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"Runtime(store={self.store!r}, flows={sorted(self.flows)})"
