@@ -27,6 +27,14 @@ class SerializationError(RoutiluxError, TypeError):
     """Data or a routine could not be pickled to cross a process boundary."""
 
 
+class UnsafeExpressionError(ConfigurationError):
+    """An expression is malformed or uses something the safe evaluator refuses."""
+
+
+class ExpressionEvaluationError(RoutiluxError, ValueError):
+    """A valid expression failed while being evaluated (missing name, bad types, limits)."""
+
+
 class RoutineCrashedError(RoutiluxError):
     """A routine's actor died (process killed, crashed or timed out) too often."""
 
@@ -38,9 +46,11 @@ class CheckpointError(RoutiluxError):
 __all__ = [
     "CheckpointError",
     "ConfigurationError",
+    "ExpressionEvaluationError",
     "FlowStateError",
     "JobTimeoutError",
     "RoutiluxError",
     "RoutineCrashedError",
     "SerializationError",
+    "UnsafeExpressionError",
 ]

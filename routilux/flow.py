@@ -523,10 +523,10 @@ class Flow:
         """The graph as a JSON-compatible dict (routine ids on every connection).
 
         Routines are recorded by class path and config; handlers are code and come
-        back from the class when :meth:`deserialize` builds new instances.
+        back from the class when :meth:`deserialize` builds new instances. Config
+        values JSON cannot hold (callables, objects) are left out and their keys
+        listed under ``unserialized_config``: set them again after deserializing.
         """
-        from routilux.job_state import _jsonable
-
         return {
             "format": "routilux.flow/1",
             "flow_id": self.flow_id,
@@ -536,7 +536,10 @@ class Flow:
             "routines": {
                 rid: {
                     "class": f"{type(p.routine).__module__}:{type(p.routine).__qualname__}",
-                    "config": _jsonable(p.routine._config),
+                    "config": {k: v for k, v in p.routine._config.items() if _is_json(v)},
+                    "unserialized_config": sorted(
+                        k for k, v in p.routine._config.items() if not _is_json(v)
+                    ),
                     "execution": p.execution,
                     "workers": p.workers,
                     "timeout": p.timeout,
@@ -592,6 +595,16 @@ class Flow:
             f"Flow({self.flow_id!r}, {self.execution_strategy}, routines={len(self.routines)}, "
             f"connections={len(self.connections)})"
         )
+
+
+def _is_json(value: Any) -> bool:
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_strategy(strategy: str, max_workers: int) -> None:

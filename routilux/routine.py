@@ -11,6 +11,12 @@ from routilux.exceptions import ConfigurationError
 from routilux.slot import Slot
 
 
+def _is_flow(value: Any) -> bool:
+    from routilux.flow import Flow
+
+    return isinstance(value, Flow)
+
+
 class ExecutionContext(NamedTuple):
     """Where a handler is running: its flow, its job and its routine id in the flow."""
 
@@ -95,6 +101,8 @@ class Routine:
                 f"{type(self).__name__} has no event named {event_name!r}; "
                 f"events: {sorted(self._events)}"
             )
+        if flow is not None and not _is_flow(flow):
+            data["flow"] = flow  # a data key named "flow", not the 0.10 flow argument
         step = current_step()
         if step is not None:
             step.emit(self, event_name, data)

@@ -15,7 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from routilux.builtin_routines._safe_expr import SafeExpression, compile_expression
+from routilux.builtin_routines._safe_expr import (
+    SafeExpression,
+    UnsafeExpressionError,
+    compile_expression,
+)
 from routilux.exceptions import ConfigurationError
 
 
@@ -28,6 +32,13 @@ def expression_names(value: Any) -> dict[str, Any]:
     return {"value": value, "data": value}
 
 
+def _compile(spec: str | SafeExpression, what: str) -> SafeExpression:
+    try:
+        return compile_expression(spec)
+    except UnsafeExpressionError as exc:
+        raise UnsafeExpressionError(f"{what}: {exc}") from None
+
+
 class Condition:
     """A compiled condition; picklable (expressions pickle as their source)."""
 
@@ -36,7 +47,7 @@ class Condition:
     def __init__(self, spec: Any, what: str = "condition") -> None:
         if isinstance(spec, SafeExpression) or isinstance(spec, str):
             self.kind = "expression"
-            self.spec: Any = compile_expression(spec)
+            self.spec: Any = _compile(spec, what)
         elif isinstance(spec, Mapping):
             if not spec:
                 raise ConfigurationError(f"{what}: a field condition dict must not be empty")
@@ -80,7 +91,7 @@ class Condition:
 def compile_function(spec: Any, what: str = "function") -> Callable[[Any], Any]:
     """A callable as is, or an expression string made into a picklable function."""
     if isinstance(spec, (str, SafeExpression)):
-        return ExpressionFunction(compile_expression(spec))
+        return ExpressionFunction(_compile(spec, what))
     if callable(spec):
         return spec
     raise ConfigurationError(

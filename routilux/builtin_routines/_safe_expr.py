@@ -34,7 +34,10 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from routilux.exceptions import ConfigurationError, RoutiluxError
+from routilux.exceptions import (
+    ExpressionEvaluationError,
+    UnsafeExpressionError,
+)
 
 MAX_SOURCE_LENGTH = 2000
 MAX_NODES = 400
@@ -65,14 +68,6 @@ _BLOCKED_VALUE_TYPES = (
     types.CoroutineType,
     types.AsyncGeneratorType,
 )
-
-
-class UnsafeExpressionError(ConfigurationError):
-    """An expression is malformed or uses something the safe evaluator refuses."""
-
-
-class ExpressionEvaluationError(RoutiluxError, ValueError):
-    """A valid expression failed while being evaluated (missing name, bad types, limits)."""
 
 
 _BINARY_OPS: dict[type, Callable[[Any, Any], Any]] = {
@@ -167,6 +162,10 @@ def _validate(tree: ast.AST, source: str) -> None:
         if isinstance(node, ast.Attribute) and not _attribute_allowed(node.attr):
             raise UnsafeExpressionError(
                 f"expression {source!r}: access to attribute {node.attr!r} is not allowed"
+            )
+        if isinstance(node, ast.Dict) and any(key is None for key in node.keys):
+            raise UnsafeExpressionError(
+                f"expression {source!r}: dict unpacking (**) is not allowed"
             )
         if isinstance(node, ast.Call):
             func = node.func

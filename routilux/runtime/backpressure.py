@@ -20,11 +20,20 @@ class Gate:
         self._inbox_len = inbox_len
         self._condition = threading.Condition()
         self.waiters = 0
+        self.closed = False
 
     def must_wait(self, targets: Iterable[str]) -> bool:
+        if self.closed:
+            return False
         return bool(self.full and not self.full.isdisjoint(targets)) or (
             self._inbox_len() > self.limit
         )
+
+    def close(self) -> None:
+        """Release every waiting step for good (the supervisor is stopping)."""
+        self.closed = True
+        with self._condition:
+            self._condition.notify_all()
 
     def wait(self, targets: Iterable[str]) -> None:
         """Block until none of ``targets`` is full and the inbox has room."""

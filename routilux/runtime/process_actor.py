@@ -190,7 +190,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             seq = self.seq = self.seq + 1
             try:
                 payload = dumps_or_explain(
-                    ("step", seq, delivery.slot, delivery.call_data),
+                    ("step", seq, delivery.slot, delivery.call_data, delivery.job.job_id),
                     f"data for routine {self.routine_id!r} slot {delivery.slot!r}:",
                 )
             except SerializationError as exc:

@@ -214,8 +214,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             else:
                 self._finish(job, "cancelled", "cancelled: the flow was shut down")
         self._release_tickets(FlowStateError("the flow was shut down"))
-        self.gate.full.clear()
-        self.gate.notify()
+        self.gate.close()
         self.timers.stop()
         self._stop_actors(list(self.entries.values()))
 

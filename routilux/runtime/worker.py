@@ -30,10 +30,22 @@ def _watch_parent(lifeline_fd: int) -> None:
     os._exit(70)
 
 
+class JobRef:
+    """What a handler in a routine process knows of its job: the id."""
+
+    __slots__ = ("job_id",)
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+    def __repr__(self) -> str:
+        return f"JobRef({self.job_id!r})"
+
+
 class ProcessStep:
     """The step context inside a routine process (see ``thread_actor.StepContext``)."""
 
-    __slots__ = ("channel", "routine", "routine_id", "seq", "n", "slot")
+    __slots__ = ("channel", "routine", "routine_id", "seq", "n", "slot", "job_id")
 
     def __init__(self, channel: Any, routine: Any, routine_id: str) -> None:
         self.channel = channel
@@ -42,6 +54,7 @@ class ProcessStep:
         self.seq = 0
         self.n = 0
         self.slot = ""
+        self.job_id = ""
 
     def _send(self, message: tuple, what: str) -> None:
         from routilux.runtime.wire import dumps_or_explain
@@ -70,8 +83,9 @@ class ProcessStep:
     def context(self, routine: Any) -> Any:
         from routilux.routine import ExecutionContext
 
-        # The flow and JobState live in the parent process.
-        return ExecutionContext(None, None, self.routine_id)
+        # The flow and the JobState live in the parent process; a handler here sees
+        # which job it works for, not the job's state.
+        return ExecutionContext(None, JobRef(self.job_id), self.routine_id)
 
     def _check(self, routine: Any) -> None:
         if routine is not self.routine:
@@ -148,7 +162,7 @@ def serve(channel: Any) -> None:
             return
         kind = message[0]
         if kind == "step":
-            _, seq, slot_name, data = message
+            _, seq, slot_name, data, step.job_id = message
             step.seq = seq
             step.n = 0
             started = clock()

@@ -115,7 +115,7 @@ def test_concurrent_blocked_consumer_stalls_the_producer(make_flow, gates):
 
 @pytest.mark.timeout(30)
 def test_many_jobs_through_a_small_queue_lose_nothing(make_flow):
-    flow, producer, consumer = producer_consumer(
+    flow, _producer, consumer = producer_consumer(
         make_flow, 300, None, execution_strategy="concurrent", max_workers=3
     )
     jobs = [flow.execute("producer", wait=False) for _ in range(5)]
@@ -195,7 +195,7 @@ def test_fan_out_cycle_does_not_deadlock_concurrent(make_flow):
 
 @pytest.mark.timeout(20)
 def test_fan_out_cycle_does_not_deadlock_sequential(make_flow):
-    flow, ra, rb = fan_cycle(make_flow, "sequential")
+    flow, _ra, rb = fan_cycle(make_flow, "sequential")
     job = flow.execute("a", wait=False)
     assert run_or_cancel(flow, job, 2)
     assert job.status == "completed"
@@ -225,7 +225,7 @@ def test_self_loop_then_full_target_does_not_deadlock_sequential(make_flow):
 
 @pytest.mark.timeout(20)
 def test_backpressure_with_a_single_worker_does_not_deadlock(make_flow):
-    flow, producer, consumer = producer_consumer(
+    flow, _producer, consumer = producer_consumer(
         make_flow, 50, None, execution_strategy="concurrent", max_workers=1
     )
     job = flow.execute("producer", wait=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -205,8 +206,8 @@ def test_retry_backoff_delays_grow(make_flow):
     assert job.status == "completed", job.error
     t = nodes["bad"].times
     assert len(t) == 4
-    gaps = [b - a for a, b in zip(t, t[1:])]
-    for gap, expected in zip(gaps, (0.05, 0.1, 0.2)):
+    gaps = [b - a for a, b in itertools.pairwise(t)]
+    for gap, expected in zip(gaps, (0.05, 0.1, 0.2), strict=True):
         assert gap >= expected * 0.9, gaps
 
 
@@ -228,7 +229,7 @@ def test_emits_of_a_failed_attempt_are_not_duplicated_by_the_retry(make_flow):
     assert nodes["after"].calls == [{"v": 9}]  # the same emit id, routed once
 
 
-def check_retry_does_not_block_the_job(make_flow, gates, sync, **flow_kwargs):
+def check_retry_does_not_block_the_job(make_flow, gates, sync, until, **flow_kwargs):
     other_done = gates()
     handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=1, retry_delay=30.0)
     flow, nodes = downstream_flow(make_flow, explode, handler, **flow_kwargs)
@@ -248,14 +249,18 @@ def check_retry_does_not_block_the_job(make_flow, gates, sync, **flow_kwargs):
 
 
 @pytest.mark.timeout(20)
-def test_retry_backoff_does_not_block_other_messages_sequential(make_flow, gates, sync):
-    check_retry_does_not_block_the_job(make_flow, gates, sync)
+def test_retry_backoff_does_not_block_other_messages_sequential(
+    make_flow, gates, sync, until
+):
+    check_retry_does_not_block_the_job(make_flow, gates, sync, until)
 
 
 @pytest.mark.timeout(20)
-def test_retry_backoff_does_not_block_other_messages_concurrent(make_flow, gates, sync):
+def test_retry_backoff_does_not_block_other_messages_concurrent(
+    make_flow, gates, sync, until
+):
     check_retry_does_not_block_the_job(
-        make_flow, gates, sync, execution_strategy="concurrent"
+        make_flow, gates, sync, until, execution_strategy="concurrent"
     )
 
 

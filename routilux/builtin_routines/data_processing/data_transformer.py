@@ -145,7 +145,8 @@ class DataTransformer(BuiltinRoutine):
                     raise self._bad_config(key, "a list of names or callables", item)
                 if item not in BUILTIN_TRANSFORMATIONS and item not in self._custom:
                     raise ConfigurationError(
-                        f"DataTransformer: unknown transformation {item!r}; known: "
+                        f"DataTransformer: config 'transformations' names an unknown "
+                        f"transformation {item!r}; known: "
                         f"{self.transformation_names()} (register custom ones first)"
                     )
             return list(value)

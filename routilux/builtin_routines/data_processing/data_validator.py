@@ -118,12 +118,14 @@ class DataValidator(BuiltinRoutine):
             return
         if not isinstance(spec, str):
             raise ConfigurationError(
-                f"DataValidator: rule for field {field!r} must be a validator name or a "
+                f"DataValidator: config 'rules': the rule for field {field!r} must be a "
+                "validator name or a "
                 f"callable, got {type_name(spec)}"
             )
         if ALIASES.get(spec, spec) not in BUILTIN_VALIDATORS and spec not in self._custom:
             raise ConfigurationError(
-                f"DataValidator: unknown validator {spec!r} for field {field!r}; known: "
+                f"DataValidator: config 'rules': unknown validator {spec!r} for field "
+                f"{field!r}; known: "
                 f"{self.validator_names()}"
             )
 

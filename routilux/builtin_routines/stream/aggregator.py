@@ -8,6 +8,7 @@ from routilux.builtin_routines._base import BuiltinRoutine
 from routilux.exceptions import ConfigurationError
 
 _CONFLICTS = ("error", "first", "last")
+STATE_KEY = "aggregator_state"
 
 
 class Aggregator(BuiltinRoutine):
@@ -17,21 +18,21 @@ class Aggregator(BuiltinRoutine):
 
     * ``expected_sources=["a", "b"]``: one message from each named source. The source
       of a message is its ``source_key`` field (default ``"source"``; set it upstream,
-      e.g. with a connection ``param_mapping`` or a Mapper). A second message from a
-      source before the group completes is queued for the next group, so nothing is
-      lost; a message from an unknown or missing source raises ``ValueError``.
+      e.g. with a Mapper). A second message from a source before the group completes
+      is queued for the next group, so nothing is lost; a message from an unknown or
+      missing source raises ``ValueError``.
     * ``count=N``: any N messages.
     * neither: one message per connection into the ``input`` slot (the number of
-      connected sources, counted when a message arrives). Messages are counted, not
-      told apart; if a source may emit more than once per group, use
-      ``expected_sources``.
+      connected sources). Messages are counted, not told apart; if a source may emit
+      more than once per group, use ``expected_sources``.
 
-    Groups are kept per job (the job the message belongs to; one group when used
-    outside a flow), so messages of different jobs never mix. A job that ends
-    with an incomplete group leaves it pending (``pending_groups()``; ``reset()``
-    drops them).
+    The waiting messages are kept in the ``input`` slot's merge state, which the
+    runtime keeps per job: messages of different jobs never mix, a new job starts
+    with no group, and the handler itself holds no state (so it behaves the same in
+    a process routine, across restarts and in checkpoints). Used standalone, the
+    state is the slot's own (:attr:`pending`, :meth:`reset`).
 
-    ``aggregated_data`` merges the messages' keys (in arrival order, the
+    ``aggregated_data`` merges the messages' keys (in group order, the
     ``source_key`` field left out in source mode). Two messages giving one key
     different values raise ``ValueError`` with ``on_conflict="error"`` (default);
     ``"first"`` or ``"last"`` keep one of them.
@@ -54,13 +55,8 @@ class Aggregator(BuiltinRoutine):
         "on_conflict": "error",
     }
 
-    def __init__(self, **config: Any) -> None:
-        # job key -> list of messages (count modes) or source -> queued messages
-        self._groups: dict[Any, Any] = {}
-        super().__init__(**config)
-
     def _setup(self) -> None:
-        self.define_slot("input", handler=self._on_input)
+        self.define_slot("input", handler=self._on_group, merge_strategy=self._accumulate)
         self.define_event("output", ["aggregated_data", "messages", "count", "sources"])
 
     def _check_config(self, key: str, value: Any) -> Any:
@@ -81,26 +77,29 @@ class Aggregator(BuiltinRoutine):
         return value
 
     def _config_changed(self, keys: set[str]) -> None:
-        if keys & {"count", "expected_sources"}:
-            self._groups = {}  # a group started under other settings cannot complete
+        if keys & {"count", "expected_sources", "source_key"}:
+            self.reset()  # a group started under other settings cannot complete
 
-    def pending_groups(self) -> dict[Any, Any]:
-        """A copy of the incomplete groups, by job id (None outside a flow)."""
-        return {
-            key: {s: list(q) for s, q in group.items()} if isinstance(group, dict) else list(group)
-            for key, group in self._groups.items()
-        }
+    # -- standalone state --------------------------------------------------------------
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """Messages waiting for their group (standalone use; in a flow the waiting
+        messages belong to the job)."""
+        state = self.get_slot("input").data.get(STATE_KEY)  # type: ignore[union-attr]
+        if not state:
+            return []
+        if state["mode"] == "count":
+            return [] if state["complete"] else list(state["messages"])
+        queues = state["queues"]
+        if state["complete"]:
+            queues = {s: q[1:] for s, q in queues.items()}
+        return [m for q in queues.values() for m in q]
 
     def reset(self) -> None:
-        """Drop every incomplete group."""
-        self._groups = {}
+        """Drop the waiting messages (standalone state)."""
+        self.get_slot("input").clear()  # type: ignore[union-attr]
 
-    def _job_key(self) -> Any:
-        context = self.get_execution_context()
-        if context is None:
-            return None
-        return getattr(context.job_state, "job_id", None)
-
+    # -- grouping (runs as the slot's merge strategy, where the flow keeps job state) --
     def _expected_count(self) -> int:
         count = self._config["count"]
         if count is not None:
@@ -113,6 +112,47 @@ class Aggregator(BuiltinRoutine):
             )
         return connected
 
+    def _accumulate(self, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        """Merge strategy: add ``new`` to the group state in ``old`` (pure function)."""
+        state = old.get(STATE_KEY)
+        sources = self._config["expected_sources"]
+        if sources is None:
+            needed = self._expected_count()
+            fresh = not state or state.get("mode") != "count" or state["complete"]
+            messages = [*([] if fresh else state["messages"]), dict(new)]
+            return {
+                STATE_KEY: {
+                    "mode": "count",
+                    "messages": messages,
+                    "complete": len(messages) >= needed,
+                }
+            }
+        source_key = self._config["source_key"]
+        if source_key not in new:
+            raise ValueError(
+                f"Aggregator: message has no {source_key!r} field to name its source "
+                f"(keys: {sorted(new)}); expected one of {sources}"
+            )
+        source = new[source_key]
+        if source not in sources:
+            raise ValueError(f"Aggregator: unknown source {source!r}; expected one of {sources}")
+        if not state or state.get("mode") != "sources" or state["sources"] != sources:
+            queues: dict[Any, list[dict[str, Any]]] = {s: [] for s in sources}
+        elif state["complete"]:  # the head of each queue went out with the last group
+            queues = {s: list(q[1:]) for s, q in state["queues"].items()}
+        else:
+            queues = {s: list(q) for s, q in state["queues"].items()}
+        queues[source].append(dict(new))
+        return {
+            STATE_KEY: {
+                "mode": "sources",
+                "sources": list(sources),
+                "queues": queues,
+                "complete": all(queues[s] for s in sources),
+            }
+        }
+
+    # -- handler -------------------------------------------------------------------------
     def _merge(self, messages: list[dict[str, Any]], skip: str | None) -> dict[str, Any]:
         policy = self._config["on_conflict"]
         merged: dict[str, Any] = {}
@@ -132,53 +172,22 @@ class Aggregator(BuiltinRoutine):
                 merged[key] = value
         return merged
 
-    def _on_input(self, /, **message: Any) -> None:
-        key = self._job_key()
-        sources = self._config["expected_sources"]
-        if sources is not None:
-            self._by_source(key, sources, message)
+    def _on_group(self, data: dict[str, Any]) -> None:
+        state = data[STATE_KEY]
+        if not state["complete"]:
+            return
+        if state["mode"] == "count":
+            messages, sources, skip = state["messages"], None, None
         else:
-            self._by_count(key, message)
-
-    def _by_count(self, key: Any, message: dict[str, Any]) -> None:
-        needed = self._expected_count()
-        group = self._groups.setdefault(key, [])
-        group.append(dict(message))
-        if len(group) < needed:
-            return
-        del self._groups[key]
-        self._emit_group(group, None, None)
-
-    def _by_source(self, key: Any, sources: list[str], message: dict[str, Any]) -> None:
-        source_key = self._config["source_key"]
-        if source_key not in message:
-            raise ValueError(
-                f"Aggregator: message has no {source_key!r} field to name its source "
-                f"(keys: {sorted(message)}); expected one of {sources}"
-            )
-        source = message[source_key]
-        if source not in sources:
-            raise ValueError(
-                f"Aggregator: unknown source {source!r}; expected one of {sources}"
-            )
-        group = self._groups.setdefault(key, {})
-        group.setdefault(source, []).append(dict(message))
-        if not all(group.get(s) for s in sources):
-            return
-        messages = [group[s].pop(0) for s in sources]
-        if not any(group.values()):
-            del self._groups[key]
-        self._emit_group(messages, source_key, list(sources))
-
-    def _emit_group(
-        self, messages: list[dict[str, Any]], skip: str | None, sources: list[str] | None
-    ) -> None:
+            sources = state["sources"]
+            messages = [state["queues"][s][0] for s in sources]
+            skip = self._config["source_key"]
         merged = self._merge(messages, skip)
         self._count("groups")
         self.emit(
             "output",
             aggregated_data=merged,
-            messages=messages,
+            messages=[dict(m) for m in messages],
             count=len(messages),
-            sources=sources,
+            sources=None if sources is None else list(sources),
         )

@@ -10,8 +10,7 @@ from typing import Any, NamedTuple
 from routilux.builtin_routines._base import BuiltinRoutine, type_name
 from routilux.exceptions import ConfigurationError
 
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
-_TAG = re.compile(r"<([A-Za-z_][\w.-]*)(?:\s[^<>]*)?>(.*?)</\1\s*>", re.DOTALL)
+_TAG = re.compile(r"<(/?)([A-Za-z_][\w.-]*)(?:\s[^<>]*)?\s*>")
 _JSON_CANDIDATES = 200  # at most this many '{' / '[' positions are tried per text
 
 
@@ -35,7 +34,30 @@ Extractor = Callable[[str], Any]
 
 # -- built-in extractors ---------------------------------------------------------------
 def _fences(text: str) -> list[tuple[str, str, int, int]]:
-    return [(m.group(1).lower(), m.group(2), m.start(), m.end()) for m in _FENCE.finditer(text)]
+    """Fenced blocks as ``(language, body, start, end)``, found in one linear pass.
+
+    Fences pair up in order; the rest of the opening fence's line names the language.
+    A fence closed on its own line (```` ```code``` ````) has no language.
+    """
+    found = []
+    pos = 0
+    while True:
+        start = text.find("```", pos)
+        if start < 0:
+            break
+        close = text.find("```", start + 3)
+        if close < 0:
+            break
+        line_end = text.find("\n", start + 3)
+        if 0 <= line_end < close:
+            header = text[start + 3 : line_end].split()
+            lang = header[0].lower() if header else ""
+            body = text[line_end + 1 : close]
+        else:
+            lang, body = "", text[start + 3 : close]
+        found.append((lang, body, start, close + 3))
+        pos = close + 3
+    return found
 
 
 def extract_json_block(text: str) -> list[Extraction]:
@@ -46,7 +68,7 @@ def extract_json_block(text: str) -> list[Extraction]:
             continue
         try:
             value = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         found.append(Extraction(value, "json", 0.95, start, end, {"source": "json_block"}))
     return found
@@ -65,7 +87,7 @@ def extract_yaml_block(text: str) -> list[Extraction]:
     for _lang, body, start, end in blocks:
         try:
             value = yaml.safe_load(body)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             continue
         if value is not None:
             found.append(Extraction(value, "yaml", 0.9, start, end, {"source": "yaml_block"}))
@@ -78,7 +100,7 @@ def extract_json(text: str) -> list[Extraction]:
     if stripped[:1] in ("{", "["):
         try:
             value = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         else:
             start = text.index(stripped[0])
@@ -92,7 +114,7 @@ def extract_json(text: str) -> list[Extraction]:
             break
         try:
             value, end = decoder.raw_decode(text, match.start())
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, (dict, list)) and value:
             return [Extraction(value, "json", 0.75, match.start(), end, {"source": "embedded"})]
@@ -100,21 +122,41 @@ def extract_json(text: str) -> list[Extraction]:
 
 
 def extract_xml(text: str) -> list[Extraction]:
-    """Top-level ``<tag>content</tag>`` pairs, as a dict (a repeated tag gives a list)."""
+    """Top-level ``<tag>content</tag>`` pairs, as a dict (a repeated tag gives a list).
+
+    Tags are paired with a stack in one pass (linear time on any input); a tag never
+    closed is treated as empty and ignored.
+    """
+    stack: list[tuple[str, int, int]] = []  # (name, start, content start)
+    open_counts: dict[str, int] = {}
     result: dict[str, Any] = {}
     repeated: set[str] = set()
     first = last = 0
     for match in _TAG.finditer(text):
-        tag, content = match.group(1), match.group(2).strip()
+        closing, name = match.group(1), match.group(2)
+        if not closing:
+            stack.append((name, match.start(), match.end()))
+            open_counts[name] = open_counts.get(name, 0) + 1
+            continue
+        if not open_counts.get(name):
+            continue  # a stray closing tag
+        while True:  # pop up to the matching opening tag (unclosed ones are dropped)
+            top, top_start, content_start = stack.pop()
+            open_counts[top] -= 1
+            if top == name:
+                break
+        if stack:
+            continue  # nested inside another element: part of its content
+        content = text[content_start : match.start()].strip()
         if not result:
-            first = match.start()
-        if tag not in result:
-            result[tag] = content
-        elif tag in repeated:
-            result[tag].append(content)
+            first = top_start
+        if name not in result:
+            result[name] = content
+        elif name in repeated:
+            result[name].append(content)
         else:
-            result[tag] = [result[tag], content]
-            repeated.add(tag)
+            result[name] = [result[name], content]
+            repeated.add(name)
         last = match.end()
     if not result:
         return []
