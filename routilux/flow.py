@@ -251,12 +251,14 @@ class Flow:
         entry_slot: str = "trigger",
         timeout: float | None = None,
         wait: bool = True,
+        job_id: str | None = None,
     ) -> JobState:
         """Start a job by delivering ``entry_params`` to the entry routine's slot.
 
         With ``wait=True`` (default) returns once the job is completed, failed,
         cancelled or paused; with ``wait=False`` returns at once. ``timeout`` (or the
-        flow's ``execution_timeout``) fails the job when it runs longer.
+        flow's ``execution_timeout``) fails the job when it runs longer. ``job_id``
+        names the job (default: a new UUID); a name already running is refused.
         """
         routine = self._routine(entry_routine_id, "entry")
         if routine.get_slot(entry_slot) is None:
@@ -272,8 +274,12 @@ class Flow:
             timeout = self.execution_timeout
         elif timeout <= 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
+        if job_id is not None and (not isinstance(job_id, str) or not job_id):
+            raise ConfigurationError(f"job_id must be a non-empty string, got {job_id!r}")
         supervisor = self._ensure_supervisor()
-        state = JobState(self.flow_id)
+        if job_id is not None and job_id in supervisor.ask(("job_ids",)):
+            raise FlowStateError(f"a job named {job_id!r} is already running in this flow")
+        state = JobState(self.flow_id, job_id)
         state.output_handler = self.output_handler
         state.execution_tracker = ExecutionTracker(state)
         state._set_status("running")

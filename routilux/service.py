@@ -99,15 +99,28 @@ class Runtime:
         *,
         entry_slot: str = "trigger",
         timeout: float | None = None,
+        job_id: str | None = None,
     ) -> JobState:
-        """Start a job without waiting; it is durable (in the store) on return."""
+        """Start a job without waiting; it is durable (in the store) on return.
+
+        ``job_id`` makes submission idempotent: if a job of that id is known here
+        or in the store, that job is returned (or raised about) instead of a new one.
+        """
         with self._lock:
             self._check_open()
             if not self._accepting:
                 raise FlowStateError("the runtime is shutting down and accepts no new jobs")
             flow = self._flow(flow_id)
+            if job_id is not None:
+                if job_id in self._live or job_id in self._finished:
+                    return self._resolve(job_id)[1]
+                if any(r["job_id"] == job_id for r in flow.checkpoint_store.list_jobs(flow_id)):
+                    raise FlowStateError(
+                        f"job {job_id!r} is already recorded in the store "
+                        "(finished, or unfinished and not recovered by add_flow)"
+                    )
         job = flow.execute(entry_routine_id, params, entry_slot=entry_slot, timeout=timeout,
-                           wait=False)
+                           wait=False, job_id=job_id)
         with self._lock:
             self._track(flow, job)
         return job

@@ -979,6 +979,9 @@ class FlowSupervisor(pykka.ThreadingActor):
             )
         self.dispatcher = self._make_dispatcher(strategy, max_workers)
 
+    def _cmd_job_ids(self) -> set[str]:
+        return set(self.jobs)
+
     def _cmd_job_states(self) -> list[Any]:
         return [job.state for job in self.jobs.values() if job.live]
 

@@ -1,0 +1,63 @@
+"""Flows for the command-line tests (loaded by `routilux` as FILE.py:NAME)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from routilux import Flow, Routine
+
+
+class Numbers(Routine):
+    def __init__(self):
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_event("number", ["n"])
+
+    def go(self, count=10, fail_at=None):
+        for n in range(1, count + 1):
+            self.emit("number", n=n, fail_at=fail_at)
+
+
+class Accumulate(Routine):
+    """Adds numbers up; reports progress on stdout and the result in RESULT_FILE."""
+
+    def __init__(self, delay=0.0):
+        super().__init__()
+        self.delay = delay
+        self.total = 0
+        self.count = 0
+        self.define_slot("number", handler=self.add)
+
+    def add(self, n, fail_at=None):
+        if fail_at == n:
+            raise ValueError(f"refusing {n}")
+        if self.delay:
+            time.sleep(self.delay)  # the workload: a slow step
+        self.total += n
+        self.count += 1
+        self._stats["count"] = self.count
+        print(f"progress {self.count}", file=sys.stderr, flush=True)
+        target = os.environ.get("RESULT_FILE")
+        if target:
+            with open(target, "w") as f:
+                f.write(f"{self.count} {self.total}\n")
+
+
+def build(delay=0.0, flow_id="numbers"):
+    flow = Flow(flow_id=flow_id)
+    flow.add_routine(Numbers(), "numbers")
+    flow.add_routine(Accumulate(delay), "acc")
+    flow.connect("numbers", "number", "acc", "number")
+    return flow
+
+
+flow = build()
+
+
+def slow_flow():
+    return build(delay=0.02, flow_id="slow-numbers")
+
+
+not_a_flow = 42
