@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from routilux._context import current_step
+from routilux._context import current_step, hosting_step
 from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.event import Event
-from routilux.exceptions import ConfigurationError
+from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.slot import Slot
 
 
@@ -104,6 +104,14 @@ class Routine:
         if flow is not None and not _is_flow(flow):
             data["flow"] = flow  # a data key named "flow", not the 0.10 flow argument
         step = current_step()
+        if step is None:
+            step = hosting_step(self)  # a thread started by a handler of ours
+            if step is not None and not step.active:
+                raise FlowStateError(
+                    f"{type(self).__name__} emitted {event_name!r} from a thread that "
+                    "outlived its handler; emit only while the handler runs (join "
+                    "helper threads before returning)"
+                )
         if step is not None:
             step.emit(self, event_name, data)
             return

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from routilux._context import set_current_step
+from routilux._context import host_routine, set_current_step, unhost_routine
 from routilux.routine import ExecutionContext
 from routilux.runtime.messages import (
     CRASHED, DEFER, DONE, EMIT, OUTPUT, RETURNED, SUSPEND, UNSUSPEND, ErrorInfo,
@@ -35,6 +35,11 @@ class StepContext:
         self.post = env.mailbox.post
         self.delivery: Delivery | None = None
         self.n = 0
+
+    @property
+    def active(self) -> bool:
+        """True while a handler of this actor runs."""
+        return self.delivery is not None
 
     def _rid(self, routine: Routine) -> str:
         if routine is self.routine:
@@ -81,6 +86,10 @@ class ThreadRoutineActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         self.handle.thread = threading.current_thread()
+        host_routine(self.routine, self.step)
+
+    def on_stop(self) -> None:
+        unhost_routine(self.routine, self.step)
 
     def on_receive(self, batch: list[Delivery]) -> None:
         post = self.env.mailbox.post
@@ -105,6 +114,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
                 error = ErrorInfo.from_exception(exc)
             finally:
                 set_current_step(previous)
+            step.delivery = None
             post((DONE, handle, delivery, error, started, clock()))
         self._batch = []
 

@@ -45,7 +45,7 @@ class JobRef:
 class ProcessStep:
     """The step context inside a routine process (see ``thread_actor.StepContext``)."""
 
-    __slots__ = ("channel", "routine", "routine_id", "seq", "n", "slot", "job_id")
+    __slots__ = ("channel", "routine", "routine_id", "seq", "n", "slot", "job_id", "active")
 
     def __init__(self, channel: Any, routine: Any, routine_id: str) -> None:
         self.channel = channel
@@ -55,6 +55,7 @@ class ProcessStep:
         self.n = 0
         self.slot = ""
         self.job_id = ""
+        self.active = False
 
     def _send(self, message: tuple, what: str) -> None:
         from routilux.runtime.wire import dumps_or_explain
@@ -137,7 +138,7 @@ def state_bytes_of(routine: Any) -> bytes:
 
 
 def serve(channel: Any) -> None:
-    from routilux._context import set_current_step
+    from routilux._context import host_routine, set_current_step
     from routilux.runtime.wire import dumps, loads
 
     init = loads(channel.recv())
@@ -150,6 +151,7 @@ def serve(channel: Any) -> None:
         vars(routine).update(loads(state_bytes))
     step = ProcessStep(channel, routine, routine_id)
     set_current_step(step)
+    host_routine(routine, step)  # emits from threads a handler starts
     slots = routine._slots
     channel.send(dumps(("ready", os.getpid())))
     last_stats: dict = dict(routine._stats)
@@ -166,11 +168,13 @@ def serve(channel: Any) -> None:
             step.seq = seq
             step.n = 0
             started = clock()
+            step.active = True
             try:
                 slots[slot_name].call_handler(data)
                 error = None
             except BaseException as exc:  # noqa: BLE001 - reported to the supervisor
                 error = _error_tuple(exc)
+            step.active = False
             ended = clock()
             # The state after every step travels back: it is what a restart resumes
             # from and what the caller's routine object shows when a job ends.

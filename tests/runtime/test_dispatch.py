@@ -368,3 +368,44 @@ def test_completion_counts_every_step_exactly(make_flow):
     metrics = flow.metrics()
     assert metrics["sink"]["processed"] == 2700
     assert all(m["queued"] == 0 and m["in_flight"] == 0 for m in metrics.values())
+
+
+@pytest.mark.timeout(20)
+def test_execute_can_enter_through_any_slot(make_flow):
+    flow = make_flow()
+    node = Node(slots=("trigger", "start"))
+    flow.add_routine(node, "n")
+    assert flow.execute("n", {"v": 1}, entry_slot="start").status == "completed"
+    assert node.calls == [{"v": 1}]
+
+
+@pytest.mark.timeout(20)
+def test_metrics_time_handlers(make_flow):
+    pause = threading.Event()  # never set: wait(timeout) is the handler's work time
+    flow = make_flow()
+    flow.add_routine(Node(lambda n, d: pause.wait(0.02)), "slowish")
+    for _ in range(5):
+        assert flow.execute("slowish").status == "completed"
+    figures = flow.metrics()["slowish"]
+    assert figures["processed"] == 5
+    assert figures["mean_ms"] >= 15
+    assert figures["p95_ms"] >= 15
+
+
+@pytest.mark.timeout(20)
+def test_emit_from_a_helper_thread_never_runs_handlers_outside_the_job(make_flow):
+    contexts = []
+
+    def spawn(node, data):
+        helper = threading.Thread(target=lambda: node.emit("out", v=1))
+        helper.start()
+        helper.join(5)
+
+    flow = make_flow()
+    target = Node(lambda n, d: contexts.append(n.get_execution_context()))
+    flow.add_routine(Node(spawn), "src")
+    flow.add_routine(target, "target")
+    flow.connect("src", "out", "target", "in")
+    flow.execute("src")
+    # Routed through the job, or refused: never a handler call with no job at all.
+    assert all(ctx is not None for ctx in contexts), contexts
