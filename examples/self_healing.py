@@ -74,7 +74,8 @@ def main() -> None:
     job = flow.execute("numbers", {"count": count}, timeout=120)
     expected = sum(n * n for n in range(1, count + 1))
     print(f"job {job.status}: sum of squares 1..{count} = {summer.total} (expected {expected})")
-    print(f"crashes survived: {len(job.crashes)}; restarts: {flow.metrics()['squarer']['restarts']}")
+    restarts = flow.metrics()["squarer"]["restarts"]
+    print(f"crashes survived: {len(job.crashes)}; restarts: {restarts}")
     print(f"squarer stats: {flow.routines['squarer'].stats()}")
     flow.shutdown()
     assert job.status == "completed" and summer.total == expected

@@ -41,9 +41,20 @@ _LAZY = {
     **{
         name: "routilux.builtin_routines"
         for name in (
-            "TextClipper", "TextRenderer", "ResultExtractor", "TimeProvider", "DataFlattener",
-            "DataTransformer", "DataValidator", "ConditionalRouter", "Batcher", "Aggregator",
-            "Splitter", "Filter", "Mapper", "Debouncer",
+            "TextClipper",
+            "TextRenderer",
+            "ResultExtractor",
+            "TimeProvider",
+            "DataFlattener",
+            "DataTransformer",
+            "DataValidator",
+            "ConditionalRouter",
+            "Batcher",
+            "Aggregator",
+            "Splitter",
+            "Filter",
+            "Mapper",
+            "Debouncer",
         )
     },
 }
@@ -62,6 +73,7 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CallbackOutputHandler",
@@ -84,9 +96,9 @@ __all__ = [
     "OutputHandler",
     "QueueOutputHandler",
     "RestartPolicy",
+    "RoutiluxError",
     "Routine",
     "RoutineCrashedError",
-    "RoutiluxError",
     "Runtime",
     "SQLiteStore",
     "SerializationError",

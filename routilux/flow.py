@@ -128,9 +128,7 @@ class Flow:
                     f"{other_id!r}; create a second instance to add it again"
                 )
         if execution not in EXECUTIONS:
-            raise ConfigurationError(
-                f"execution must be one of {EXECUTIONS}, got {execution!r}"
-            )
+            raise ConfigurationError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
         if execution == "process":
             from routilux.runtime.wire import dumps_or_explain
 
@@ -222,7 +220,8 @@ class Flow:
         for src, event, dst, slot, connection in self._wiring:
             routes.setdefault((src, event), []).append((dst, slot, connection))
         return {
-            "routines": dict(self._plans), "routes": routes,
+            "routines": dict(self._plans),
+            "routes": routes,
             "replica_states": getattr(self, "_replica_states", {}),
         }
 
@@ -294,8 +293,13 @@ class Flow:
         return state
 
     def pause(
-        self, job_state: JobState, reason: str = "", *, wait: bool = True,
-        timeout: float | None = None, checkpoint: Any = None,
+        self,
+        job_state: JobState,
+        reason: str = "",
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        checkpoint: Any = None,
     ) -> JobState:
         """Pause one job: no new step starts; returns once its running steps ended
         and, with a checkpoint store, once the paused job is saved (unless
@@ -375,7 +379,9 @@ class Flow:
             return
         ticket = supervisor.ask(("checkpoint",))
         if not ticket.wait(timeout):
-            raise CheckpointError(f"checkpoint of flow {self.flow_id!r} did not finish in {timeout} s")
+            raise CheckpointError(
+                f"checkpoint of flow {self.flow_id!r} did not finish in {timeout} s"
+            )
         if ticket.error is not None and not isinstance(ticket.error, FlowStateError):
             raise ticket.error
 
@@ -388,18 +394,22 @@ class Flow:
         from routilux.runtime.wire import describe_unpicklable, dumps
 
         record = {
-            "state": state, "slot_data": {}, "timeout": timeout,
+            "state": state,
+            "slot_data": {},
+            "timeout": timeout,
             "queue": [(root_id(state.job_id), routine_id, slot, params, None, 0, 0)],
         }
         try:
             payload = dumps(record)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CheckpointError(
                 f"cannot make job durable: {describe_unpicklable(params, 'entry_params')} "
                 f"cannot be pickled ({type(exc).__name__}: {exc})"
             ) from None
         store = self.checkpoint_store
-        blob = encode(self.flow_id, payload, store.key, [{"job_id": state.job_id, "status": "running"}])
+        blob = encode(
+            self.flow_id, payload, store.key, [{"job_id": state.job_id, "status": "running"}]
+        )
         store.add_intent(self.flow_id, state.job_id, blob)
 
     def recover(self, store: Any = None) -> list[JobState]:
@@ -476,8 +486,14 @@ class Flow:
             return supervisor.ask(("metrics",))
         return {
             rid: {
-                "processed": 0, "failed": 0, "queued": 0, "in_flight": 0, "restarts": 0,
-                "mean_ms": 0.0, "p95_ms": 0.0, "execution": plan.execution,
+                "processed": 0,
+                "failed": 0,
+                "queued": 0,
+                "in_flight": 0,
+                "restarts": 0,
+                "mean_ms": 0.0,
+                "p95_ms": 0.0,
+                "execution": plan.execution,
                 "workers": plan.workers,
             }
             for rid, plan in self._plans.items()
@@ -580,19 +596,28 @@ class Flow:
             routine = _import_class(spec["class"])()
             routine.set_config(**spec.get("config", {}))
             flow.add_routine(
-                routine, rid, execution=spec.get("execution", "thread"),
-                workers=spec.get("workers", 1), timeout=spec.get("timeout"),
+                routine,
+                rid,
+                execution=spec.get("execution", "thread"),
+                workers=spec.get("workers", 1),
+                timeout=spec.get("timeout"),
             )
         for c in data["connections"]:
             flow.connect(
-                c["source_routine_id"], c["source_event"], c["target_routine_id"],
-                c["target_slot"], c.get("param_mapping"),
+                c["source_routine_id"],
+                c["source_event"],
+                c["target_routine_id"],
+                c["target_slot"],
+                c.get("param_mapping"),
             )
         handler = data.get("error_handler")
         if handler:
             flow.error_handler = ErrorHandler(
-                handler["strategy"], handler["max_retries"], handler["retry_delay"],
-                handler["retry_backoff"], is_critical=handler["is_critical"],
+                handler["strategy"],
+                handler["max_retries"],
+                handler["retry_delay"],
+                handler["retry_backoff"],
+                is_critical=handler["is_critical"],
             )
         return flow
 
@@ -643,5 +668,5 @@ def _shutdown_all_flows() -> None:
     for flow in list(_live_flows):
         try:
             flow.shutdown(timeout=2.0)
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        except Exception:
             pass

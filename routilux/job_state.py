@@ -226,9 +226,20 @@ class JobState:
             raise ConfigurationError("not a serialized JobState: expected a dict with 'job_id'")
         job = cls(data.get("flow_id"), data["job_id"])
         for key in (
-            "current_routine_id", "routine_states", "pause_points", "pending_tasks",
-            "deferred_events", "shared_data", "shared_log", "output_log", "failures",
-            "crashes", "dropped_messages", "history_dropped", "history_limit", "error",
+            "current_routine_id",
+            "routine_states",
+            "pause_points",
+            "pending_tasks",
+            "deferred_events",
+            "shared_data",
+            "shared_log",
+            "output_log",
+            "failures",
+            "crashes",
+            "dropped_messages",
+            "history_dropped",
+            "history_limit",
+            "error",
         ):
             if key in data:
                 setattr(job, key, data[key])
@@ -237,7 +248,9 @@ class JobState:
             if data.get(key):
                 setattr(job, key, datetime.fromisoformat(data[key]))
         job._set_status(data.get("status", "pending"))
-        job.updated_at = datetime.fromisoformat(data["updated_at"]) if data.get("updated_at") else job.updated_at
+        job.updated_at = (
+            datetime.fromisoformat(data["updated_at"]) if data.get("updated_at") else job.updated_at
+        )
         return job
 
     @classmethod

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from routilux._context import current_step, hosting_step
 from routilux.error_handler import ErrorHandler, ErrorStrategy

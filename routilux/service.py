@@ -119,8 +119,14 @@ class Runtime:
                         f"job {job_id!r} is already recorded in the store "
                         "(finished, or unfinished and not recovered by add_flow)"
                     )
-        job = flow.execute(entry_routine_id, params, entry_slot=entry_slot, timeout=timeout,
-                           wait=False, job_id=job_id)
+        job = flow.execute(
+            entry_routine_id,
+            params,
+            entry_slot=entry_slot,
+            timeout=timeout,
+            wait=False,
+            job_id=job_id,
+        )
         with self._lock:
             self._track(flow, job)
         return job
@@ -216,7 +222,7 @@ class Runtime:
         for flow in list(self.flows.values()):
             try:
                 flow.shutdown(timeout=timeout)
-            except Exception:  # noqa: BLE001 - stop the others regardless
+            except Exception:
                 logger.exception("flow %r did not shut down cleanly", flow.flow_id)
         with self._lock:
             self._closed = True
@@ -247,8 +253,9 @@ class Runtime:
             self.shutdown(drain=False, timeout=grace)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        logger.warning("received %s: stopping intake and checkpointing",
-                       signal.Signals(signum).name)
+        logger.warning(
+            "received %s: stopping intake and checkpointing", signal.Signals(signum).name
+        )
         with self._lock:
             self._accepting = False
         self._stop.set()

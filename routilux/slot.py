@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from routilux.exceptions import ConfigurationError
 
@@ -29,7 +30,10 @@ def _call_plan(handler: Callable[..., Any]) -> tuple[int, Any]:
         if param.kind is inspect.Parameter.POSITIONAL_ONLY:
             positional_only = True
             names.append(param.name)
-        elif param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+        elif param.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        ):
             names.append(param.name)
     if not names:
         return _NONE, None

@@ -83,7 +83,7 @@ def test_two_flows_in_one_runtime(runtime):
 def test_bad_input_is_refused_clearly(runtime):
     flow, _ = build()
     runtime.add_flow(flow)
-    with pytest.raises(ConfigurationError, match="no flow 'ghost'.*numbers"):
+    with pytest.raises(ConfigurationError, match=r"no flow 'ghost'.*numbers"):
         runtime.submit("ghost", "numbers")
     with pytest.raises(ConfigurationError, match="already hosted"):
         runtime.add_flow(flow)

@@ -47,8 +47,7 @@ class BuiltinRoutine(Routine):
         unknown = sorted(k for k in kwargs if k not in known)
         if unknown:
             raise ConfigurationError(
-                f"{type(self).__name__} has no config key(s) {unknown}; "
-                f"known keys: {sorted(known)}"
+                f"{type(self).__name__} has no config key(s) {unknown}; known keys: {sorted(known)}"
             )
         checked = {key: self._check_config(key, value) for key, value in kwargs.items()}
         super().set_config(**checked)
@@ -97,8 +96,9 @@ class BuiltinRoutine(Routine):
             raise self._bad_config(key, f"one of {list(choices)}", value)
         return value
 
-    def _check_str(self, key: str, value: Any, allow_none: bool = False,
-                   allow_empty: bool = False) -> str | None:
+    def _check_str(
+        self, key: str, value: Any, allow_none: bool = False, allow_empty: bool = False
+    ) -> str | None:
         if value is None and allow_none:
             return None
         if not isinstance(value, str) or (not value and not allow_empty):

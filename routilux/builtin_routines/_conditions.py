@@ -78,8 +78,7 @@ class Condition:
         if self.kind == "fields":
             if not isinstance(value, Mapping):
                 raise TypeError(
-                    f"a field condition {self.spec!r} needs dict data, got "
-                    f"{type(value).__name__}"
+                    f"a field condition {self.spec!r} needs dict data, got {type(value).__name__}"
                 )
             return all(k in value and value[k] == v for k, v in self.spec.items())
         return bool(self.spec(value))

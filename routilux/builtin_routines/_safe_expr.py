@@ -195,15 +195,12 @@ class SafeExpression:
 
     def __init__(self, source: str) -> None:
         if not isinstance(source, str):
-            raise UnsafeExpressionError(
-                f"an expression must be a str, got {type(source).__name__}"
-            )
+            raise UnsafeExpressionError(f"an expression must be a str, got {type(source).__name__}")
         if not source.strip():
             raise UnsafeExpressionError("an expression must not be empty")
         if len(source) > MAX_SOURCE_LENGTH:
             raise UnsafeExpressionError(
-                f"expression is too long ({len(source)} characters, at most "
-                f"{MAX_SOURCE_LENGTH})"
+                f"expression is too long ({len(source)} characters, at most {MAX_SOURCE_LENGTH})"
             )
         try:
             tree = ast.parse(source.strip(), mode="eval")
@@ -329,17 +326,13 @@ class _Interpreter:
         if isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
             bits = max(abs(base).bit_length(), 1)
             if abs(base) > 1 and bits * exponent > MAX_INT_BITS:
-                raise self.fail(
-                    f"{base} ** {exponent} would exceed {MAX_INT_BITS} bits; refused"
-                )
+                raise self.fail(f"{base} ** {exponent} would exceed {MAX_INT_BITS} bits; refused")
 
     def _check_mult(self, left: Any, right: Any) -> None:
         for seq, times in ((left, right), (right, left)):
             if isinstance(seq, (str, bytes, list, tuple)) and isinstance(times, int):
                 if len(seq) * max(times, 0) > MAX_SEQUENCE_LENGTH:
-                    raise self.fail(
-                        f"repetition would build more than {MAX_SEQUENCE_LENGTH} items"
-                    )
+                    raise self.fail(f"repetition would build more than {MAX_SEQUENCE_LENGTH} items")
                 return
         if isinstance(left, int) and isinstance(right, int):
             if left.bit_length() + right.bit_length() > MAX_INT_BITS:

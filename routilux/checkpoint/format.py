@@ -32,17 +32,22 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 
 
-def encode(flow_id: str, payload: bytes, key: bytes, jobs: list[dict[str, Any]] | None = None) -> bytes:
+def encode(
+    flow_id: str, payload: bytes, key: bytes, jobs: list[dict[str, Any]] | None = None
+) -> bytes:
     """Build a signed checkpoint from an already pickled ``payload``."""
     from routilux import __version__
 
-    header = json.dumps({
-        "format_version": FORMAT_VERSION,
-        "routilux_version": __version__,
-        "flow_id": flow_id,
-        "created_at": time.time(),
-        "jobs": jobs or [],
-    }, separators=(",", ":")).encode()
+    header = json.dumps(
+        {
+            "format_version": FORMAT_VERSION,
+            "routilux_version": __version__,
+            "flow_id": flow_id,
+            "created_at": time.time(),
+            "jobs": jobs or [],
+        },
+        separators=(",", ":"),
+    ).encode()
     body = b"".join((MAGIC, _U32.pack(len(header)), header, _U64.pack(len(payload)), payload))
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
@@ -58,7 +63,7 @@ def read_header(blob: bytes, key: bytes, where: str = "checkpoint") -> tuple[dic
     offset += 4
     if offset + hlen + 8 + _MAC_SIZE > len(blob):
         raise CheckpointError(f"{where}: truncated checkpoint (header runs past the end)")
-    header_bytes = blob[offset:offset + hlen]
+    header_bytes = blob[offset : offset + hlen]
     offset += hlen
     (plen,) = _U64.unpack_from(blob, offset)
     offset += 8
@@ -98,7 +103,7 @@ def decode(
 
     try:
         return header, pickle.loads(payload)
-    except Exception as exc:  # noqa: BLE001 - verified, but the code it needs is missing
+    except Exception as exc:
         raise CheckpointError(
             f"{where}: verified checkpoint could not be loaded ({type(exc).__name__}: {exc}); "
             "is the code that defined its routines importable here?"

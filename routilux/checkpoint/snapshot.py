@@ -45,7 +45,7 @@ def pickle_state(routine_id: str, routine: Any) -> bytes:
     state = capture_state(routine)
     try:
         return dumps(state)
-    except Exception as exc:  # noqa: BLE001 - any pickling failure
+    except Exception as exc:
         raise CheckpointError(
             f"cannot checkpoint routine {routine_id!r}: "
             f"{describe_unpicklable(state, 'its state')} cannot be pickled "
@@ -56,8 +56,13 @@ def pickle_state(routine_id: str, routine: Any) -> bytes:
 
 def delivery_record(delivery: Any) -> tuple:
     return (
-        delivery.id, delivery.routine_id, delivery.slot, delivery.data, delivery.call_data,
-        delivery.attempt, delivery.emitted,
+        delivery.id,
+        delivery.routine_id,
+        delivery.slot,
+        delivery.data,
+        delivery.call_data,
+        delivery.attempt,
+        delivery.emitted,
     )
 
 

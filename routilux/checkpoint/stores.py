@@ -82,7 +82,9 @@ class CheckpointStore:
         """``{"flow_id", "checkpoints", "latest_at"}`` per flow."""
         raise NotImplementedError
 
-    def list_jobs(self, flow_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def list_jobs(
+        self, flow_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
         """Jobs known to the store: ``job_id, flow_id, status, error, updated_at``."""
         raise NotImplementedError
 
@@ -107,7 +109,11 @@ class SQLiteStore(CheckpointStore):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, key: bytes | str | None = None, keep: int = 2,
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: bytes | str | None = None,
+        keep: int = 2,
         retention: float = 7 * 24 * 3600.0,
     ) -> None:
         if keep < 1:
@@ -140,7 +146,9 @@ class SQLiteStore(CheckpointStore):
             """)
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise CheckpointError(f"{self.path}: not a usable SQLite checkpoint store: {exc}") from None
+            raise CheckpointError(
+                f"{self.path}: not a usable SQLite checkpoint store: {exc}"
+            ) from None
         for suffix in ("-wal", "-shm"):
             extra = Path(str(self.path) + suffix)
             if extra.exists():
@@ -170,7 +178,8 @@ class SQLiteStore(CheckpointStore):
                 )
                 cur.execute(
                     "DELETE FROM jobs WHERE status IN ('completed', 'failed', 'cancelled') "
-                    "AND updated_at < ?", (now - self.retention,),
+                    "AND updated_at < ?",
+                    (now - self.retention,),
                 )
                 cur.execute("COMMIT")
             except BaseException:
@@ -195,7 +204,8 @@ class SQLiteStore(CheckpointStore):
                 )
                 self._db.execute(
                     "INSERT OR REPLACE INTO jobs (job_id, flow_id, status, error, updated_at) "
-                    "VALUES (?, ?, 'running', NULL, ?)", (job_id, flow_id, time.time()),
+                    "VALUES (?, ?, 'running', NULL, ?)",
+                    (job_id, flow_id, time.time()),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -212,7 +222,8 @@ class SQLiteStore(CheckpointStore):
     def flows(self) -> list[str]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT DISTINCT flow_id FROM checkpoints UNION SELECT DISTINCT flow_id FROM intents"
+                "SELECT DISTINCT flow_id FROM checkpoints "
+                "UNION SELECT DISTINCT flow_id FROM intents"
             ).fetchall()
         return sorted(r[0] for r in rows)
 
@@ -223,7 +234,9 @@ class SQLiteStore(CheckpointStore):
             ).fetchall()
         return [{"flow_id": f, "checkpoints": n, "latest_at": t} for f, n, t in sorted(rows)]
 
-    def list_jobs(self, flow_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def list_jobs(
+        self, flow_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
         query = "SELECT job_id, flow_id, status, error, updated_at FROM jobs"
         clauses, args = [], []
         if flow_id is not None:
@@ -237,7 +250,7 @@ class SQLiteStore(CheckpointStore):
         with self._lock:
             rows = self._db.execute(query + " ORDER BY updated_at", args).fetchall()
         keys = ("job_id", "flow_id", "status", "error", "updated_at")
-        return [dict(zip(keys, row)) for row in rows]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
@@ -267,7 +280,11 @@ class DirectoryStore(CheckpointStore):
     SUFFIX = ".ckpt"
 
     def __init__(
-        self, path: str | os.PathLike[str], *, key: bytes | str | None = None, keep: int = 2,
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: bytes | str | None = None,
+        keep: int = 2,
         retention: float = 7 * 24 * 3600.0,
     ) -> None:
         if keep < 1:
@@ -294,7 +311,7 @@ class DirectoryStore(CheckpointStore):
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -333,11 +350,15 @@ class DirectoryStore(CheckpointStore):
         now = time.time()
         for job in jobs:
             known[job["job_id"]] = {
-                "job_id": job["job_id"], "flow_id": flow_id, "status": job["status"],
-                "error": job.get("error"), "updated_at": now,
+                "job_id": job["job_id"],
+                "flow_id": flow_id,
+                "status": job["status"],
+                "error": job.get("error"),
+                "updated_at": now,
             }
         known = {
-            k: v for k, v in known.items()
+            k: v
+            for k, v in known.items()
             if v["status"] not in ("completed", "failed", "cancelled")
             or v["updated_at"] >= now - self.retention
         }
@@ -356,7 +377,9 @@ class DirectoryStore(CheckpointStore):
 
     def intents(self, flow_id: str) -> list[bytes]:
         with self._lock:
-            files = sorted(self._flow_dir(flow_id).glob("*.intent"), key=lambda p: p.stat().st_mtime)
+            files = sorted(
+                self._flow_dir(flow_id).glob("*.intent"), key=lambda p: p.stat().st_mtime
+            )
         return [f.read_bytes() for f in files]
 
     def flows(self) -> list[str]:
@@ -367,13 +390,18 @@ class DirectoryStore(CheckpointStore):
         for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
             files = self._checkpoints(directory)
             if files:
-                result.append({
-                    "flow_id": directory.name, "checkpoints": len(files),
-                    "latest_at": files[-1].stat().st_mtime,
-                })
+                result.append(
+                    {
+                        "flow_id": directory.name,
+                        "checkpoints": len(files),
+                        "latest_at": files[-1].stat().st_mtime,
+                    }
+                )
         return result
 
-    def list_jobs(self, flow_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def list_jobs(
+        self, flow_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
         rows = []
         for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
             index = directory / "jobs.json"
@@ -416,5 +444,9 @@ def verify_blob(store: CheckpointStore, blob: bytes, where: str) -> dict[str, An
 
 
 __all__ = [
-    "CheckpointStore", "DirectoryStore", "SQLiteStore", "open_store", "verify_blob",
+    "CheckpointStore",
+    "DirectoryStore",
+    "SQLiteStore",
+    "open_store",
+    "verify_blob",
 ]

@@ -49,8 +49,15 @@ def to_mermaid(flow: Flow) -> str:
     lines = ["flowchart LR"]
     for rid in flow.routines:
         kind, slots, events = _describe(flow, rid)
-        label = _mermaid_text(f"{rid}") + "<br/>" + _mermaid_text(kind) + "<br/>" + \
-            _mermaid_text(f"in: {slots}") + "<br/>" + _mermaid_text(f"out: {events}")
+        label = (
+            _mermaid_text(f"{rid}")
+            + "<br/>"
+            + _mermaid_text(kind)
+            + "<br/>"
+            + _mermaid_text(f"in: {slots}")
+            + "<br/>"
+            + _mermaid_text(f"out: {events}")
+        )
         shape = ('[["', '"]]') if flow._plans[rid].execution == "process" else ('["', '"]')
         lines.append(f"    {_node_id(rid, used)}{shape[0]}{label}{shape[1]}")
     for src, event, dst, slot, connection in flow._wiring:
@@ -65,8 +72,11 @@ def _dot_text(text: str) -> str:
 
 def to_dot(flow: Flow) -> str:
     """Graphviz DOT text for ``flow``."""
-    lines = [f'digraph "{_dot_text(flow.flow_id)}" {{', "    rankdir=LR;",
-             '    node [shape=box, fontname="Helvetica"];']
+    lines = [
+        f'digraph "{_dot_text(flow.flow_id)}" {{',
+        "    rankdir=LR;",
+        '    node [shape=box, fontname="Helvetica"];',
+    ]
     for rid in flow.routines:
         kind, slots, events = _describe(flow, rid)
         label = "\\n".join(_dot_text(x) for x in (rid, kind, f"in: {slots}", f"out: {events}"))

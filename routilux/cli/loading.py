@@ -77,7 +77,8 @@ def default_entry(flow: Flow, slot: str) -> str:
     incoming connection to it."""
     fed = {id(c.target_slot) for c in flow.connections}
     candidates = [
-        rid for rid, routine in flow.routines.items()
+        rid
+        for rid, routine in flow.routines.items()
         if routine.get_slot(slot) is not None and id(routine.get_slot(slot)) not in fed
     ]
     if len(candidates) == 1:

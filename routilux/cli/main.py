@@ -40,7 +40,7 @@ def _load(target: str) -> Any:
         raise
     except SyntaxError as exc:
         _fail(f"{target}: syntax error in {exc.filename} line {exc.lineno}: {exc.msg}")
-    except Exception as exc:  # noqa: BLE001 - the user's module failed to import
+    except Exception as exc:
         _fail(f"{target}: importing it raised {type(exc).__name__}: {exc}")
 
 
@@ -65,17 +65,21 @@ def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not lose it
         flow.shutdown()
         console.print(f"interrupted: job {job.job_id} was checkpointed.")
-        console.print(f"resume it with: routilux resume {job.job_id} "
-                      f"--store {flow.checkpoint_store.location}")
+        console.print(
+            f"resume it with: routilux resume {job.job_id} --store {flow.checkpoint_store.location}"
+        )
         sys.exit(EXIT_INTERRUPTED)
     flow.shutdown()
     console.print(_status_line(job))
     for failure in job.failures[-3:]:
-        console.print(f"  {failure['routine_id']}.{failure['slot']}: "
-                      f"{failure['exception_type']}: {failure['message']}")
+        console.print(
+            f"  {failure['routine_id']}.{failure['slot']}: "
+            f"{failure['exception_type']}: {failure['message']}"
+        )
     if job.status == "paused":
-        console.print(f"resume it with: routilux resume {job.job_id} "
-                      f"--store {flow.checkpoint_store.location}")
+        console.print(
+            f"resume it with: routilux resume {job.job_id} --store {flow.checkpoint_store.location}"
+        )
     sys.exit(0 if job.status == "completed" else 1)
 
 
@@ -98,16 +102,28 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option("--entry", help="Entry routine id (default: the only routine with an "
-              "unconnected entry slot).")
+@click.option(
+    "--entry", help="Entry routine id (default: the only routine with an unconnected entry slot)."
+)
 @click.option("--slot", default="trigger", show_default=True, help="Entry slot.")
 @click.option("--params", default="{}", help="Entry parameters as a JSON object.")
-@click.option("--store", default=DEFAULT_STORE, show_default=True,
-              help="Checkpoint store (SQLite file or directory).")
+@click.option(
+    "--store",
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="Checkpoint store (SQLite file or directory).",
+)
 @click.option("--timeout", type=float, help="Fail the job after this many seconds.")
 @click.option("--no-progress", is_flag=True, help="Do not draw live progress.")
-def run(target: str, entry: str | None, slot: str, params: str, store: str,
-        timeout: float | None, no_progress: bool) -> None:
+def run(
+    target: str,
+    entry: str | None,
+    slot: str,
+    params: str,
+    store: str,
+    timeout: float | None,
+    no_progress: bool,
+) -> None:
     """Run one job of the flow TARGET (FILE.py:NAME or module:NAME).
 
     TARGET names a Flow or a function returning one. Exits 0 only if the job
@@ -142,8 +158,9 @@ def _portable(target: str) -> str:
 
 @cli.command()
 @click.argument("target")
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
 def graph(target: str, fmt: str) -> None:
     """Print the graph of the flow TARGET (FILE.py:NAME or module:NAME)."""
     from routilux.cli.graph import to_dot, to_mermaid
@@ -154,8 +171,10 @@ def graph(target: str, fmt: str) -> None:
 
 @cli.command()
 @click.option("--store", default=DEFAULT_STORE, show_default=True)
-@click.option("--status", type=click.Choice(
-    ["pending", "running", "paused", "completed", "failed", "cancelled"]))
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "running", "paused", "completed", "failed", "cancelled"]),
+)
 def jobs(store: str, status: str | None) -> None:
     """List the jobs recorded in a checkpoint store."""
     rows = _open_store(store, create=False).list_jobs(status=status)
@@ -171,8 +190,12 @@ def jobs(store: str, status: str | None) -> None:
 @cli.command()
 @click.argument("job_id")
 @click.option("--store", default=DEFAULT_STORE, show_default=True)
-@click.option("--flow", "target", help="FILE.py:NAME or module:NAME of the job's flow "
-              "(default: the one `routilux run` recorded).")
+@click.option(
+    "--flow",
+    "target",
+    help="FILE.py:NAME or module:NAME of the job's flow "
+    "(default: the one `routilux run` recorded).",
+)
 @click.option("--no-progress", is_flag=True, help="Do not draw live progress.")
 def resume(job_id: str, store: str, target: str | None, no_progress: bool) -> None:
     """Continue an interrupted or paused job from its last checkpoint."""
@@ -228,15 +251,16 @@ def inspect(path: str) -> None:
         blob = store.load_latest(info["flow_id"])
         where = f"{store.location} flow {info['flow_id']!r}"
         header, payload = read_header(blob, store.key, where)
-        _print_header(f"flow {header['flow_id']!r}", header, len(payload),
-                      kept=info["checkpoints"])
+        _print_header(f"flow {header['flow_id']!r}", header, len(payload), kept=info["checkpoints"])
 
 
 def _print_header(what: str, header: dict[str, Any], size: int, kept: int | None = None) -> None:
     when = datetime.fromtimestamp(header["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
     extra = f", {kept} kept" if kept is not None else ""
-    click.echo(f"{what}: integrity OK; format {header['format_version']}, routilux "
-               f"{header['routilux_version']}, written {when}, {size} bytes{extra}")
+    click.echo(
+        f"{what}: integrity OK; format {header['format_version']}, routilux "
+        f"{header['routilux_version']}, written {when}, {size} bytes{extra}"
+    )
     for job in header.get("jobs", []):
         error = f"  {job['error']}" if job.get("error") else ""
         click.echo(f"  job {job['job_id']}  {job['status']}{error}")

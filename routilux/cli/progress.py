@@ -20,17 +20,32 @@ def _rss(value: Any) -> str:
 
 def progress_table(flow: Flow, job: JobState) -> Table:
     table = Table(title=f"job {job.job_id[:8]} · {job.status}", title_justify="left")
-    for column in ("routine", "mode", "done", "queued", "busy", "failed", "restarts",
-                   "cpu%", "rss"):
-        table.add_column(column, justify="left" if column in ("routine", "mode") else "right",
-                         no_wrap=True)
+    for column in (
+        "routine",
+        "mode",
+        "done",
+        "queued",
+        "busy",
+        "failed",
+        "restarts",
+        "cpu%",
+        "rss",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("routine", "mode") else "right", no_wrap=True
+        )
     for rid, figures in flow.metrics().items():
         mode = figures.get("execution", "thread")
         if figures.get("workers", 1) > 1:
             mode += f" x{figures['workers']}"
         table.add_row(
-            rid, mode, str(figures["processed"]), str(figures["queued"]),
-            str(figures["in_flight"]), str(figures["failed"]), str(figures["restarts"]),
+            rid,
+            mode,
+            str(figures["processed"]),
+            str(figures["queued"]),
+            str(figures["in_flight"]),
+            str(figures["failed"]),
+            str(figures["restarts"]),
             f"{figures['cpu_percent']:.0f}" if "cpu_percent" in figures else "-",
             _rss(figures.get("rss_bytes")),
         )
@@ -39,8 +54,9 @@ def progress_table(flow: Flow, job: JobState) -> Table:
 
 def watch(flow: Flow, job: JobState, console: Console, refresh: float = 0.2) -> None:
     """Redraw the table until the job settles (KeyboardInterrupt propagates)."""
-    with Live(progress_table(flow, job), console=console, refresh_per_second=10,
-              transient=False) as live:
+    with Live(
+        progress_table(flow, job), console=console, refresh_per_second=10, transient=False
+    ) as live:
         while not job.wait(refresh):
             live.update(progress_table(flow, job))
         live.update(progress_table(flow, job))

@@ -11,7 +11,8 @@ batches of its messages (a routine still runs one step at a time), and at most
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from routilux.job_state import JobState
@@ -22,9 +23,23 @@ class JobRun:
     """The supervisor's live record of one job."""
 
     __slots__ = (
-        "state", "job_id", "slot_data", "in_flight", "suspended", "queued", "timers",
-        "live", "running", "pausing", "timeout_handle", "queue", "queues", "resumes",
-        "history", "timeout", "returned",
+        "state",
+        "job_id",
+        "slot_data",
+        "in_flight",
+        "suspended",
+        "queued",
+        "timers",
+        "live",
+        "running",
+        "pausing",
+        "timeout_handle",
+        "queue",
+        "queues",
+        "resumes",
+        "history",
+        "timeout",
+        "returned",
     )
 
     def __init__(self, state: JobState, record_history: bool = True) -> None:
@@ -180,7 +195,10 @@ class ConcurrentDispatcher:
                     break  # every replica has a full batch; its DONE re-marks us
                 # Steps waiting in emit() (backpressure) do not count as busy workers:
                 # the consumers they wait for must be able to start.
-                if actor.outstanding == 0 and sup.busy_actors - sup.suspended_total >= self.max_workers:
+                if (
+                    actor.outstanding == 0
+                    and sup.busy_actors - sup.suspended_total >= self.max_workers
+                ):
                     self.starved.add(rid)
                     break
                 job = jobs[0]

@@ -32,7 +32,15 @@ class Delivery:
     """
 
     __slots__ = (
-        "id", "job", "routine_id", "slot", "data", "call_data", "attempt", "emitted", "seq",
+        "id",
+        "job",
+        "routine_id",
+        "slot",
+        "data",
+        "call_data",
+        "attempt",
+        "emitted",
+        "seq",
     )
 
     def __init__(self, msg_id: int, job: Any, routine_id: str, slot: str, data: dict) -> None:

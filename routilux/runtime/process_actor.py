@@ -26,7 +26,16 @@ import pykka
 
 from routilux.exceptions import RoutineCrashedError, SerializationError
 from routilux.runtime.messages import (
-    CRASHED, DEFER, DONE, EMIT, OUTPUT, RESTARTED, RETURNED, SUSPEND, UNSUSPEND, ErrorInfo,
+    CRASHED,
+    DEFER,
+    DONE,
+    EMIT,
+    OUTPUT,
+    RESTARTED,
+    RETURNED,
+    SUSPEND,
+    UNSUSPEND,
+    ErrorInfo,
 )
 from routilux.runtime.wire import Channel, dumps, dumps_or_explain, loads
 
@@ -59,8 +68,13 @@ class ChildProcess:
         lifeline_read, lifeline_write = os.pipe()
         try:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "routilux.runtime.worker",
-                 str(child_sock.fileno()), str(lifeline_read)],
+                [
+                    sys.executable,
+                    "-m",
+                    "routilux.runtime.worker",
+                    str(child_sock.fileno()),
+                    str(lifeline_read),
+                ],
                 pass_fds=(child_sock.fileno(), lifeline_read),
                 stdin=subprocess.DEVNULL,
                 close_fds=True,
@@ -114,8 +128,9 @@ class ProcessRoutineActor(pykka.ThreadingActor):
 
     use_daemon_thread = True
 
-    def __init__(self, handle: Any, routine_id: str, routine_bytes: bytes, env: Any,
-                 timeout: float | None) -> None:
+    def __init__(
+        self, handle: Any, routine_id: str, routine_bytes: bytes, env: Any, timeout: float | None
+    ) -> None:
         super().__init__()
         self.handle = handle
         self.routine_id = routine_id
@@ -144,7 +159,9 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.handle.pid = self.child.pid
         self.handle.process = None
         self.reader = threading.Thread(
-            target=self._read, args=(self.child,), daemon=True,
+            target=self._read,
+            args=(self.child,),
+            daemon=True,
             name=f"routilux-reader-{self.routine_id}#{self.handle.index}",
         )
         self.reader.start()
@@ -256,7 +273,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         """Restart after a crash; reports RESTARTED to the supervisor."""
         try:
             self.spawn(state_bytes)
-        except Exception as exc:  # noqa: BLE001 - the supervisor decides
+        except Exception as exc:
             self.env.mailbox.post((RESTARTED, self.handle, exc))
         else:
             self.env.mailbox.post((RESTARTED, self.handle, None))
@@ -312,7 +329,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                     if error[3] is not None:
                         try:
                             exception = loads(error[3])
-                        except Exception:  # noqa: BLE001 - class unknown here
+                        except Exception:
                             exception = None
                     info = ErrorInfo(error[0], error[1], error[2], exception)
                 post((DONE, handle, delivery, info, started, ended))
@@ -333,6 +350,9 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             return
         lost = [inflight.pop(seq) for seq in sorted(inflight)]
         self.sent_at.clear()
-        reason = (f"step exceeded its timeout of {self.timeout:g} s"
-                  if self.timed_out else exit_description(returncode))
+        reason = (
+            f"step exceeded its timeout of {self.timeout:g} s"
+            if self.timed_out
+            else exit_description(returncode)
+        )
         post((CRASHED, handle, reason, returncode, lost))

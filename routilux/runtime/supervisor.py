@@ -22,8 +22,18 @@ from routilux.runtime.dispatch import ConcurrentDispatcher, JobRun, SequentialDi
 from routilux.runtime.ids import delivery_id, emit_id, root_id
 from routilux.runtime.mailbox import BELL, Mailbox
 from routilux.runtime.messages import (
-    CRASHED, DEFER, DONE, EMIT, OUTPUT, RESTARTED, RETURNED, SUSPEND, TIMER, UNSUSPEND,
-    Delivery, ErrorInfo,
+    CRASHED,
+    DEFER,
+    DONE,
+    EMIT,
+    OUTPUT,
+    RESTARTED,
+    RETURNED,
+    SUSPEND,
+    TIMER,
+    UNSUSPEND,
+    Delivery,
+    ErrorInfo,
 )
 from routilux.runtime.metrics import RoutineFigures
 from routilux.runtime.restart import RestartPolicy
@@ -52,8 +62,18 @@ class ActorHandle:
     """The supervisor's view of one routine actor (one replica)."""
 
     __slots__ = (
-        "routine_id", "index", "ref", "outstanding", "suspended", "thread", "alive",
-        "pid", "process", "stats", "state_bytes", "direct",
+        "routine_id",
+        "index",
+        "ref",
+        "outstanding",
+        "suspended",
+        "thread",
+        "alive",
+        "pid",
+        "process",
+        "stats",
+        "state_bytes",
+        "direct",
     )
 
     def __init__(self, routine_id: str, index: int) -> None:
@@ -79,8 +99,17 @@ class RoutineEntry:
     """Everything the supervisor tracks about one routine of the flow."""
 
     __slots__ = (
-        "routine_id", "routine", "plan", "actors", "queued", "credit", "figures",
-        "crash_times", "waiting_jobs", "is_process", "next_pick",
+        "routine_id",
+        "routine",
+        "plan",
+        "actors",
+        "queued",
+        "credit",
+        "figures",
+        "crash_times",
+        "waiting_jobs",
+        "is_process",
+        "next_pick",
     )
 
     def __init__(self, plan: RoutinePlan, credit: int) -> None:
@@ -206,10 +235,13 @@ class FlowSupervisor(pykka.ThreadingActor):
                 continue
             if parked:  # saved by the last checkpoint; recover() continues it
                 job.live = job.running = False
-                job.state.pause_points.append({
-                    "timestamp": time.time(), "reason": "the flow was shut down",
-                    "current_routine_id": job.state.current_routine_id,
-                })
+                job.state.pause_points.append(
+                    {
+                        "timestamp": time.time(),
+                        "reason": "the flow was shut down",
+                        "current_routine_id": job.state.current_routine_id,
+                    }
+                )
                 job.state._set_status("paused")
             else:
                 self._finish(job, "cancelled", "cancelled: the flow was shut down")
@@ -244,14 +276,19 @@ class FlowSupervisor(pykka.ThreadingActor):
         started = []
         for rid, rplan in routines.items():
             current = self.entries.get(rid)
-            if current is not None and current.routine is rplan.routine \
-                    and current.plan.execution == rplan.execution \
-                    and current.plan.workers == rplan.workers:
+            if (
+                current is not None
+                and current.routine is rplan.routine
+                and current.plan.execution == rplan.execution
+                and current.plan.workers == rplan.workers
+            ):
                 current.plan = rplan
                 continue
             if current is not None:
                 self._stop_actors([self.entries.pop(rid)])
-            entry = RoutineEntry(rplan, PROCESS_CREDIT if rplan.execution == "process" else THREAD_BATCH)
+            entry = RoutineEntry(
+                rplan, PROCESS_CREDIT if rplan.execution == "process" else THREAD_BATCH
+            )
             saved = plan.get("replica_states", {}).get(rid) or []
             for index in range(rplan.workers):
                 handle = ActorHandle(rid, index)
@@ -274,7 +311,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         for future in spawning:
             try:
                 future.get()
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 errors.append(exc)
         if errors:
             self._stop_actors(started)
@@ -440,8 +477,12 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     # ------------------------------------------------------------------ results
     def _on_done(
-        self, actor: ActorHandle, delivery: Delivery, error: ErrorInfo | None,
-        started: float, ended: float,
+        self,
+        actor: ActorHandle,
+        delivery: Delivery,
+        error: ErrorInfo | None,
+        started: float,
+        ended: float,
     ) -> None:
         actor.outstanding -= 1
         self.outstanding_total -= 1
@@ -529,8 +570,13 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     # ------------------------------------------------------------------ errors
     def _failed_step(
-        self, job: JobRun, entry: RoutineEntry, delivery: Delivery, error: ErrorInfo,
-        state: dict | None, started: float | None,
+        self,
+        job: JobRun,
+        entry: RoutineEntry,
+        delivery: Delivery,
+        error: ErrorInfo,
+        state: dict | None,
+        started: float | None,
     ) -> None:
         rid = entry.routine_id
         if state is None:
@@ -542,16 +588,18 @@ class FlowSupervisor(pykka.ThreadingActor):
         entry.figures.failed += 1
         state["failed"] += 1
         state["last_error"] = error.summary()
-        job.state.failures.append({
-            "routine_id": rid,
-            "slot": delivery.slot,
-            "exception_type": error.type_name,
-            "message": error.message,
-            "traceback": error.traceback,
-            "attempt": delivery.attempt,
-            "strategy": strategy.value,
-            "timestamp": time.time(),
-        })
+        job.state.failures.append(
+            {
+                "routine_id": rid,
+                "slot": delivery.slot,
+                "exception_type": error.type_name,
+                "message": error.message,
+                "traceback": error.traceback,
+                "attempt": delivery.attempt,
+                "strategy": strategy.value,
+                "timestamp": time.time(),
+            }
+        )
         where = f"routine {rid!r} slot {delivery.slot!r}"
         if strategy is ErrorStrategy.RETRY:
             if (
@@ -565,7 +613,9 @@ class FlowSupervisor(pykka.ThreadingActor):
                 return
             if handler.is_critical:
                 state["status"] = "failed"
-                self._fail(job, f"{where} failed after {delivery.attempt} retries: {error.summary()}")
+                self._fail(
+                    job, f"{where} failed after {delivery.attempt} retries: {error.summary()}"
+                )
                 return
             state["status"] = "failed"
         elif strategy is ErrorStrategy.STOP:
@@ -582,7 +632,9 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def _schedule_retry(self, job: JobRun, delivery: Delivery, delay: float) -> None:
         post = self.mailbox.post
-        handle = self.timers.call_later(delay, lambda: post((TIMER, self._retry_due, job, delivery)))
+        handle = self.timers.call_later(
+            delay, lambda: post((TIMER, self._retry_due, job, delivery))
+        )
         job.timers[delivery.id] = (handle, delivery)
 
     def _retry_due(self, job: JobRun, delivery: Delivery) -> None:
@@ -615,8 +667,14 @@ class FlowSupervisor(pykka.ThreadingActor):
         entry.figures.restarts += 1
         logger.warning(
             "routine %r replica %d (pid %s) crashed: %s; restart %d of %d allowed within %gs%s",
-            entry.routine_id, actor.index, actor.pid, reason, crashes, policy.max_restarts,
-            policy.within, "; failing its message" if exceeded and lost else "",
+            entry.routine_id,
+            actor.index,
+            actor.pid,
+            reason,
+            crashes,
+            policy.max_restarts,
+            policy.within,
+            "; failing its message" if exceeded and lost else "",
         )
         record = {
             "routine_id": entry.routine_id,
@@ -695,7 +753,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         if job.state.status != "cancelled" and failures and "dropped" in failures[-1]:
             described = failures[-1]["dropped"]
             room = _MAX_DROPPED_DESCRIBED - len(described)
-            described.extend(d.describe() for d in dropped[:max(room, 0)])
+            described.extend(d.describe() for d in dropped[: max(room, 0)])
 
     def _drop_queued(self, job: JobRun) -> list[Delivery]:
         dropped = self.dispatcher.drain(job)
@@ -740,16 +798,18 @@ class FlowSupervisor(pykka.ThreadingActor):
         if not job.live:
             return
         message = f"job {job.job_id} exceeded its timeout of {timeout:g} s"
-        job.state.failures.append({
-            "routine_id": job.state.current_routine_id,
-            "slot": None,
-            "exception_type": JobTimeoutError.__name__,
-            "message": message,
-            "traceback": "",
-            "attempt": 0,
-            "strategy": "stop",
-            "timestamp": time.time(),
-        })
+        job.state.failures.append(
+            {
+                "routine_id": job.state.current_routine_id,
+                "slot": None,
+                "exception_type": JobTimeoutError.__name__,
+                "message": message,
+                "traceback": "",
+                "attempt": 0,
+                "strategy": "stop",
+                "timestamp": time.time(),
+            }
+        )
         self._fail(job, f"JobTimeoutError: {message}")
 
     # ------------------------------------------------------------------ checkpoints
@@ -788,9 +848,11 @@ class FlowSupervisor(pykka.ThreadingActor):
             # Every running step waits for queue room that only dispatch can make:
             # no consistent cut is possible now. The next interval tries again.
             self.holding = False
-            self._release_tickets(CheckpointSkipped(
-                "checkpoint skipped: every in-flight step is blocked by backpressure"
-            ))
+            self._release_tickets(
+                CheckpointSkipped(
+                    "checkpoint skipped: every in-flight step is blocked by backpressure"
+                )
+            )
 
     def _release_tickets(self, error: BaseException | None) -> None:
         tickets, self._tickets = self._tickets, []
@@ -819,17 +881,23 @@ class FlowSupervisor(pykka.ThreadingActor):
             jobs = [self._job_record(job) for job in self.jobs.values() if job.live]
             finished = list(self.finished)
             summary = [
-                {"job_id": r["state"].job_id, "status": r["state"].status, "error": r["state"].error}
+                {
+                    "job_id": r["state"].job_id,
+                    "status": r["state"].status,
+                    "error": r["state"].error,
+                }
                 for r in jobs
             ] + [{"job_id": st.job_id, "status": st.status, "error": st.error} for st in finished]
             payload = {
-                "flow_id": self.flow.flow_id, "routines": routines, "jobs": jobs,
+                "flow_id": self.flow.flow_id,
+                "routines": routines,
+                "jobs": jobs,
                 "finished": finished,
             }
             blob = encode(self.flow.flow_id, _pickle_payload(payload), self.store.key, summary)
             self.store.save(self.flow.flow_id, blob, summary)
             self.checkpoints_written += 1
-        except Exception as exc:  # noqa: BLE001 - never take the supervisor down
+        except Exception as exc:
             error = exc
             logger.error("checkpoint of flow %r failed: %s", self.flow.flow_id, exc)
         self.flow._last_checkpoint_error = error
@@ -880,9 +948,9 @@ class FlowSupervisor(pykka.ThreadingActor):
             for item in record["queue"]:
                 self._enqueue(job, delivery_from_record(item, job))
             if job.timeout is not None and not paused:
-                post = self.mailbox.post
                 job.timeout_handle = self.timers.call_later(
-                    job.timeout, lambda job=job: post((TIMER, self._on_timeout, job, job.timeout))
+                    job.timeout,
+                    lambda job=job: self.mailbox.post((TIMER, self._on_timeout, job, job.timeout)),
                 )
             self._settle(job)
         self._ensure_periodic()
@@ -911,13 +979,15 @@ class FlowSupervisor(pykka.ThreadingActor):
             return
         job.running = False
         job.pausing = True
-        state.pause_points.append({
-            "timestamp": time.time(),
-            "reason": reason,
-            "current_routine_id": state.current_routine_id,
-            "queued": job.queued,
-            "in_flight": job.in_flight,
-        })
+        state.pause_points.append(
+            {
+                "timestamp": time.time(),
+                "reason": reason,
+                "current_routine_id": state.current_routine_id,
+                "queued": job.queued,
+                "in_flight": job.in_flight,
+            }
+        )
         self._settle(job)
 
     def _cmd_resume(self, state: Any) -> None:
@@ -999,7 +1069,7 @@ def _pickle_payload(payload: dict[str, Any]) -> bytes:
 
     try:
         return dumps(payload)
-    except Exception as exc:  # noqa: BLE001 - find the culprit for the message
+    except Exception as exc:
         raise CheckpointError(
             f"cannot checkpoint flow {payload['flow_id']!r}: "
             f"{describe_unpicklable(payload, 'its state')} cannot be pickled "
@@ -1014,8 +1084,10 @@ def merge_stats(reports: list[dict[str, Any]]) -> dict[str, Any]:
         for key, value in report.items():
             previous = merged.get(key)
             if (
-                isinstance(value, (int, float)) and not isinstance(value, bool)
-                and isinstance(previous, (int, float)) and not isinstance(previous, bool)
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and isinstance(previous, (int, float))
+                and not isinstance(previous, bool)
             ):
                 merged[key] = previous + value
             else:
@@ -1038,7 +1110,7 @@ def sync_routine_state(entry: RoutineEntry) -> None:
             continue
         try:
             attributes = loads(state)
-        except Exception:  # noqa: BLE001 - a class unknown here; keep what we have
+        except Exception:
             logger.warning("cannot load the state of routine %r here", entry.routine_id)
             continue
         attributes.pop("_stats", None)

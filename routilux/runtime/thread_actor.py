@@ -11,7 +11,15 @@ import pykka
 from routilux._context import host_routine, set_current_step, unhost_routine
 from routilux.routine import ExecutionContext
 from routilux.runtime.messages import (
-    CRASHED, DEFER, DONE, EMIT, OUTPUT, RETURNED, SUSPEND, UNSUSPEND, ErrorInfo,
+    CRASHED,
+    DEFER,
+    DONE,
+    EMIT,
+    OUTPUT,
+    RETURNED,
+    SUSPEND,
+    UNSUSPEND,
+    ErrorInfo,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +129,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
     def on_failure(self, *exc_info: Any) -> None:
         """The actor itself failed (not a handler): report the unfinished deliveries
         so the supervisor restarts the routine and redelivers them."""
-        lost = self._batch[self._index:]
+        lost = self._batch[self._index :]
         self.env.mailbox.post(
             (CRASHED, self.handle, f"thread actor failed: {exc_info[1]!r}", None, lost)
         )

@@ -89,7 +89,7 @@ def describe_unpicklable(obj: Any, what: str, _seen: set[int] | None = None) -> 
             continue
         try:
             dumps(value)
-        except Exception:  # noqa: BLE001 - any pickling failure is what we look for
+        except Exception:
             return describe_unpicklable(value, f"{what} {label} {key!r}", seen)
     return f"{what} (a {_type_name(obj)})"
 
@@ -98,7 +98,7 @@ def dumps_or_explain(obj: Any, what: str) -> bytes:
     """Pickle ``obj`` or raise SerializationError naming the offending part."""
     try:
         return dumps(obj)
-    except Exception as exc:  # noqa: BLE001 - pickling raises many types
+    except Exception as exc:
         raise SerializationError(
             f"cannot pickle {describe_unpicklable(obj, what)}: {type(exc).__name__}: {exc}. "
             "Data sent to or from a process routine, and the routine itself, must be "
@@ -108,4 +108,6 @@ def dumps_or_explain(obj: Any, what: str) -> bytes:
 
 def _type_name(obj: Any) -> str:
     cls = type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+    return (
+        f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+    )

@@ -73,13 +73,17 @@ class ProcessStep:
 
     def defer(self, routine: Any, event_name: str, data: dict) -> None:
         self._check(routine)
-        self._send(("defer", self.seq, event_name, data),
-                   f"deferred event {event_name!r} of routine {self.routine_id!r}:")
+        self._send(
+            ("defer", self.seq, event_name, data),
+            f"deferred event {event_name!r} of routine {self.routine_id!r}:",
+        )
 
     def send_output(self, routine: Any, output_type: str, data: dict) -> None:
         self._check(routine)
-        self._send(("output", self.seq, output_type, data),
-                   f"output {output_type!r} of routine {self.routine_id!r}:")
+        self._send(
+            ("output", self.seq, output_type, data),
+            f"output {output_type!r} of routine {self.routine_id!r}:",
+        )
 
     def context(self, routine: Any) -> Any:
         from routilux.routine import ExecutionContext
@@ -103,7 +107,7 @@ def _error_tuple(exc: BaseException) -> tuple:
 
     try:
         exc_bytes = dumps(exc)
-    except Exception:  # noqa: BLE001 - the exception itself may be unpicklable
+    except Exception:
         exc_bytes = None
     return (
         type(exc).__name__,
@@ -126,12 +130,12 @@ def state_bytes_of(routine: Any) -> bytes:
     state = {k: v for k, v in vars(routine).items() if k not in _GRAPH_ATTRIBUTES}
     try:
         return dumps(state)
-    except Exception:  # noqa: BLE001 - find and drop what cannot travel
+    except Exception:
         picklable = {}
         for key, value in state.items():
             try:
                 dumps(value)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 continue
             picklable[key] = value
         return dumps(picklable)
@@ -172,7 +176,7 @@ def serve(channel: Any) -> None:
             try:
                 slots[slot_name].call_handler(data)
                 error = None
-            except BaseException as exc:  # noqa: BLE001 - reported to the supervisor
+            except BaseException as exc:
                 error = _error_tuple(exc)
             step.active = False
             ended = clock()
@@ -191,7 +195,7 @@ def serve(channel: Any) -> None:
                 sent_stats = None
             try:
                 payload = dumps(("done", seq, error, started, ended, sent_stats, state))
-            except Exception:  # noqa: BLE001 - e.g. an unpicklable value in _stats
+            except Exception:
                 payload = dumps(("done", seq, error, started, ended, None, state))
             channel.send(payload)
         elif kind == "stop":

@@ -89,7 +89,7 @@ def main() -> None:
         killed = time.perf_counter()
         os.kill(int(marker.read_text()), signal.SIGKILL)
         with arrival.arrived:
-            arrival.arrived.wait_for(lambda: x in arrival.times, timeout=30)
+            arrival.arrived.wait_for(lambda x=x: x in arrival.times, timeout=30)
         assert job.wait(30) and job.status == "completed", job.error
         detect.append(clock.times[before] - killed)
         redeliver.append(arrival.times[x] - killed)

@@ -456,3 +456,66 @@ def test_a_job_that_finishes_in_time_stays_completed(make_flow, gates):
     slow = flow.execute("slow", timeout=0.3)
     assert slow.status == "failed"
     assert fast.status == "completed" and fast.error is None
+
+
+# ---------------------------------------------------------------- more failure cases
+@pytest.mark.timeout(20)
+def test_system_exit_in_a_handler_fails_the_job_not_the_flow(make_flow):
+    def exit_three(node, data):
+        raise SystemExit(3)
+
+    flow, nodes = downstream_flow(make_flow, exit_three)
+    job = flow.execute("src")
+    assert job.status == "failed"
+    assert job.failures[0]["exception_type"] == "SystemExit"
+    # The routine's actor survived: the next job runs through it.
+    nodes["bad"].fn = lambda n, d: n.emit("out", **d)
+    job2 = flow.execute("src", {"v": 2})
+    assert job2.status == "completed"
+    assert nodes["after"].calls == [{"v": 2}]
+
+
+@pytest.mark.timeout(20)
+def test_a_retry_that_emits_more_routes_only_the_new_emits(make_flow):
+    attempts = []
+
+    def fn(node, data):
+        attempts.append(1)
+        node.emit("out", x="first")
+        if len(attempts) == 1:
+            raise ConnectionError("transient")
+        node.emit("out", x="second")
+
+    handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01)
+    flow, nodes = downstream_flow(make_flow, fn, handler)
+    job = flow.execute("src")
+    assert job.status == "completed"
+    assert nodes["after"].calls == [{"x": "first"}, {"x": "second"}]
+
+
+@pytest.mark.timeout(20)
+def test_job_timeout_in_concurrent_mode(make_flow, gates):
+    release = gates()
+    flow = make_flow(execution_strategy="concurrent")
+    flow.add_routine(Node(lambda n, d: [n.emit("out", v=i) for i in range(3)]), "src")
+    flow.add_routine(Node(lambda n, d: release.wait(10)), "slow")
+    flow.connect("src", "out", "slow", "in")
+    job = flow.execute("src", timeout=0.2)
+    assert job.status == "failed"
+    assert "0.2" in job.error
+    release.set()
+    assert flow.execute("slow", {"v": "next"}).status == "completed"
+
+
+@pytest.mark.timeout(20)
+def test_execute_timeout_overrides_the_flow_default(make_flow, gates):
+    release = gates()
+    flow = make_flow(execution_timeout=0.1)
+    flow.add_routine(Node(lambda n, d: release.wait(10)), "held")
+    flow.add_routine(Node(lambda n, d: release.wait(10)), "clock")
+    long_job = flow.execute("held", timeout=30, wait=False)
+    clock = flow.execute("clock")  # the flow's 0.1 s default: fails first
+    assert clock.status == "failed" and "0.1" in clock.error
+    assert long_job.status == "running"
+    release.set()
+    assert long_job.wait(10) and long_job.status == "completed"

@@ -373,3 +373,51 @@ def test_cancelled_job_never_completes_later(make_flow, gates, sync):
     sync(flow)
     assert job.status == "cancelled"
     assert end.values(job) == []
+
+
+@pytest.mark.timeout(20)
+def test_execution_strategy_cannot_change_while_a_job_runs(make_flow, gates):
+    entered, release = gates(), gates()
+    flow = make_flow()
+    flow.add_routine(Node(holder(entered, release)), "h")
+    job = flow.execute("h", wait=False)
+    assert entered.wait(5)
+    with pytest.raises(FlowStateError, match="running"):
+        flow.set_execution_strategy("concurrent")
+    assert flow.execution_strategy == "sequential"
+    release.set()
+    assert job.wait(10) and job.status == "completed"
+    flow.set_execution_strategy("concurrent")
+    assert flow.execute("h", {"v": 1}).status == "completed"
+
+
+@pytest.mark.timeout(20)
+def test_pause_with_wait_returns_once_the_running_step_ended(make_flow, gates):
+    entered, release = gates(), gates()
+    flow = make_flow()
+    end = Node()
+    flow.add_routine(Node(holder(entered, release)), "h")
+    flow.add_routine(end, "end")
+    flow.connect("h", "out", "end", "in")
+    job = flow.execute("h", {"v": 1}, wait=False)
+    assert entered.wait(5)
+    returned = threading.Event()
+
+    def pauser():
+        flow.pause(job, reason="from another thread", timeout=10)
+        returned.set()
+
+    thread = threading.Thread(target=pauser)
+    thread.start()
+    try:
+        assert not returned.wait(0.05)  # the step is still running
+        assert job.status == "running"
+    finally:
+        release.set()
+    thread.join(10)
+    assert returned.is_set()
+    assert job.status == "paused"
+    assert end.calls == []
+    flow.resume(job)
+    assert job.wait(10) and job.status == "completed"
+    assert end.values(job) == [1]

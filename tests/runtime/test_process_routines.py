@@ -276,7 +276,7 @@ def test_shutdown_reaps_children_and_is_idempotent(make_flow):
     procs = [psutil.Process(pid) for pid in pids]
     flow.shutdown()
     flow.shutdown()
-    gone, alive = psutil.wait_procs(procs, timeout=10)
+    _, alive = psutil.wait_procs(procs, timeout=10)
     assert not alive
     # the flow starts again on demand
     assert flow.execute("src", {"n": 1}, timeout=30).status == "completed"
@@ -321,7 +321,7 @@ def test_no_orphans_when_the_parent_goes_away(tmp_path, mode):
         if mode == "sigkill":
             parent.send_signal(signal.SIGKILL)
         parent.wait(30)
-        gone, alive = psutil.wait_procs(children, timeout=10)
+        _, alive = psutil.wait_procs(children, timeout=10)
         assert not alive, f"orphaned routine processes: {alive}"
         if mode == "raise":
             assert parent.returncode == 1

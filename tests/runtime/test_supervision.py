@@ -300,6 +300,6 @@ def test_no_process_left_after_crashes_and_shutdown(make_flow, tmp_path):
     children = me.children(recursive=True)
     assert children
     flow.shutdown()
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive
     assert not [c for c in me.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]

@@ -81,8 +81,7 @@ class DataFlattener(BuiltinRoutine):
             key = separator.join(path)
             if key in out:
                 raise ValueError(
-                    f"DataFlattener: two values flatten to the key {key!r}; use another "
-                    "separator"
+                    f"DataFlattener: two values flatten to the key {key!r}; use another separator"
                 )
             out[key] = node
         return out

@@ -182,9 +182,7 @@ class DataValidator(BuiltinRoutine):
             allowed = set(rules) | set(self._config["required_fields"])
             for field in data:
                 if field not in allowed:
-                    errors.setdefault(str(field), []).append(
-                        "unexpected field (strict_mode)"
-                    )
+                    errors.setdefault(str(field), []).append("unexpected field (strict_mode)")
         return errors
 
     def _on_input(self, /, **message: Any) -> None:

@@ -49,8 +49,9 @@ class Batcher(BuiltinRoutine):
         if key == "batch_size":
             return self._check_int(key, value, minimum=1, allow_none=True)
         if key == "max_wait":
-            if value is not None and (isinstance(value, bool) or not isinstance(
-                value, (int, float)) or value <= 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            ):
                 raise self._bad_config(key, "a number of seconds > 0 or None", value)
             return value
         if key == "input_key":

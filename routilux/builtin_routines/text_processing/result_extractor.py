@@ -104,8 +104,11 @@ def extract_json(text: str) -> list[Extraction]:
             pass
         else:
             start = text.index(stripped[0])
-            return [Extraction(value, "json", 0.9, start, start + len(stripped),
-                               {"source": "whole_text"})]
+            return [
+                Extraction(
+                    value, "json", 0.9, start, start + len(stripped), {"source": "whole_text"}
+                )
+            ]
     decoder = json.JSONDecoder()
     tried = 0
     for match in re.finditer(r"[\[{]", text):
@@ -299,8 +302,10 @@ class ResultExtractor(BuiltinRoutine):
             raise ConfigurationError(f"{name!r} is a built-in extractor and cannot be replaced")
         if not callable(fn):
             raise ConfigurationError(f"extractor {name!r} must be callable, got {type_name(fn)}")
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not (
-            0.0 <= confidence <= 1.0
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, (int, float))
+            or not (0.0 <= confidence <= 1.0)
         ):
             raise ConfigurationError(f"confidence must be in [0, 1], got {confidence!r}")
         self._custom[name] = (fn, format or name, float(confidence))
