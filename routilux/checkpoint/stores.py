@@ -297,12 +297,13 @@ class DirectoryStore(CheckpointStore):
         self.key = _resolve_key(key, self.path / "checkpoint.key")
         self._lock = threading.Lock()
 
-    def _flow_dir(self, flow_id: str) -> Path:
+    def _flow_dir(self, flow_id: str, create: bool = True) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in flow_id)
         if not safe or safe.startswith("."):
             safe = "_" + safe
         directory = self.path / safe
-        directory.mkdir(exist_ok=True, mode=0o700)
+        if create:
+            directory.mkdir(exist_ok=True, mode=0o700)
         return directory
 
     def _write_atomic(self, target: Path, data: bytes) -> None:
@@ -366,7 +367,8 @@ class DirectoryStore(CheckpointStore):
 
     def load_latest(self, flow_id: str) -> bytes | None:
         with self._lock:
-            files = self._checkpoints(self._flow_dir(flow_id))
+            directory = self._flow_dir(flow_id, create=False)
+            files = self._checkpoints(directory) if directory.is_dir() else []
         return files[-1].read_bytes() if files else None
 
     def add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
@@ -377,9 +379,10 @@ class DirectoryStore(CheckpointStore):
 
     def intents(self, flow_id: str) -> list[bytes]:
         with self._lock:
-            files = sorted(
-                self._flow_dir(flow_id).glob("*.intent"), key=lambda p: p.stat().st_mtime
-            )
+            directory = self._flow_dir(flow_id, create=False)
+            if not directory.is_dir():
+                return []
+            files = sorted(directory.glob("*.intent"), key=lambda p: p.stat().st_mtime)
         return [f.read_bytes() for f in files]
 
     def flows(self) -> list[str]:
