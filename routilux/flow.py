@@ -66,6 +66,7 @@ class Flow:
                 f"max_queued_per_routine must be >= 1, got {max_queued_per_routine}"
             )
         self.flow_id: str = flow_id or str(uuid.uuid4())
+        self._anonymous = flow_id is None  # a new id per process: not resumable
         self.execution_strategy = execution_strategy
         self.max_workers = int(max_workers)
         self.execution_timeout = execution_timeout
@@ -275,9 +276,32 @@ class Flow:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
         if job_id is not None and (not isinstance(job_id, str) or not job_id):
             raise ConfigurationError(f"job_id must be a non-empty string, got {job_id!r}")
-        supervisor = self._ensure_supervisor()
-        if job_id is not None and job_id in supervisor.ask(("job_ids",)):
-            raise FlowStateError(f"a job named {job_id!r} is already running in this flow")
+        if job_id is None:
+            supervisor = self._ensure_supervisor()
+            state = self._start_job(
+                supervisor, entry_routine_id, entry_params, entry_slot, timeout, None
+            )
+        else:
+            with self._lock:  # check and start atomically for named jobs
+                supervisor = self._ensure_supervisor()
+                if job_id in supervisor.ask(("job_ids",)):
+                    raise FlowStateError(f"a job named {job_id!r} is already running in this flow")
+                state = self._start_job(
+                    supervisor, entry_routine_id, entry_params, entry_slot, timeout, job_id
+                )
+        if wait:
+            state.wait()
+        return state
+
+    def _start_job(
+        self,
+        supervisor: Any,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None,
+        entry_slot: str,
+        timeout: float | None,
+        job_id: str | None,
+    ) -> JobState:
         state = JobState(self.flow_id, job_id)
         state.output_handler = self.output_handler
         state.execution_tracker = ExecutionTracker(state)
@@ -288,8 +312,6 @@ class Flow:
         if self.checkpoint_store is not None:
             self._write_intent(state, entry_routine_id, entry_slot, params, timeout)
         supervisor.tell(("start", state, entry_routine_id, entry_slot, params, timeout))
-        if wait:
-            state.wait()
         return state
 
     def pause(
@@ -459,12 +481,20 @@ class Flow:
                         routine._stats = merge_stats(stats) if len(stats) > 1 else dict(stats[0])
             records = payload["jobs"]
             finished = payload["finished"]
-        known = {r["state"].job_id for r in records} | {st.job_id for st in finished}
+        live_ids = {r["state"].job_id for r in records}
+        finished_at = {st.job_id: st.finished_at for st in finished}
         for intent in store.intents(self.flow_id):
             _, record = decode(intent, store.key, self.flow_id, f"{where} job intent")
-            if record["state"].job_id not in known:
-                records.append(record)
-                known.add(record["state"].job_id)
+            state = record["state"]
+            if state.job_id in live_ids:
+                continue  # the checkpoint already has it
+            ended = finished_at.get(state.job_id)
+            if ended is not None and ended >= state.created_at:
+                continue  # that very submission finished before the checkpoint
+            if ended is not None:  # the id was used again after a finished job
+                finished = [st for st in finished if st.job_id != state.job_id]
+            records.append(record)
+            live_ids.add(state.job_id)
         for record in records:
             record["state"].output_handler = self.output_handler
             record["state"].execution_tracker = ExecutionTracker(record["state"])
@@ -512,14 +542,18 @@ class Flow:
             supervisor, self._supervisor = self._supervisor, None
         if supervisor is None:
             return
+        import time
+
         import pykka
 
+        deadline = time.monotonic() + timeout
         if self.checkpoint_store is not None:
             try:
                 ticket = supervisor.ask(("park",), timeout=timeout)
-                ticket.wait(timeout)
+                ticket.wait(max(deadline - time.monotonic(), 0.0))
             except (pykka.ActorDeadError, pykka.Timeout):
                 pass
+        timeout = max(deadline - time.monotonic(), 0.5)
 
         thread = self._mailbox.thread if self._mailbox is not None else None
         try:

@@ -94,14 +94,17 @@ class JobState:
         self._settled = threading.Event()
 
     # -- status -----------------------------------------------------------------------
-    def _set_status(self, status: str, error: str | None = None) -> None:
+    def _set_status(self, status: str, error: str | None = None, notify: bool = True) -> None:
         """Change status (called by the supervisor); wakes waiters when settled."""
+        if status != self.status or self.finished_at is None:
+            self.updated_at = datetime.now()
+            if status in TERMINAL_STATUSES and self.finished_at is None:
+                self.finished_at = self.updated_at
         self.status = status
-        self.updated_at = datetime.now()
         if error is not None:
             self.error = error
-        if status in TERMINAL_STATUSES:
-            self.finished_at = self.updated_at
+        if not notify:
+            return
         if status in SETTLED_STATUSES:
             self._settled.set()
         else:

@@ -109,9 +109,10 @@ class Routine:
             step = hosting_step(self)  # a thread started by a handler of ours
             if step is not None and not step.active:
                 raise FlowStateError(
-                    f"{type(self).__name__} emitted {event_name!r} from a thread that "
-                    "outlived its handler; emit only while the handler runs (join "
-                    "helper threads before returning)"
+                    f"{type(self).__name__}.emit({event_name!r}) was called while none of "
+                    "its handlers runs, but the routine is hosted by a running flow. Emit "
+                    "from a handler (join helper threads before it returns), start work "
+                    "with flow.execute(), or shut the flow down to use the routine standalone"
                 )
         if step is not None:
             step.emit(self, event_name, data)

@@ -28,7 +28,9 @@ DEFAULT_STORE = Path(".routilux") / "routilux.sqlite3"
 class Runtime:
     """Hosts flows and jobs; see the module docstring.
 
-    ``store`` defaults to an SQLite file at ``./.routilux/routilux.sqlite3``.
+    ``store`` is a checkpoint store or a path (a directory for a DirectoryStore,
+    else an SQLite file); it defaults to ``./.routilux/routilux.sqlite3``.
+    ``checkpoint_interval``, if given, overrides that of the flows added.
     ``keep_finished_jobs`` bounds how many finished JobStates stay in memory (older
     ones are forgotten here but stay listed in the store until its retention).
     """
@@ -37,13 +39,19 @@ class Runtime:
         self,
         store: Any = None,
         *,
-        checkpoint_interval: float = 1.0,
+        checkpoint_interval: float | None = None,
         keep_finished_jobs: int = 1000,
     ) -> None:
-        if store is None:
-            from routilux.checkpoint.stores import SQLiteStore
+        from routilux.checkpoint.stores import CheckpointStore, SQLiteStore, open_store
 
+        if store is None:
             store = SQLiteStore(DEFAULT_STORE)
+        elif isinstance(store, (str, Path)):
+            store = open_store(store)
+        elif not isinstance(store, CheckpointStore):
+            raise ConfigurationError(
+                f"store must be a CheckpointStore or a path, got {type(store).__name__}"
+            )
         if keep_finished_jobs < 0:
             raise ConfigurationError(f"keep_finished_jobs must be >= 0, got {keep_finished_jobs}")
         self.store = store
@@ -72,9 +80,16 @@ class Runtime:
                 raise ConfigurationError(f"a flow with id {flow.flow_id!r} is already hosted")
             if flow.checkpoint_store is None:
                 flow.checkpoint_store = self.store
+            if self.checkpoint_interval is not None:
                 flow.checkpoint_interval = self.checkpoint_interval
             self.flows[flow.flow_id] = flow
-        recovered = flow.recover(flow.checkpoint_store)
+        try:
+            recovered = flow.recover(flow.checkpoint_store)
+        except BaseException:
+            with self._lock:  # not hosted: a retry must not find it "already hosted"
+                self.flows.pop(flow.flow_id, None)
+            flow.shutdown()
+            raise
         with self._lock:
             for job in recovered:
                 self._track(flow, job)
@@ -129,6 +144,8 @@ class Runtime:
         )
         with self._lock:
             self._track(flow, job)
+            if len(self._live) % 64 == 0:
+                self._sweep()  # keep memory bounded for callers that never list jobs
         return job
 
     def _track(self, flow: Flow, job: JobState) -> None:
@@ -173,7 +190,14 @@ class Runtime:
 
     def wait(self, job: JobState | str, timeout: float | None = None) -> bool:
         """Wait for one job to settle (completed, failed, cancelled or paused)."""
-        return self._resolve(job)[1].wait(timeout)
+        state = self._resolve(job)[1]
+        settled = state.wait(timeout)
+        if settled and state.is_terminal:
+            with self._lock:
+                if state.job_id in self._live:
+                    del self._live[state.job_id]
+                    self._remember_finished(state)
+        return settled
 
     def wait_all(self, timeout: float | None = None) -> bool:
         """Wait for every live job to settle; False if ``timeout`` passed first."""
@@ -248,14 +272,18 @@ class Runtime:
             while not self._stop.wait(3600):
                 pass
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            self.shutdown(drain=False, timeout=grace)
+            try:
+                self.shutdown(drain=False, timeout=grace)  # further signals: ignored
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        logger.warning(
-            "received %s: stopping intake and checkpointing", signal.Signals(signum).name
-        )
+        name = signal.Signals(signum).name
+        if self._stop.is_set():
+            logger.warning("received %s again: already stopping", name)
+            return
+        logger.warning("received %s: stopping intake and checkpointing", name)
         with self._lock:
             self._accepting = False
         self._stop.set()

@@ -91,6 +91,11 @@ def test_duplicate_routine_id_names_existing_routines():
         flow.add_routine(Src(), "a")
 
 
+def test_step_timeout_needs_a_process_routine():
+    with pytest.raises(ValueError, match="process"):
+        Flow().add_routine(Src(), "src", timeout=1.0)
+
+
 def test_same_routine_object_twice_is_rejected():
     flow = Flow()
     src = Src()

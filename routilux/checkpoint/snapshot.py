@@ -29,6 +29,8 @@ def capture_state(routine: Any) -> dict[str, Any]:
 
 def restore_state(routine: Any, state: dict[str, Any]) -> None:
     """Put captured state back onto an existing routine object (graph untouched)."""
+    if "__unpicklable__" in state:
+        state = {k: v for k, v in state.items() if k != "__unpicklable__"}
     custom = getattr(type(routine), "__setstate__", None)
     if custom is not None and custom is not getattr(object, "__setstate__", None):
         graph = {k: v for k, v in vars(routine).items() if k in GRAPH_ATTRIBUTES}
@@ -75,3 +77,18 @@ def delivery_from_record(record: tuple, job: Any) -> Any:
     delivery.attempt = attempt
     delivery.emitted = emitted
     return delivery
+
+
+def check_process_state(routine_id: str, state_bytes: bytes | None) -> None:
+    """Refuse to checkpoint a process routine whose state lost unpicklable attributes."""
+    if state_bytes is None:
+        return
+    from routilux.runtime.wire import loads
+
+    dropped = loads(state_bytes).get("__unpicklable__")
+    if dropped:
+        details = ", ".join(f"attribute {name!r} (a {kind})" for name, kind in dropped)
+        raise CheckpointError(
+            f"cannot checkpoint routine {routine_id!r}: {details} cannot be pickled. "
+            "Remove it, or leave it out with __getstate__/__setstate__."
+        )

@@ -29,8 +29,9 @@ from routilux.exceptions import CheckpointError, ConfigurationError
 KEY_ENV = "ROUTILUX_CHECKPOINT_KEY"
 
 
-def _resolve_key(key: bytes | str | None, key_file: Path) -> bytes:
-    """The HMAC key: argument, else environment, else a 0600 key file (created once)."""
+def _resolve_key(key: bytes | str | None, key_file: Path, create: bool = True) -> bytes:
+    """The HMAC key: argument, else environment, else a 0600 key file (created once,
+    unless ``create`` is False: then a missing key file is an error)."""
     if key is None:
         key = os.environ.get(KEY_ENV) or None
     if key is not None:
@@ -38,6 +39,10 @@ def _resolve_key(key: bytes | str | None, key_file: Path) -> bytes:
         if len(key) < 16:
             raise ConfigurationError("a checkpoint key must be at least 16 bytes long")
         return key
+    if not create and not key_file.exists():
+        raise CheckpointError(
+            f"no key file at {key_file}: pass the store's key (key= or {KEY_ENV}) to read it"
+        )
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -115,6 +120,7 @@ class SQLiteStore(CheckpointStore):
         key: bytes | str | None = None,
         keep: int = 2,
         retention: float = 7 * 24 * 3600.0,
+        create: bool = True,
     ) -> None:
         if keep < 1:
             raise ConfigurationError(f"keep must be >= 1, got {keep}")
@@ -122,10 +128,12 @@ class SQLiteStore(CheckpointStore):
         self.location = str(self.path)
         self.keep = keep
         self.retention = retention
+        if not create:
+            _check_sqlite_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self.key = _resolve_key(key, self.path.with_name(self.path.name + ".key"))
+        self.key = _resolve_key(key, self.path.with_name(self.path.name + ".key"), create)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         try:
@@ -167,7 +175,16 @@ class SQLiteStore(CheckpointStore):
                 cur.executemany(
                     "INSERT OR REPLACE INTO jobs (job_id, flow_id, status, error, updated_at) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [(j["job_id"], flow_id, j["status"], j.get("error"), now) for j in jobs],
+                    [
+                        (
+                            j["job_id"],
+                            flow_id,
+                            j["status"],
+                            j.get("error"),
+                            j.get("updated_at", now),
+                        )
+                        for j in jobs
+                    ],
                 )
                 covered = [(flow_id, j["job_id"]) for j in jobs]
                 cur.executemany("DELETE FROM intents WHERE flow_id = ? AND job_id = ?", covered)
@@ -286,6 +303,7 @@ class DirectoryStore(CheckpointStore):
         key: bytes | str | None = None,
         keep: int = 2,
         retention: float = 7 * 24 * 3600.0,
+        create: bool = True,
     ) -> None:
         if keep < 1:
             raise ConfigurationError(f"keep must be >= 1, got {keep}")
@@ -293,15 +311,14 @@ class DirectoryStore(CheckpointStore):
         self.location = str(self.path)
         self.keep = keep
         self.retention = retention
+        if not create and not self.path.is_dir():
+            raise CheckpointError(f"{self.path} is not a checkpoint directory")
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.key = _resolve_key(key, self.path / "checkpoint.key")
+        self.key = _resolve_key(key, self.path / "checkpoint.key", create)
         self._lock = threading.Lock()
 
     def _flow_dir(self, flow_id: str, create: bool = True) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in flow_id)
-        if not safe or safe.startswith("."):
-            safe = "_" + safe
-        directory = self.path / safe
+        directory = self.path / _dir_name(flow_id)
         if create:
             directory.mkdir(exist_ok=True, mode=0o700)
         return directory
@@ -355,7 +372,7 @@ class DirectoryStore(CheckpointStore):
                 "flow_id": flow_id,
                 "status": job["status"],
                 "error": job.get("error"),
-                "updated_at": now,
+                "updated_at": job.get("updated_at", now),
             }
         known = {
             k: v
@@ -386,7 +403,7 @@ class DirectoryStore(CheckpointStore):
         return [f.read_bytes() for f in files]
 
     def flows(self) -> list[str]:
-        return sorted(d.name for d in self.path.iterdir() if d.is_dir())
+        return sorted(_flow_id(d.name) for d in self.path.iterdir() if d.is_dir())
 
     def list_flows(self) -> list[dict[str, Any]]:
         result = []
@@ -395,7 +412,7 @@ class DirectoryStore(CheckpointStore):
             if files:
                 result.append(
                     {
-                        "flow_id": directory.name,
+                        "flow_id": _flow_id(directory.name),
                         "checkpoints": len(files),
                         "latest_at": files[-1].stat().st_mtime,
                     }
@@ -432,10 +449,35 @@ class DirectoryStore(CheckpointStore):
         return f"DirectoryStore({self.location!r})"
 
 
+def _check_sqlite_file(path: Path) -> None:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint store at {path}")
+    with open(path, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise CheckpointError(f"{path} is not an SQLite checkpoint store")
+
+
+def _dir_name(flow_id: str) -> str:
+    """A directory name for a flow id: reversible, one path component, never hidden."""
+    from urllib.parse import quote
+
+    name = quote(flow_id, safe="-_.")
+    if name.startswith(".") or not name:
+        name = "%2E" + name[1:] if name else "%00"
+    return name
+
+
+def _flow_id(directory_name: str) -> str:
+    from urllib.parse import unquote
+
+    return "" if directory_name == "%00" else unquote(directory_name)
+
+
 def open_store(path: str | os.PathLike[str], **kwargs: Any) -> CheckpointStore:
-    """A store for ``path``: a directory becomes a DirectoryStore, anything else SQLite."""
+    """A store for ``path``: a directory (or a path ending in ``/``) becomes a
+    DirectoryStore, anything else an SQLite file."""
     target = Path(path)
-    if target.is_dir():
+    if target.is_dir() or str(path).endswith(os.sep):
         return DirectoryStore(target, **kwargs)
     return SQLiteStore(target, **kwargs)
 

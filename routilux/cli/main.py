@@ -28,7 +28,7 @@ def _open_store(path: str, create: bool = True) -> Any:
     target = Path(path)
     if not create and not target.exists():
         _fail(f"no checkpoint store at {path}")
-    return open_store(target)
+    return open_store(target, create=create)
 
 
 def _load(target: str) -> Any:
@@ -51,6 +51,16 @@ def _status_line(job: Any) -> str:
     return line
 
 
+def _resume_hint(flow: Any, job: Any) -> str:
+    if getattr(flow, "_anonymous", False):
+        return (
+            "this flow has no flow_id, so its jobs cannot be resumed: give Flow() a "
+            "flow_id to make them resumable"
+        )
+    store = flow.checkpoint_store.location
+    return f"resume it with: routilux resume {job.job_id} --store {store}"
+
+
 def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
     """Wait for the job with progress; Ctrl-C checkpoints and explains how to resume."""
     from routilux.cli.progress import watch
@@ -63,23 +73,22 @@ def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
                 pass
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not lose it
-        flow.shutdown()
-        console.print(f"interrupted: job {job.job_id} was checkpointed.")
-        console.print(
-            f"resume it with: routilux resume {job.job_id} --store {flow.checkpoint_store.location}"
-        )
+        try:
+            flow.shutdown()
+            click.echo(f"interrupted: job {job.job_id} was checkpointed.")
+        except RoutiluxError as exc:  # a step did not finish in time
+            click.echo(f"interrupted: {exc}; the job continues from its last checkpoint.")
+        click.echo(_resume_hint(flow, job))
         sys.exit(EXIT_INTERRUPTED)
     flow.shutdown()
-    console.print(_status_line(job))
+    click.echo(_status_line(job))
     for failure in job.failures[-3:]:
-        console.print(
-            f"  {failure['routine_id']}.{failure['slot']}: "
-            f"{failure['exception_type']}: {failure['message']}"
-        )
+        where = failure["routine_id"] or "job"
+        if failure.get("slot"):
+            where += f".{failure['slot']}"
+        click.echo(f"  {where}: {failure['exception_type']}: {failure['message']}")
     if job.status == "paused":
-        console.print(
-            f"resume it with: routilux resume {job.job_id} --store {flow.checkpoint_store.location}"
-        )
+        click.echo(_resume_hint(flow, job))
     sys.exit(0 if job.status == "completed" else 1)
 
 
@@ -141,7 +150,8 @@ def run(
         _fail("--params must be a JSON object, e.g. '{\"n\": 3}'")
     flow = _load(target)
     flow.checkpoint_store = _open_store(store)
-    flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
+    if not flow._anonymous:
+        flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
     entry = entry or default_entry(flow, slot)
     console = Console(stderr=False)
     job = flow.execute(entry, entry_params, entry_slot=slot, timeout=timeout, wait=False)
@@ -238,11 +248,14 @@ def inspect(path: str) -> None:
     if not target.exists():
         _fail(f"no such file or directory: {path}")
     if target.is_file() and target.read_bytes()[: len(MAGIC)] == MAGIC:
-        store = DirectoryStore(target.parent.parent)  # <store>/<flow>/<n>.ckpt
+        store = DirectoryStore(target.parent.parent, create=False)  # <store>/<flow>/<n>.ckpt
         header, payload = read_header(target.read_bytes(), store.key, str(target))
         _print_header(str(target), header, len(payload))
         return
-    store = DirectoryStore(target) if target.is_dir() else SQLiteStore(target)
+    if target.is_dir():
+        store = DirectoryStore(target, create=False)
+    else:
+        store = SQLiteStore(target, create=False)
     click.echo(f"store {store.location} ({type(store).__name__})")
     flows = store.list_flows()
     if not flows:

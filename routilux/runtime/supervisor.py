@@ -544,6 +544,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.suspended_total += change
         delivery.job.suspended += change
         self.dispatcher.mark(delivery.job)
+        if change > 0:
+            self._settle(delivery.job)  # a pausing job may be waiting for this step
         entry = self.entries.get(actor.routine_id)
         if entry is not None and change > 0 and entry.all_suspended():
             # Nobody can drain this routine's queue while all its replicas wait:
@@ -610,6 +612,7 @@ class FlowSupervisor(pykka.ThreadingActor):
                 state["status"] = "retrying"
                 self._schedule_retry(job, delivery, handler.delay_for(delivery.attempt))
                 self.dispatcher.mark(job, rid)  # the job's other messages go on meanwhile
+                self._settle(job)  # a pause waiting for this step can now complete
                 return
             if handler.is_critical:
                 state["status"] = "failed"
@@ -730,14 +733,23 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     # ------------------------------------------------------------------ job ends
     def _settle(self, job: JobRun) -> None:
-        """Complete or finish pausing ``job`` if nothing of it is left in flight."""
-        if not job.live or job.in_flight:
+        """Complete or finish pausing ``job`` if nothing of it is left in flight.
+
+        A pausing job is paused once every step of it still in flight is waiting in
+        ``emit()`` for queue room (those continue after ``resume``).
+        """
+        if not job.live:
             return
         if job.pausing:
-            job.pausing = False
-            job.state.pending_tasks = [d.describe() for d in self.dispatcher.queued(job)]
-            job.state._set_status("paused")
-        elif job.running and job.queued == 0 and not job.timers:
+            if job.in_flight == job.suspended:
+                job.pausing = False
+                if job.in_flight == 0 and job.returned:
+                    self._requeue_returned(job)
+                pending = list(self.dispatcher.queued(job)) + list(job.returned)
+                pending += [delivery for _, delivery in job.timers.values()]
+                job.state.pending_tasks = [d.describe() for d in pending]
+                job.state._set_status("paused")
+        elif not job.in_flight and job.running and job.queued == 0 and not job.timers:
             self._finish(job, "completed")
 
     def _fail(self, job: JobRun, message: str) -> None:
@@ -787,11 +799,13 @@ class FlowSupervisor(pykka.ThreadingActor):
             self._drop_queued(job)
         self.jobs.pop(job.job_id, None)
         self.finished.append(job.state)
-        if self.store is not None and not self.jobs:
-            self._request_checkpoint()  # the flow went idle: make the outcome durable
         if error is not None and "\n" in error:
             lines = error.strip().splitlines()
             error = lines[0] + (" [...]" if len(lines) > 1 else "")
+        job.state._set_status(status, error, notify=False)
+        if self.store is not None and not self.jobs:
+            # The flow went idle: make the outcome durable before waking waiters.
+            self._request_checkpoint()
         job.state._set_status(status, error)
 
     def _on_timeout(self, job: JobRun, timeout: float) -> None:
@@ -862,7 +876,7 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def _write_checkpoint(self) -> None:
         from routilux.checkpoint.format import encode
-        from routilux.checkpoint.snapshot import pickle_state
+        from routilux.checkpoint.snapshot import check_process_state, pickle_state
 
         self.holding = False
         error: BaseException | None = None
@@ -872,6 +886,8 @@ class FlowSupervisor(pykka.ThreadingActor):
             routines: dict[str, Any] = {}
             for rid, entry in self.entries.items():
                 if entry.is_process:
+                    for actor in entry.actors:
+                        check_process_state(rid, actor.state_bytes)
                     routines[rid] = {
                         "replicas": [a.state_bytes for a in entry.actors],
                         "stats": [a.stats for a in entry.actors],
@@ -880,14 +896,9 @@ class FlowSupervisor(pykka.ThreadingActor):
                     routines[rid] = {"state": pickle_state(rid, entry.routine)}
             jobs = [self._job_record(job) for job in self.jobs.values() if job.live]
             finished = list(self.finished)
-            summary = [
-                {
-                    "job_id": r["state"].job_id,
-                    "status": r["state"].status,
-                    "error": r["state"].error,
-                }
-                for r in jobs
-            ] + [{"job_id": st.job_id, "status": st.status, "error": st.error} for st in finished]
+            summary = [_job_summary(r["state"]) for r in jobs] + [
+                _job_summary(st) for st in finished
+            ]
             payload = {
                 "flow_id": self.flow.flow_id,
                 "routines": routines,
@@ -1002,6 +1013,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         job.running = True
         job.pausing = False
         job.resumes += 1
+        if job.returned:  # handed back while pausing: they go first, in order
+            self._requeue_returned(job)
         state.pending_tasks = []
         state._set_status("running")
         deferred, state.deferred_events = state.deferred_events, []
@@ -1059,6 +1072,13 @@ class FlowSupervisor(pykka.ThreadingActor):
         return sum(1 for job in self.jobs.values() if job.live)
 
 
+def _job_summary(state: JobState) -> dict[str, Any]:
+    row = {"job_id": state.job_id, "status": state.status, "error": state.error}
+    if state.finished_at is not None:
+        row["updated_at"] = state.finished_at.timestamp()  # retention counts from here
+    return row
+
+
 class CheckpointSkipped(FlowStateError):
     """No consistent cut was possible (all in-flight steps wait on backpressure)."""
 
@@ -1101,6 +1121,7 @@ def sync_routine_state(entry: RoutineEntry) -> None:
     With several replicas, attributes come from the replica with the highest index
     that reported, and ``_stats`` numbers are summed across replicas.
     """
+    from routilux.checkpoint.snapshot import restore_state
     from routilux.runtime.wire import loads
 
     applied = False
@@ -1114,7 +1135,7 @@ def sync_routine_state(entry: RoutineEntry) -> None:
             logger.warning("cannot load the state of routine %r here", entry.routine_id)
             continue
         attributes.pop("_stats", None)
-        vars(entry.routine).update(attributes)
+        restore_state(entry.routine, attributes)
         applied = True
     if applied or any(a.stats is not None for a in entry.actors):
         reports = [a.stats for a in entry.actors if a.stats is not None]

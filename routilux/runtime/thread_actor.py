@@ -33,7 +33,7 @@ class StepContext:
     One per actor, re-pointed at each delivery (allocation-free on the hot path).
     """
 
-    __slots__ = ("actor", "delivery", "n", "post", "routine", "routine_id", "env")
+    __slots__ = ("actor", "delivery", "n", "post", "routine", "routine_id", "env", "lock")
 
     def __init__(self, actor: Any, routine: Routine, routine_id: str, env: Any) -> None:
         self.actor = actor
@@ -43,6 +43,7 @@ class StepContext:
         self.post = env.mailbox.post
         self.delivery: Delivery | None = None
         self.n = 0
+        self.lock = threading.Lock()
 
     @property
     def active(self) -> bool:
@@ -63,9 +64,10 @@ class StepContext:
                 self.post((SUSPEND, self.actor, self.delivery))
                 gate.wait(targets)
                 self.post((UNSUSPEND, self.actor, self.delivery))
-        n = self.n
-        self.n = n + 1
-        self.post((EMIT, self.delivery, n, rid, event_name, data))
+        with self.lock:  # helper threads may emit too: number and post in one go
+            n = self.n
+            self.n = n + 1
+            self.post((EMIT, self.delivery, n, rid, event_name, data))
 
     def defer(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
         self.post((DEFER, self.delivery, self._rid(routine), event_name, data))

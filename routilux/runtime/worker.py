@@ -45,7 +45,17 @@ class JobRef:
 class ProcessStep:
     """The step context inside a routine process (see ``thread_actor.StepContext``)."""
 
-    __slots__ = ("channel", "routine", "routine_id", "seq", "n", "slot", "job_id", "active")
+    __slots__ = (
+        "channel",
+        "routine",
+        "routine_id",
+        "seq",
+        "n",
+        "slot",
+        "job_id",
+        "active",
+        "lock",
+    )
 
     def __init__(self, channel: Any, routine: Any, routine_id: str) -> None:
         self.channel = channel
@@ -56,20 +66,25 @@ class ProcessStep:
         self.slot = ""
         self.job_id = ""
         self.active = False
+        self.lock = threading.Lock()
 
     def _send(self, message: tuple, what: str) -> None:
         from routilux.runtime.wire import dumps_or_explain
 
-        self.channel.send(dumps_or_explain(message, what))
+        payload = dumps_or_explain(message, what)
+        with self.lock:  # frames from helper threads must not interleave
+            self.channel.send(payload)
 
     def emit(self, routine: Any, event_name: str, data: dict) -> None:
+        from routilux.runtime.wire import dumps_or_explain
+
         self._check(routine)
-        n = self.n
-        self.n = n + 1
-        self._send(
-            ("emit", self.seq, n, event_name, data),
-            f"data emitted by routine {self.routine_id!r} on event {event_name!r}:",
-        )
+        what = f"data emitted by routine {self.routine_id!r} on event {event_name!r}:"
+        with self.lock:  # number and send in one go, in order
+            n = self.n
+            payload = dumps_or_explain(("emit", self.seq, n, event_name, data), what)
+            self.n = n + 1
+            self.channel.send(payload)
 
     def defer(self, routine: Any, event_name: str, data: dict) -> None:
         self._check(routine)
@@ -117,27 +132,29 @@ def _error_tuple(exc: BaseException) -> tuple:
     )
 
 
-_GRAPH_ATTRIBUTES = ("_slots", "_events", "_id")
-
-
 def state_bytes_of(routine: Any) -> bytes:
     """The pickled attributes a handler may have changed (the graph stays put).
 
-    Attributes that cannot be pickled are left out (they stay in this process).
+    Attributes that cannot be pickled stay in this process; their names and types
+    travel under the key ``"__unpicklable__"`` so a checkpoint can refuse them.
     """
+    from routilux.checkpoint.snapshot import capture_state
     from routilux.runtime.wire import dumps
 
-    state = {k: v for k, v in vars(routine).items() if k not in _GRAPH_ATTRIBUTES}
+    state = capture_state(routine)
     try:
         return dumps(state)
-    except Exception:
-        picklable = {}
+    except Exception:  # find and drop what cannot travel
+        picklable: dict[str, Any] = {}
+        dropped = []
         for key, value in state.items():
             try:
                 dumps(value)
             except Exception:
+                dropped.append((key, f"{type(value).__module__}.{type(value).__qualname__}"))
                 continue
             picklable[key] = value
+        picklable["__unpicklable__"] = dropped
         return dumps(picklable)
 
 
@@ -152,7 +169,9 @@ def serve(channel: Any) -> None:
             sys.path.insert(0, entry)
     routine = loads(routine_bytes)
     if state_bytes is not None:  # a restart: continue from the last state seen
-        vars(routine).update(loads(state_bytes))
+        from routilux.checkpoint.snapshot import restore_state
+
+        restore_state(routine, loads(state_bytes))
     step = ProcessStep(channel, routine, routine_id)
     set_current_step(step)
     host_routine(routine, step)  # emits from threads a handler starts
@@ -197,7 +216,8 @@ def serve(channel: Any) -> None:
                 payload = dumps(("done", seq, error, started, ended, sent_stats, state))
             except Exception:
                 payload = dumps(("done", seq, error, started, ended, None, state))
-            channel.send(payload)
+            with step.lock:
+                channel.send(payload)
         elif kind == "stop":
             return
 

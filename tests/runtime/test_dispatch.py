@@ -503,11 +503,6 @@ def test_late_helper_emit_never_lands_in_another_job(make_flow, gates):
     assert job_b not in landed, "job A's emit was delivered in job B"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: concurrent emits from a handler's helper threads race on the step's emit "
-    "index; out-of-order indices are taken for duplicates and dropped",
-)
 @pytest.mark.timeout(60)
 def test_concurrent_helper_thread_emits_are_never_lost(make_flow):
     import sys

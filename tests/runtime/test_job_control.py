@@ -421,3 +421,102 @@ def test_pause_with_wait_returns_once_the_running_step_ended(make_flow, gates):
     flow.resume(job)
     assert job.wait(10) and job.status == "completed"
     assert end.values(job) == [1]
+
+
+@pytest.mark.timeout(20)
+def test_job_id_names_the_job_and_a_running_name_is_refused(make_flow, gates):
+    entered, release = gates(), gates()
+    flow = make_flow()
+    flow.add_routine(Node(holder(entered, release)), "h")
+    job = flow.execute("h", {"v": 1}, job_id="nightly", wait=False)
+    assert job.job_id == "nightly"
+    assert entered.wait(5)
+    with pytest.raises(FlowStateError, match="nightly"):
+        flow.execute("h", {"v": 2}, job_id="nightly", wait=False)
+    release.set()
+    assert job.wait(10) and job.status == "completed"
+    again = flow.execute("h", {"v": 3}, job_id="nightly")  # free again once finished
+    assert again.status == "completed" and again is not job
+    with pytest.raises(ValueError):
+        flow.execute("h", job_id="")
+
+
+@pytest.mark.timeout(20)
+def test_pause_settles_when_the_running_step_fails_into_a_retry(make_flow, gates):
+    from routilux import ErrorHandler
+
+    entered, release = gates(), gates()
+    attempts = []
+
+    def flaky(node, data):
+        attempts.append(1)
+        if len(attempts) == 1:
+            entered.set()
+            assert release.wait(10)
+            raise ConnectionError("transient")
+        node.emit("out", **data)
+
+    flow = make_flow()
+    node, end = Node(flaky), Node()
+    node.set_error_handler(ErrorHandler("retry", max_retries=2, retry_delay=0.01))
+    flow.add_routine(node, "flaky")
+    flow.add_routine(end, "end")
+    flow.connect("flaky", "out", "end", "in")
+    job = flow.execute("flaky", {"v": 1}, wait=False)
+    assert entered.wait(5)
+    flow.pause(job, wait=False)
+    release.set()
+    settled = job.wait(2)
+    flow.resume(job)  # lets the job finish either way
+    assert job.wait(10) and job.status == "completed"
+    assert end.values(job) == [1]
+    assert settled and len(job.pause_points) == 1
+
+
+@pytest.mark.timeout(20)
+def test_resume_before_the_pause_settles_loses_nothing(make_flow, gates, until):
+    w_in, w_go, x_in, x_go = gates(), gates(), gates(), gates()
+    flow = make_flow(execution_strategy="concurrent")
+    src = Node(lambda n, d: ([n.emit("out", v=i) for i in range(5)], n.emit("side")))
+    src.define_event("side")
+    w, x = Node(holder(w_in, w_go)), Node(holder(x_in, x_go))
+    flow.add_routine(src, "src")
+    flow.add_routine(w, "w")
+    flow.add_routine(x, "x")
+    flow.connect("src", "out", "w", "in")
+    flow.connect("src", "side", "x", "in")
+    job = flow.execute("src", wait=False)
+    assert w_in.wait(5) and x_in.wait(5)
+    flow.pause(job, wait=False)
+    w_go.set()  # w finishes its step and hands the rest of its batch back
+    assert until(lambda: flow.metrics()["w"]["in_flight"] == 0)
+    assert job.status == "running"  # x's step still runs: the pause has not settled
+    flow.resume(job)
+    x_go.set()
+    assert job.wait(10) and job.status == "completed"
+    assert w.values(job) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.timeout(20)
+def test_pause_settles_while_a_step_waits_for_backpressure(make_flow, until):
+    started = threading.Event()
+
+    def produce(node, data):
+        started.set()
+        for i in range(300):
+            node.emit("out", i=i)
+
+    flow = make_flow(max_queued_per_routine=2)
+    consumer = Node()
+    flow.add_routine(Node(produce), "producer")
+    flow.add_routine(consumer, "consumer")
+    flow.connect("producer", "out", "consumer", "in")
+    job = flow.execute("producer", wait=False)
+    assert started.wait(5)
+    assert until(lambda: len(consumer.calls) >= 20)
+    flow.pause(job, wait=False)
+    settled = job.wait(2)
+    flow.resume(job)
+    assert job.wait(10) and job.status == "completed"
+    assert settled and job.pause_points
+    assert consumer.values(job, "i") == list(range(300))
