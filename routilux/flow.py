@@ -331,7 +331,16 @@ class Flow:
         if wait:
             job_state.wait(timeout)
             if self.checkpoint_store is not None and job_state.status == "paused":
-                self.checkpoint(timeout=timeout)
+                from routilux.exceptions import CheckpointError
+
+                try:
+                    self.checkpoint(timeout=timeout)
+                except CheckpointError as exc:  # paused all the same; said loudly
+                    import logging
+
+                    logging.getLogger("routilux.flow").warning(
+                        "job %s paused, but not checkpointed: %s", job_state.job_id, exc
+                    )
         return job_state
 
     def resume(self, job_state: JobState) -> JobState:
@@ -404,7 +413,9 @@ class Flow:
             raise CheckpointError(
                 f"checkpoint of flow {self.flow_id!r} did not finish in {timeout} s"
             )
-        if ticket.error is not None and not isinstance(ticket.error, FlowStateError):
+        if ticket.error is not None:
+            if isinstance(ticket.error, FlowStateError):  # the flow shut down meanwhile
+                raise CheckpointError(f"no checkpoint taken: {ticket.error}")
             raise ticket.error
 
     def _write_intent(

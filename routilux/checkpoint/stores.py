@@ -43,18 +43,25 @@ def _resolve_key(key: bytes | str | None, key_file: Path, create: bool = True) -
         raise CheckpointError(
             f"no key file at {key_file}: pass the store's key (key= or {KEY_ENV}) to read it"
         )
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        data = key_file.read_bytes().strip()
-        if len(data) < 32:
-            raise CheckpointError(f"key file {key_file} is damaged (too short)") from None
-        return data
-    with os.fdopen(fd, "wb") as f:
-        f.write(os.urandom(32).hex().encode())
-        f.flush()
-        os.fsync(f.fileno())
-    return key_file.read_bytes().strip()
+    if not key_file.exists():
+        # Write the new key aside, then link it into place: atomic, and if two
+        # processes race, exactly one key wins and both read it.
+        temp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32).hex().encode())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temp, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp)
+    data = key_file.read_bytes().strip()
+    if len(data) < 32:
+        raise CheckpointError(f"key file {key_file} is damaged (too short)")
+    return data
 
 
 class CheckpointStore:
@@ -316,6 +323,20 @@ class DirectoryStore(CheckpointStore):
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.key = _resolve_key(key, self.path / "checkpoint.key", create)
         self._lock = threading.Lock()
+        if create:
+            self._remove_stale_temp_files()
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete temp files of writers that died mid-write (their pid is gone)."""
+        import psutil
+
+        for temp in self.path.glob("*/.*.tmp"):
+            try:
+                pid = int(temp.name.rsplit(".", 2)[-2])
+            except (ValueError, IndexError):
+                continue
+            if not psutil.pid_exists(pid):
+                temp.unlink(missing_ok=True)
 
     def _flow_dir(self, flow_id: str, create: bool = True) -> Path:
         directory = self.path / _dir_name(flow_id)

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from routilux.error_handler import ErrorStrategy
-from routilux.exceptions import FlowStateError, JobTimeoutError, RoutineCrashedError
+from routilux.exceptions import (
+    CheckpointError,
+    FlowStateError,
+    JobTimeoutError,
+    RoutineCrashedError,
+)
 from routilux.runtime.backpressure import Gate
 from routilux.runtime.dispatch import ConcurrentDispatcher, JobRun, SequentialDispatcher
 from routilux.runtime.ids import delivery_id, emit_id, root_id
@@ -216,6 +221,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         self._periodic: Any = None
         self.finished: deque[JobState] = deque(maxlen=flow.keep_finished_jobs)
         self.checkpoints_written = 0
+        self._parking = False  # shutting down with a store: checkpoint, then hold
+        self._parked = False
         self.dispatcher: Any = self._make_dispatcher(flow.execution_strategy, flow.max_workers)
         from routilux.runtime.timers import Timers
 
@@ -229,7 +236,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.thread = self.mailbox.thread = threading.current_thread()
 
     def on_stop(self) -> None:
-        parked = getattr(self, "_parking", False)
+        parked = self._parking
         for job in list(self.jobs.values()):
             if not job.live:
                 continue
@@ -346,7 +353,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             self._drain()
         else:
             result = getattr(self, "_cmd_" + message[0])(*message[1:])
-        if self.holding:
+        if self.holding and not self._parked:
             self._maybe_checkpoint()
         self.dispatcher.dispatch()
         self.gate.notify()
@@ -912,8 +919,9 @@ class FlowSupervisor(pykka.ThreadingActor):
             error = exc
             logger.error("checkpoint of flow %r failed: %s", self.flow.flow_id, exc)
         self.flow._last_checkpoint_error = error
-        if getattr(self, "_parking", False):
+        if self._parking:
             self.holding = True  # shutting down: nothing moves past the checkpoint
+            self._parked = True
         self._release_tickets(error)
 
     def _job_record(self, job: JobRun) -> dict[str, Any]:
@@ -1079,7 +1087,7 @@ def _job_summary(state: JobState) -> dict[str, Any]:
     return row
 
 
-class CheckpointSkipped(FlowStateError):
+class CheckpointSkipped(CheckpointError):
     """No consistent cut was possible (all in-flight steps wait on backpressure)."""
 
 

@@ -183,7 +183,7 @@ def serve(channel: Any) -> None:
     while True:
         try:
             message = loads(channel.recv())
-        except EOFError:
+        except (EOFError, OSError):  # the parent went away
             return
         kind = message[0]
         if kind == "step":
@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     channel = Channel(socket.socket(fileno=channel_fd))
     try:
         serve(channel)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent died while we were answering: nothing left to tell
     finally:
         channel.close()
         sys.stdout.flush()
