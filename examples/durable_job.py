@@ -69,8 +69,10 @@ class RunningTotal(Routine):
         self.totals[job_id] = self.totals.get(job_id, 0) + n
         self.handled[job_id] = handled = self.handled.get(job_id, 0) + 1
         if handled % 20 == 0:
-            print(f"progress: {handled}/{COUNT} numbers, total so far {self.totals[job_id]}",
-                  flush=True)
+            print(
+                f"progress: {handled}/{COUNT} numbers, total so far {self.totals[job_id]}",
+                flush=True,
+            )
 
 
 def build_flow(store):
@@ -91,8 +93,11 @@ def main() -> int:
         if unfinished:
             job = unfinished[0]
             done = flow.routines["total"].handled.get(job.job_id, 0)
-            print(f"recovered job {job.job_id} from {STORE_PATH}: "
-                  f"{done}/{COUNT} numbers already counted", flush=True)
+            print(
+                f"recovered job {job.job_id} from {STORE_PATH}: "
+                f"{done}/{COUNT} numbers already counted",
+                flush=True,
+            )
             if job.status == "paused":
                 flow.resume(job)
         else:

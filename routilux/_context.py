@@ -29,25 +29,42 @@ def set_current_step(step: Any | None) -> Any | None:
 
 
 def host_routine(routine: Any, step: Any) -> None:
-    """Record that ``routine`` runs on an actor whose step context is ``step``."""
+    """Record that ``routine`` runs on an actor whose step context is ``step``
+    (several for a routine with thread replicas)."""
     try:
-        _hosted[routine] = step
+        _hosted.setdefault(routine, []).append(step)
     except TypeError:  # an unhashable routine: helper-thread emits stay unsupported
         pass
 
 
 def unhost_routine(routine: Any, step: Any) -> None:
-    """Forget the binding made by :func:`host_routine` (if it is still ``step``)."""
+    """Forget the binding made by :func:`host_routine`."""
     try:
-        if _hosted.get(routine) is step:
-            del _hosted[routine]
+        steps = _hosted.get(routine)
+        if steps and step in steps:
+            steps.remove(step)
+            if not steps:
+                del _hosted[routine]
     except TypeError:
         pass
 
 
 def hosting_step(routine: Any) -> Any | None:
-    """The step context of the actor hosting ``routine``, if any."""
+    """The step context of the actor hosting ``routine`` that is running a handler
+    (or, if none is, any of them, so that the caller can say what went wrong).
+
+    Raises LookupError when several replicas run handlers at once: a thread cannot
+    be told apart by the replica that started it.
+    """
     try:
-        return _hosted.get(routine)
+        steps = _hosted.get(routine)
     except TypeError:
         return None
+    if not steps:
+        return None
+    if len(steps) == 1:
+        return steps[0]
+    active = [s for s in steps if s.active]
+    if len(active) > 1:
+        raise LookupError("several replicas are running handlers")
+    return active[0] if active else steps[0]

@@ -241,6 +241,7 @@ class Flow:
             if self._supervisor_version != self._graph_version:
                 self._supervisor.ask(("plan", self._plan()))
                 self._supervisor_version = self._graph_version
+                self._replica_states = {}  # used once: a later start uses live state
             return self._supervisor
 
     def execute(
@@ -510,6 +511,8 @@ class Flow:
             record["state"].output_handler = self.output_handler
             record["state"].execution_tracker = ExecutionTracker(record["state"])
         self._replica_states = replica_states
+        if replica_states:
+            self._graph_version += 1  # the supervisor must take the recovered states
         if records:
             supervisor = self._ensure_supervisor()
             supervisor.ask(("adopt", records))

@@ -106,7 +106,14 @@ class Routine:
             data["flow"] = flow  # a data key named "flow", not the 0.10 flow argument
         step = current_step()
         if step is None:
-            step = hosting_step(self)  # a thread started by a handler of ours
+            try:
+                step = hosting_step(self)  # a thread started by a handler of ours
+            except LookupError:
+                raise FlowStateError(
+                    f"{type(self).__name__}.emit({event_name!r}) from a thread a handler "
+                    "started is ambiguous while several of its replicas run handlers; "
+                    "emit from the handler itself"
+                ) from None
             if step is not None and not step.active:
                 raise FlowStateError(
                     f"{type(self).__name__}.emit({event_name!r}) was called while none of "

@@ -209,6 +209,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                 payload = dumps_or_explain(
                     ("step", seq, delivery.slot, delivery.call_data, delivery.job.job_id),
                     f"data for routine {self.routine_id!r} slot {delivery.slot!r}:",
+                    delivery.call_data,
                 )
             except SerializationError as exc:
                 now = time.perf_counter()

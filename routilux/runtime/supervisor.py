@@ -288,6 +288,7 @@ class FlowSupervisor(pykka.ThreadingActor):
                 and current.routine is rplan.routine
                 and current.plan.execution == rplan.execution
                 and current.plan.workers == rplan.workers
+                and rid not in plan.get("replica_states", {})  # recovered: restart them
             ):
                 current.plan = rplan
                 continue
@@ -703,7 +704,7 @@ class FlowSupervisor(pykka.ThreadingActor):
                 continue
             if exceeded:
                 error = RoutineCrashedError(
-                    f"routine {entry.routine_id!r} crashed ({reason}) {crashes} times within "
+                    f"routine {entry.routine_id!r} crashed ({reason}) {crashes} time(s) within "
                     f"{policy.within:g} s, more than its restart policy allows "
                     f"(max_restarts={policy.max_restarts})"
                 )

@@ -33,7 +33,17 @@ class StepContext:
     One per actor, re-pointed at each delivery (allocation-free on the hot path).
     """
 
-    __slots__ = ("actor", "delivery", "n", "post", "routine", "routine_id", "env", "lock")
+    __slots__ = (
+        "actor",
+        "delivery",
+        "n",
+        "post",
+        "routine",
+        "routine_id",
+        "env",
+        "lock",
+        "waiting",
+    )
 
     def __init__(self, actor: Any, routine: Routine, routine_id: str, env: Any) -> None:
         self.actor = actor
@@ -44,6 +54,7 @@ class StepContext:
         self.delivery: Delivery | None = None
         self.n = 0
         self.lock = threading.Lock()
+        self.waiting = 0  # threads of the current step blocked by backpressure
 
     @property
     def active(self) -> bool:
@@ -61,13 +72,27 @@ class StepContext:
         if gate.full or len(self.env.mailbox) > gate.limit:
             targets = self.env.targets.get((rid, event_name), ())
             if gate.must_wait(targets):
-                self.post((SUSPEND, self.actor, self.delivery))
-                gate.wait(targets)
-                self.post((UNSUSPEND, self.actor, self.delivery))
+                self._wait_for_room(gate, targets)
         with self.lock:  # helper threads may emit too: number and post in one go
             n = self.n
             self.n = n + 1
             self.post((EMIT, self.delivery, n, rid, event_name, data))
+
+    def _wait_for_room(self, gate: Any, targets: tuple[str, ...]) -> None:
+        """Block in emit() until the targets have room; the supervisor hears of the
+        step's suspension once, however many of its threads wait."""
+        delivery = self.delivery
+        with self.lock:
+            self.waiting += 1
+            if self.waiting == 1:
+                self.post((SUSPEND, self.actor, delivery))
+        try:
+            gate.wait(targets)
+        finally:
+            with self.lock:
+                self.waiting -= 1
+                if self.waiting == 0:
+                    self.post((UNSUSPEND, self.actor, delivery))
 
     def defer(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
         self.post((DEFER, self.delivery, self._rid(routine), event_name, data))

@@ -94,13 +94,15 @@ def describe_unpicklable(obj: Any, what: str, _seen: set[int] | None = None) -> 
     return f"{what} (a {_type_name(obj)})"
 
 
-def dumps_or_explain(obj: Any, what: str) -> bytes:
-    """Pickle ``obj`` or raise SerializationError naming the offending part."""
+def dumps_or_explain(obj: Any, what: str, culprit: Any = None) -> bytes:
+    """Pickle ``obj`` or raise SerializationError naming the offending part
+    (searched for in ``culprit``, the user's data, when ``obj`` wraps it)."""
     try:
         return dumps(obj)
     except Exception as exc:
         raise SerializationError(
-            f"cannot pickle {describe_unpicklable(obj, what)}: {type(exc).__name__}: {exc}. "
+            f"cannot pickle {describe_unpicklable(obj if culprit is None else culprit, what)}: "
+            f"{type(exc).__name__}: {exc}. "
             "Data sent to or from a process routine, and the routine itself, must be "
             "picklable (no locks, sockets, open files or generators)."
         ) from None

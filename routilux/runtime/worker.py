@@ -82,7 +82,7 @@ class ProcessStep:
         what = f"data emitted by routine {self.routine_id!r} on event {event_name!r}:"
         with self.lock:  # number and send in one go, in order
             n = self.n
-            payload = dumps_or_explain(("emit", self.seq, n, event_name, data), what)
+            payload = dumps_or_explain(("emit", self.seq, n, event_name, data), what, data)
             self.n = n + 1
             self.channel.send(payload)
 

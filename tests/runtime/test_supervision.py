@@ -178,7 +178,7 @@ def test_repeated_crashes_beyond_the_policy_fail_the_message(make_flow, tmp_path
     job = flow.execute("src", {"n": 1}, timeout=30)
     assert job.status == "failed"
     assert "RoutineCrashedError" in job.error and "'work'" in job.error
-    assert "exit code 9" in job.error and "3 times" in job.error
+    assert "exit code 9" in job.error and "3 time(s)" in job.error
     assert len(job.crashes) == 3
     assert flow.metrics()["work"]["restarts"] == 3
 
