@@ -155,7 +155,7 @@ def run(
     entry = entry or default_entry(flow, slot)
     console = Console(stderr=False)
     job = flow.execute(entry, entry_params, entry_slot=slot, timeout=timeout, wait=False)
-    console.print(f"job {job.job_id} started (flow {flow.flow_id!r}, entry {entry}.{slot})")
+    click.echo(f"job {job.job_id} started (flow {flow.flow_id!r}, entry {entry}.{slot})")
     _finish(flow, job, console, progress=not no_progress)
 
 
@@ -229,11 +229,11 @@ def resume(job_id: str, store: str, target: str | None, no_progress: bool) -> No
     console = Console()
     if job.is_terminal:
         flow.shutdown()
-        console.print(_status_line(job))
+        click.echo(_status_line(job))
         sys.exit(0 if job.status == "completed" else 1)
     if job.status == "paused":
         flow.resume(job)
-    console.print(f"job {job_id} resumed")
+    click.echo(f"job {job_id} resumed")
     _finish(flow, job, console, progress=not no_progress)
 
 
