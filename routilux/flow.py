@@ -492,7 +492,7 @@ class Flow:
                     if stats:
                         routine._stats = merge_stats(stats) if len(stats) > 1 else dict(stats[0])
             records = payload["jobs"]
-            finished = payload["finished"]
+            finished = [loads(data) for data in payload["finished"]]
         live_ids = {r["state"].job_id for r in records}
         finished_at = {st.job_id: st.finished_at for st in finished}
         for intent in store.intents(self.flow_id):

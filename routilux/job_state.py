@@ -276,10 +276,13 @@ class JobState:
         state = self.__dict__.copy()
         state["_settled"] = self._settled.is_set()
         state["output_handler"] = None
+        # Plain tuples pickle several times faster than thousands of small objects.
+        state["_history"] = [r.to_tuple() for r in self._history]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         settled = state.pop("_settled")
+        state["_history"] = [ExecutionRecord(*r) for r in state.get("_history", [])]
         self.__dict__.update(state)
         self._settled = threading.Event()
         if settled:

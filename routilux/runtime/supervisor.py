@@ -221,6 +221,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         self._periodic: Any = None
         self.finished: deque[JobState] = deque(maxlen=flow.keep_finished_jobs)
         self.checkpoints_written = 0
+        self._job_end_pending = False
+        self._last_checkpoint_at = 0.0
+        self._finished_pickles: dict[str, bytes] = {}  # finished jobs never change
         self._parking = False  # shutting down with a store: checkpoint, then hold
         self._parked = False
         self.dispatcher: Any = self._make_dispatcher(flow.execution_strategy, flow.max_workers)
@@ -811,9 +814,12 @@ class FlowSupervisor(pykka.ThreadingActor):
             lines = error.strip().splitlines()
             error = lines[0] + (" [...]" if len(lines) > 1 else "")
         job.state._set_status(status, error, notify=False)
-        if self.store is not None and not self.jobs:
-            # The flow went idle: make the outcome durable before waking waiters.
-            self._request_checkpoint()
+        if self.store is not None:
+            if not self.jobs:
+                # The flow went idle: make the outcome durable before waking waiters.
+                self._request_checkpoint()
+            else:
+                self._job_end_checkpoint_soon()
         job.state._set_status(status, error)
 
     def _on_timeout(self, job: JobRun, timeout: float) -> None:
@@ -845,6 +851,25 @@ class FlowSupervisor(pykka.ThreadingActor):
             post((TIMER, self._periodic_due))
 
         self._periodic = self.timers.call_later(interval, due)
+
+    def _job_end_checkpoint_soon(self) -> None:
+        """Checkpoint a job's end while other jobs run, at most a few times per
+        checkpoint interval (job ends that come close together share one)."""
+        if self._job_end_pending:
+            return
+        self._job_end_pending = True
+        gap = self.flow.checkpoint_interval / 4
+        delay = max(0.0, self._last_checkpoint_at + gap - time.monotonic())
+        post = self.mailbox.post
+
+        def due() -> None:
+            post((TIMER, self._job_end_due))
+
+        self.timers.call_later(delay, due)
+
+    def _job_end_due(self) -> None:
+        self._job_end_pending = False
+        self._request_checkpoint()
 
     def _periodic_due(self) -> None:
         self._periodic = None
@@ -904,6 +929,15 @@ class FlowSupervisor(pykka.ThreadingActor):
                     routines[rid] = {"state": pickle_state(rid, entry.routine)}
             jobs = [self._job_record(job) for job in self.jobs.values() if job.live]
             finished = list(self.finished)
+            cache = self._finished_pickles
+            finished_pickles = []
+            for state in finished:
+                data = cache.get(state.job_id)
+                if data is None:
+                    data = cache[state.job_id] = _pickle_finished(state)
+                finished_pickles.append(data)
+            for job_id in set(cache) - {st.job_id for st in finished}:
+                del cache[job_id]  # fell out of keep_finished_jobs
             summary = [_job_summary(r["state"]) for r in jobs] + [
                 _job_summary(st) for st in finished
             ]
@@ -911,11 +945,12 @@ class FlowSupervisor(pykka.ThreadingActor):
                 "flow_id": self.flow.flow_id,
                 "routines": routines,
                 "jobs": jobs,
-                "finished": finished,
+                "finished": finished_pickles,
             }
             blob = encode(self.flow.flow_id, _pickle_payload(payload), self.store.key, summary)
             self.store.save(self.flow.flow_id, blob, summary)
             self.checkpoints_written += 1
+            self._last_checkpoint_at = time.monotonic()
         except Exception as exc:
             error = exc
             logger.error("checkpoint of flow %r failed: %s", self.flow.flow_id, exc)
@@ -1090,6 +1125,18 @@ def _job_summary(state: JobState) -> dict[str, Any]:
 
 class CheckpointSkipped(CheckpointError):
     """No consistent cut was possible (all in-flight steps wait on backpressure)."""
+
+
+def _pickle_finished(state: JobState) -> bytes:
+    from routilux.runtime.wire import dumps
+
+    try:
+        return dumps(state)
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot checkpoint finished job {state.job_id}: its state cannot be pickled "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _pickle_payload(payload: dict[str, Any]) -> bytes:

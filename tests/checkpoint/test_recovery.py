@@ -14,6 +14,7 @@ time itself, waited for as a deadline on the program's ``result`` line.
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 import threading
 import time
@@ -115,7 +116,7 @@ def inspect_store(kind: str, path: str, job_id: str) -> str:
             return "intent only"
         verify_blob(store, blob, path)
         payload = decode(blob, store.key, PROG_FLOW)[1]
-        if any(st.job_id == job_id for st in payload["finished"]):
+        if any(pickle.loads(st).job_id == job_id for st in payload["finished"]):
             return "checkpoint: job finished"
         (record,) = payload["jobs"]
         return f"checkpoint: job {record['state'].status}"

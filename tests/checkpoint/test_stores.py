@@ -7,6 +7,7 @@ the middle of a checkpoint write leaves behind.
 from __future__ import annotations
 
 import os
+import pickle
 import sqlite3
 import stat
 import threading
@@ -339,7 +340,7 @@ def test_a_flow_writes_an_intent_and_a_checkpoint_removes_it(make_store):
         assert job.wait(30) and job.status == "completed"
         flow.checkpoint(timeout=30)
         assert store.intents("intent-flow") == []
-        assert loaded(store, "intent-flow")["finished"][0].job_id == job.job_id
+        assert pickle.loads(loaded(store, "intent-flow")["finished"][0]).job_id == job.job_id
     finally:
         GATE.set()
         flow.shutdown()
