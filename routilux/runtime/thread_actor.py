@@ -156,6 +156,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
     def on_failure(self, *exc_info: Any) -> None:
         """The actor itself failed (not a handler): report the unfinished deliveries
         so the supervisor restarts the routine and redelivers them."""
+        unhost_routine(self.routine, self.step)
         lost = self._batch[self._index :]
         self.env.mailbox.post(
             (CRASHED, self.handle, f"thread actor failed: {exc_info[1]!r}", None, lost)

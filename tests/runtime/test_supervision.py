@@ -303,3 +303,40 @@ def test_no_process_left_after_crashes_and_shutdown(make_flow, tmp_path):
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive
     assert not [c for c in me.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
+
+
+def test_thread_actor_that_dies_outside_a_handler_is_restarted(make_flow, monkeypatch, caplog):
+    """A failure in the actor's own machinery (not in a handler) is a crash: the
+    routine gets a new actor and the message it held is delivered again."""
+    import routilux.runtime.thread_actor as thread_actor
+
+    real = thread_actor.set_current_step
+    calls = {"n": 0}
+
+    def flaky(step):
+        calls["n"] += 1
+        if calls["n"] == 3:  # entering the relay's first step: outside any handler
+            raise RuntimeError("actor machinery failed")
+        return real(step)
+
+    monkeypatch.setattr(thread_actor, "set_current_step", flaky)
+
+    class Relay(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("inp", handler=lambda x: self.emit("out", x=x))
+            self.define_event("out", ["x"])
+
+    flow = make_flow(restart=FAST)
+    sink = Sink()
+    flow.add_routine(Source(), "src")
+    flow.add_routine(Relay(), "relay")
+    flow.add_routine(sink, "sink")
+    flow.connect("src", "out", "relay", "inp")
+    flow.connect("relay", "out", "sink", "inp")
+    with caplog.at_level(logging.WARNING, logger="routilux.supervisor"):
+        job = flow.execute("src", {"n": 3}, timeout=30)
+    assert job.status == "completed", job.error
+    assert sink.got == [0, 1, 2]
+    assert flow.metrics()["relay"]["restarts"] == 1
+    assert "thread actor failed" in job.crashes[0]["reason"]
