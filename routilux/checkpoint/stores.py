@@ -69,6 +69,19 @@ class CheckpointStore:
 
     key: bytes
     location: str
+    path: Path
+    keep: int
+    retention: float
+
+    def _settings(self, path: str | os.PathLike[str], keep: int, retention: float) -> None:
+        if keep < 1:
+            raise ConfigurationError(f"keep must be >= 1, got {keep}")
+        if retention < 0:
+            raise ConfigurationError(f"retention must be >= 0 seconds, got {retention}")
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.keep = keep
+        self.retention = retention
 
     def save(self, flow_id: str, blob: bytes, jobs: list[dict[str, Any]]) -> None:
         """Store a complete checkpoint of ``flow_id`` and the summary of its jobs."""
@@ -129,12 +142,7 @@ class SQLiteStore(CheckpointStore):
         retention: float = 7 * 24 * 3600.0,
         create: bool = True,
     ) -> None:
-        if keep < 1:
-            raise ConfigurationError(f"keep must be >= 1, got {keep}")
-        self.path = Path(path)
-        self.location = str(self.path)
-        self.keep = keep
-        self.retention = retention
+        self._settings(path, keep, retention)
         if not create:
             _check_sqlite_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -312,12 +320,7 @@ class DirectoryStore(CheckpointStore):
         retention: float = 7 * 24 * 3600.0,
         create: bool = True,
     ) -> None:
-        if keep < 1:
-            raise ConfigurationError(f"keep must be >= 1, got {keep}")
-        self.path = Path(path)
-        self.location = str(self.path)
-        self.keep = keep
-        self.retention = retention
+        self._settings(path, keep, retention)
         if not create and not self.path.is_dir():
             raise CheckpointError(f"{self.path} is not a checkpoint directory")
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
