@@ -326,9 +326,17 @@ class Flow:
     ) -> JobState:
         """Pause one job: no new step starts; returns once its running steps ended
         and, with a checkpoint store, once the paused job is saved (unless
-        ``wait=False``). ``checkpoint`` is accepted for 0.10 compatibility."""
+        ``wait=False``). ``checkpoint`` is accepted for 0.10 compatibility.
+
+        Called from a handler (the 0.10 way to pause from a routine) it returns at
+        once: waiting there would wait for the calling step itself.
+        """
         supervisor = self._require_supervisor(job_state)
         supervisor.ask(("pause", job_state, reason))
+        if _in_handler():
+            if self.checkpoint_store is not None:
+                supervisor.ask(("checkpoint",))  # written once the step returns
+            return job_state
         if wait:
             job_state.wait(timeout)
             if self.checkpoint_store is not None and job_state.status == "paused":
@@ -355,7 +363,10 @@ class Flow:
         supervisor = self._require_supervisor(job_state)
         supervisor.ask(("cancel", job_state, reason))
         if self.checkpoint_store is not None:
-            self.checkpoint()
+            if _in_handler():
+                supervisor.ask(("checkpoint",))  # written once the step returns
+            else:
+                self.checkpoint()
         return job_state
 
     def wait_for_completion(self, timeout: float | None = None) -> bool:
@@ -405,6 +416,11 @@ class Flow:
 
         if self.checkpoint_store is None:
             raise ConfigurationError(f"flow {self.flow_id!r} has no checkpoint_store")
+        if _in_handler():
+            raise FlowStateError(
+                "checkpoint() cannot be waited for inside a handler: a checkpoint waits "
+                "for every running step, this one included"
+            )
         with self._lock:
             supervisor = self._supervisor
         if supervisor is None:
@@ -674,6 +690,13 @@ class Flow:
             f"Flow({self.flow_id!r}, {self.execution_strategy}, routines={len(self.routines)}, "
             f"connections={len(self.connections)})"
         )
+
+
+def _in_handler() -> bool:
+    """True when called from a step (a handler run by some flow's actor)."""
+    from routilux._context import current_step
+
+    return current_step() is not None
 
 
 def _is_json(value: Any) -> bool:

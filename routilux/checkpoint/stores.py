@@ -15,6 +15,8 @@ includes it, so that a job is durable from the moment ``execute`` returns.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import sqlite3
@@ -47,7 +49,8 @@ def _resolve_key(key: bytes | str | None, key_file: Path, create: bool = True) -
         # Write the new key aside, then link it into place: atomic, and if two
         # processes race, exactly one key wins and both read it.
         temp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        temp.unlink(missing_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(os.urandom(32).hex().encode())
             f.flush()
@@ -58,6 +61,12 @@ def _resolve_key(key: bytes | str | None, key_file: Path, create: bool = True) -
             pass
         finally:
             os.unlink(temp)
+    info = key_file.lstat()
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077 or not key_file.is_file():
+        raise CheckpointError(
+            f"key file {key_file} must be a regular file owned by this user with mode 0600 "
+            "(anyone else who can read or replace it could make this process run code)"
+        )
     data = key_file.read_bytes().strip()
     if len(data) < 32:
         raise CheckpointError(f"key file {key_file} is damaged (too short)")
@@ -114,11 +123,32 @@ class CheckpointStore:
         raise NotImplementedError
 
     def set_meta(self, key: str, value: str) -> None:
-        """Remember a small string (e.g. how to rebuild a flow, for ``routilux resume``)."""
-        raise NotImplementedError
+        """Remember a small string (e.g. how to rebuild a flow, for ``routilux resume``).
+
+        The value is signed with the store's key: ``routilux resume`` imports the
+        code it names, so it must not be forgeable by whoever can write the store.
+        """
+        self._put_meta(key, f"{self._meta_mac(key, value)}:{value}")
 
     def get_meta(self, key: str) -> str | None:
-        """A string stored with :meth:`set_meta`, or None."""
+        """A string stored with :meth:`set_meta` (verified), or None."""
+        raw = self._fetch_meta(key)
+        if raw is None:
+            return None
+        mac, _, value = raw.partition(":")
+        if not hmac.compare_digest(mac, self._meta_mac(key, value)):
+            raise CheckpointError(
+                f"{self.location}: the stored value of {key!r} failed its integrity check"
+            )
+        return value
+
+    def _meta_mac(self, key: str, value: str) -> str:
+        return hmac.new(self.key, f"meta\0{key}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+    def _put_meta(self, key: str, raw: str) -> None:
+        raise NotImplementedError
+
+    def _fetch_meta(self, key: str) -> str | None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -150,6 +180,14 @@ class SQLiteStore(CheckpointStore):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.key = _resolve_key(key, self.path.with_name(self.path.name + ".key"), create)
         self._lock = threading.Lock()
+        if not create:  # reading only (routilux inspect/jobs): never change the file
+            self._db = sqlite3.connect(
+                f"file:{self.path}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            return
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -284,11 +322,11 @@ class SQLiteStore(CheckpointStore):
         keys = ("job_id", "flow_id", "status", "error", "updated_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def set_meta(self, key: str, value: str) -> None:
+    def _put_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def get_meta(self, key: str) -> str | None:
+    def _fetch_meta(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -349,7 +387,8 @@ class DirectoryStore(CheckpointStore):
 
     def _write_atomic(self, target: Path, data: bytes) -> None:
         temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        temp.unlink(missing_ok=True)  # a leftover of ours; unlink never follows links
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             view = memoryview(data)
             while view:
@@ -376,8 +415,9 @@ class DirectoryStore(CheckpointStore):
             for old in self._checkpoints(directory)[: -self.keep]:
                 old.unlink(missing_ok=True)
             covered = {j["job_id"] for j in jobs}
+            covered_names = {f"{_dir_name(job_id)}.intent" for job_id in covered}
             for intent in directory.glob("*.intent"):
-                if intent.stem in covered:
+                if intent.name in covered_names:
                     intent.unlink(missing_ok=True)
             self._record_jobs(directory, flow_id, jobs)
 
@@ -415,7 +455,7 @@ class DirectoryStore(CheckpointStore):
     def add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
         with self._lock:
             directory = self._flow_dir(flow_id)
-            self._write_atomic(directory / f"{job_id}.intent", blob)
+            self._write_atomic(directory / f"{_dir_name(job_id)}.intent", blob)
             self._record_jobs(directory, flow_id, [{"job_id": job_id, "status": "running"}])
 
     def intents(self, flow_id: str) -> list[bytes]:
@@ -458,14 +498,14 @@ class DirectoryStore(CheckpointStore):
                     rows.append(row)
         return sorted(rows, key=lambda r: r["updated_at"])
 
-    def set_meta(self, key: str, value: str) -> None:
+    def _put_meta(self, key: str, value: str) -> None:
         with self._lock:
             path = self.path / "meta.json"
             meta = json.loads(path.read_text()) if path.exists() else {}
             meta[key] = value
             self._write_atomic(path, json.dumps(meta).encode())
 
-    def get_meta(self, key: str) -> str | None:
+    def _fetch_meta(self, key: str) -> str | None:
         path = self.path / "meta.json"
         return json.loads(path.read_text()).get(key) if path.exists() else None
 

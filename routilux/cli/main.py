@@ -22,13 +22,15 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
-def _open_store(path: str, create: bool = True) -> Any:
+def _open_store(path: str, *, must_exist: bool = False, read_only: bool = False) -> Any:
+    """Open a checkpoint store; ``read_only`` stores are never changed (no key file,
+    no schema) — for commands that only look."""
     from routilux.checkpoint.stores import open_store
 
     target = Path(path)
-    if not create and not target.exists():
+    if (must_exist or read_only) and not target.exists():
         _fail(f"no checkpoint store at {path}")
-    return open_store(target, create=create)
+    return open_store(target, create=not read_only)
 
 
 def _load(target: str) -> Any:
@@ -187,7 +189,7 @@ def graph(target: str, fmt: str) -> None:
 )
 def jobs(store: str, status: str | None) -> None:
     """List the jobs recorded in a checkpoint store."""
-    rows = _open_store(store, create=False).list_jobs(status=status)
+    rows = _open_store(store, read_only=True).list_jobs(status=status)
     if not rows:
         click.echo("no jobs")
         return
@@ -211,7 +213,7 @@ def resume(job_id: str, store: str, target: str | None, no_progress: bool) -> No
     """Continue an interrupted or paused job from its last checkpoint."""
     from rich.console import Console
 
-    checkpoint_store = _open_store(store, create=False)
+    checkpoint_store = _open_store(store, must_exist=True)
     rows = [r for r in checkpoint_store.list_jobs() if r["job_id"] == job_id]
     if not rows:
         _fail(f"no job {job_id!r} in {store}")

@@ -97,6 +97,15 @@ class SequentialDispatcher:
         self.ready.discard(job)
         return items
 
+    def take_routine(self, job: JobRun, routine_id: str) -> list[Delivery]:
+        """Remove and return the job's queued deliveries for one routine."""
+        taken = [d for d in job.queue if d.routine_id == routine_id]
+        if taken:
+            kept = [d for d in job.queue if d.routine_id != routine_id]
+            job.queue.clear()
+            job.queue.extend(kept)
+        return taken
+
     def dispatch(self) -> None:
         if not self.ready or self.sup.holding:
             return
@@ -169,6 +178,18 @@ class ConcurrentDispatcher:
     def queued(self, job: JobRun) -> Iterable[Delivery]:
         return [d for q in job.queues.values() for d in q]
 
+    def take_routine(self, job: JobRun, routine_id: str) -> list[Delivery]:
+        """Remove and return the job's queued deliveries for one routine."""
+        q = job.queues.get(routine_id)
+        if not q:
+            return []
+        taken = list(q)
+        q.clear()
+        jobs = self.work.get(routine_id)
+        if jobs and job in jobs:
+            jobs.remove(job)
+        return taken
+
     def drain(self, job: JobRun) -> list[Delivery]:
         items = []
         for rid, q in job.queues.items():
@@ -204,9 +225,7 @@ class ConcurrentDispatcher:
                 job = jobs[0]
                 q = job.queues[rid]
                 if not job.running or not q:
-                    jobs.popleft()
-                    if q and job.live:
-                        pass  # paused: resume() re-marks the job's routines
+                    jobs.popleft()  # paused jobs come back through resume()
                     continue
                 take = min(entry.credit - actor.outstanding, len(q))
                 replicas = len(entry.actors)

@@ -87,10 +87,28 @@ class ErrorInfo:
     def from_exception(cls, error: BaseException) -> ErrorInfo:
         return cls(
             type(error).__name__,
-            str(error),
-            "".join(_traceback.format_exception(type(error), error, error.__traceback__)),
+            _text(error),
+            _format_traceback(error),
             error,
         )
 
     def summary(self) -> str:
         return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+def _text(error: BaseException) -> str:
+    """``str(error)``, even for exceptions whose ``__str__`` itself fails."""
+    try:
+        return str(error)
+    except Exception:
+        try:
+            return repr(error)
+        except Exception:
+            return f"<{type(error).__name__} whose str() failed>"
+
+
+def _format_traceback(error: BaseException) -> str:
+    try:
+        return "".join(_traceback.format_exception(type(error), error, error.__traceback__))
+    except Exception:
+        return f"{type(error).__name__} (traceback could not be formatted)"

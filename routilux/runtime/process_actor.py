@@ -236,7 +236,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             sent = self.sent_at.get(seq)
             if sent is None or child is not self.child:
                 return  # done, or the child was already replaced
-            earlier = [s for s in self.inflight if s < seq]
+            earlier = [s for s in list(self.inflight) if s < seq]  # snapshot: threads
             started = max(sent, self.last_done) if not earlier else None
             now = time.monotonic()
             if started is not None and now - started >= self.timeout:

@@ -115,6 +115,7 @@ class RoutineEntry:
         "waiting_jobs",
         "is_process",
         "next_pick",
+        "broken",
     )
 
     def __init__(self, plan: RoutinePlan, credit: int) -> None:
@@ -129,6 +130,7 @@ class RoutineEntry:
         self.waiting_jobs: set[JobRun] = set()  # sequential jobs waiting for a restart
         self.is_process = plan.execution == "process"
         self.next_pick = 0
+        self.broken: str | None = None  # why the routine cannot run any more
 
     def pick_actor(self) -> ActorHandle | None:
         """The live replica with the fewest outstanding deliveries, if it has room."""
@@ -224,6 +226,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         self._job_end_pending = False
         self._last_checkpoint_at = 0.0
         self._finished_pickles: dict[str, bytes] = {}  # finished jobs never change
+        # Jobs that ended since the last checkpoint: listed in the next one even if
+        # they already fell out of ``finished``, so their intents are settled.
+        self._finished_unsaved: list[JobState] = []
         self._parking = False  # shutting down with a store: checkpoint, then hold
         self._parked = False
         self.dispatcher: Any = self._make_dispatcher(flow.execution_strategy, flow.max_workers)
@@ -420,6 +425,9 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def _enqueue(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
         entry = self.entries[delivery.routine_id]
+        if entry.broken is not None:
+            self._fail_unroutable(job, entry, delivery)
+            return
         entry.queued += 1
         job.queued += 1
         if entry.queued >= self.gate.limit and not entry.all_suspended():
@@ -429,14 +437,16 @@ class FlowSupervisor(pykka.ThreadingActor):
     # ------------------------------------------------------------------ sending
     def send_one(self, job: JobRun, delivery: Delivery) -> None:
         entry = self.entries[delivery.routine_id]
+        if entry.broken is not None:
+            self._fail_unroutable(job, entry, delivery)
+            return
         actor = entry.pick_actor()
         if actor is None:
-            live = [a for a in entry.actors if a.alive]
-            if not live:  # every replica is restarting: wait for RESTARTED
-                job.queue.appendleft(delivery)
-                entry.waiting_jobs.add(job)
-                return
-            actor = min(live, key=_outstanding)
+            # Every replica is full (other jobs' steps) or restarting: the job waits
+            # for a DONE or RESTARTED of this routine rather than over-filling it.
+            job.queue.appendleft(delivery)
+            entry.waiting_jobs.add(job)
+            return
         self.send_batch(job, actor, [delivery])
 
     def send_batch(self, job: JobRun, actor: ActorHandle, batch: list[Delivery]) -> None:
@@ -501,6 +511,9 @@ class FlowSupervisor(pykka.ThreadingActor):
             self.busy_actors -= 1
         rid = actor.routine_id
         self.dispatcher.routine_idle(rid)
+        entry = self.entries.get(rid)
+        if entry is not None and entry.waiting_jobs:
+            self._wake_waiting(entry)
         job = delivery.job
         job.in_flight -= 1
         entry = self.entries.get(rid)
@@ -531,6 +544,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         if actor.outstanding == 0:
             self.busy_actors -= 1
         self.dispatcher.routine_idle(actor.routine_id)
+        entry = self.entries.get(actor.routine_id)
+        if entry is not None and entry.waiting_jobs:
+            self._wake_waiting(entry)
         job = deliveries[0].job
         job.in_flight -= count
         if not job.live:
@@ -714,6 +730,8 @@ class FlowSupervisor(pykka.ThreadingActor):
                 self._failed_step(job, entry, delivery, ErrorInfo.from_exception(error), None, None)
             else:
                 self._enqueue(job, delivery, front=True)
+        for job in {d.job for d in lost}:
+            self._settle(job)  # e.g. a job that was pausing while the step crashed
         delay = policy.backoff_max if exceeded else policy.delay(crashes)
         post = self.mailbox.post
         self.timers.call_later(delay, lambda: post((TIMER, self._restart, entry, actor)))
@@ -733,14 +751,42 @@ class FlowSupervisor(pykka.ThreadingActor):
             return
         if error is not None:
             logger.error("routine %r could not be restarted: %s", entry.routine_id, error)
+            policy: RestartPolicy = entry.plan.restart or self.flow.restart or RestartPolicy()
+            now = time.monotonic()
+            recent = [t for t in entry.crash_times if now - t < policy.within]
+            if len(recent) >= policy.max_restarts and not any(a.alive for a in entry.actors):
+                self._give_up_on(entry, f"its process cannot be started again ({error})")
+                return
             self._on_crashed(actor, f"restart failed: {error}", None, [])
             return
         actor.alive = True
         actor.process = None
+        self._wake_waiting(entry)
+        self.dispatcher.routine_idle(entry.routine_id)
+
+    def _wake_waiting(self, entry: RoutineEntry) -> None:
         for job in entry.waiting_jobs:
             self.dispatcher.mark(job)
         entry.waiting_jobs.clear()
-        self.dispatcher.routine_idle(entry.routine_id)
+
+    def _give_up_on(self, entry: RoutineEntry, reason: str) -> None:
+        """A routine that cannot be restarted: fail its messages, now and later."""
+        entry.broken = reason
+        logger.error("routine %r is out of service: %s", entry.routine_id, reason)
+        for job in list(self.jobs.values()):
+            if not job.live:
+                continue
+            for delivery in self.dispatcher.take_routine(job, entry.routine_id):
+                entry.queued -= 1
+                job.queued -= 1
+                self._fail_unroutable(job, entry, delivery)
+        entry.waiting_jobs.clear()
+
+    def _fail_unroutable(self, job: JobRun, entry: RoutineEntry, delivery: Delivery) -> None:
+        error = RoutineCrashedError(
+            f"routine {entry.routine_id!r} is out of service: {entry.broken}"
+        )
+        self._failed_step(job, entry, delivery, ErrorInfo.from_exception(error), None, None)
 
     # ------------------------------------------------------------------ job ends
     def _settle(self, job: JobRun) -> None:
@@ -810,6 +856,8 @@ class FlowSupervisor(pykka.ThreadingActor):
             self._drop_queued(job)
         self.jobs.pop(job.job_id, None)
         self.finished.append(job.state)
+        if self.store is not None:
+            self._finished_unsaved.append(job.state)
         if error is not None and "\n" in error:
             lines = error.strip().splitlines()
             error = lines[0] + (" [...]" if len(lines) > 1 else "")
@@ -938,8 +986,11 @@ class FlowSupervisor(pykka.ThreadingActor):
                 finished_pickles.append(data)
             for job_id in set(cache) - {st.job_id for st in finished}:
                 del cache[job_id]  # fell out of keep_finished_jobs
+            kept = {st.job_id for st in finished}
+            unsaved = [st for st in self._finished_unsaved if st.job_id not in kept]
             summary = [_job_summary(r["state"]) for r in jobs] + [
-                _job_summary(st) for st in finished
+                _job_summary(st)
+                for st in finished + unsaved  # settles their intents
             ]
             payload = {
                 "flow_id": self.flow.flow_id,
@@ -949,6 +1000,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             }
             blob = encode(self.flow.flow_id, _pickle_payload(payload), self.store.key, summary)
             self.store.save(self.flow.flow_id, blob, summary)
+            self._finished_unsaved = []
             self.checkpoints_written += 1
             self._last_checkpoint_at = time.monotonic()
         except Exception as exc:

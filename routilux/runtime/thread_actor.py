@@ -143,7 +143,9 @@ class ThreadRoutineActor(pykka.ThreadingActor):
             previous = set_current_step(step)
             started = clock()
             try:
-                slots[delivery.slot].call_handler(delivery.call_data)
+                # A copy: what a handler does to its dict must not change what a
+                # retry, the history or a checkpoint sees.
+                slots[delivery.slot].call_handler(dict(delivery.call_data))
                 error = None
             except BaseException as exc:  # a handler's SystemExit must not stop pykka
                 error = ErrorInfo.from_exception(exc)
@@ -157,7 +159,14 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         """The actor itself failed (not a handler): report the unfinished deliveries
         so the supervisor restarts the routine and redelivers them."""
         unhost_routine(self.routine, self.step)
-        lost = self._batch[self._index :]
+        lost = list(self._batch[self._index :])
+        while True:  # batches still waiting in our inbox would die with us
+            try:
+                envelope = self.actor_inbox.get_nowait()
+            except Exception:  # queue.Empty
+                break
+            if isinstance(envelope.message, list):
+                lost.extend(envelope.message)
         self.env.mailbox.post(
             (CRASHED, self.handle, f"thread actor failed: {exc_info[1]!r}", None, lost)
         )

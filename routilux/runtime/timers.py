@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+logger = logging.getLogger("routilux.timers")
 
 
 class TimerHandle:
@@ -26,7 +29,8 @@ class TimerHandle:
 class Timers:
     """Runs callbacks at given times on one daemon thread (started lazily).
 
-    Callbacks must be quick: the supervisor's only posts a message to itself.
+    Callbacks must be quick and thread-safe: most only post a message to the
+    supervisor; an exception is logged and the thread goes on.
     """
 
     def __init__(self, name: str = "routilux-timers") -> None:
@@ -64,7 +68,10 @@ class Timers:
                     return
                 _, _, handle = heapq.heappop(self._heap)
             if not handle.cancelled:
-                handle.callback()
+                try:
+                    handle.callback()
+                except Exception:  # one bad callback must not stop every timer
+                    logger.exception("timer callback %r failed", handle.callback)
 
     def stop(self) -> None:
         """Stop the thread; pending callbacks never run."""
