@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import json
+import logging
 import threading
+import time
 import uuid
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from routilux._context import current_step
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
-from routilux.exceptions import ConfigurationError, FlowStateError
+from routilux.exceptions import CheckpointError, ConfigurationError, FlowStateError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import JobState
 from routilux.routine import Routine
+
+logger = logging.getLogger("routilux.flow")
 
 STRATEGIES = ("sequential", "concurrent")
 EXECUTIONS = ("thread", "process")
@@ -199,6 +205,7 @@ class Flow:
         self.error_handler = error_handler
 
     def get_error_handler(self) -> ErrorHandler | None:
+        """The flow-wide error handler, or None (then STOP)."""
         return self.error_handler
 
     def set_output_handler(self, output_handler: Any) -> None:
@@ -340,16 +347,10 @@ class Flow:
         if wait:
             job_state.wait(timeout)
             if self.checkpoint_store is not None and job_state.status == "paused":
-                from routilux.exceptions import CheckpointError
-
                 try:
                     self.checkpoint(timeout=timeout)
                 except CheckpointError as exc:  # paused all the same; said loudly
-                    import logging
-
-                    logging.getLogger("routilux.flow").warning(
-                        "job %s paused, but not checkpointed: %s", job_state.job_id, exc
-                    )
+                    logger.warning("job %s paused, but not checkpointed: %s", job_state.job_id, exc)
         return job_state
 
     def resume(self, job_state: JobState) -> JobState:
@@ -374,8 +375,6 @@ class Flow:
 
         Returns False if ``timeout`` passed first.
         """
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         for state in list(self._active_jobs()):
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
@@ -412,8 +411,6 @@ class Flow:
 
         Raises CheckpointError if it could not be written.
         """
-        from routilux.exceptions import CheckpointError
-
         if self.checkpoint_store is None:
             raise ConfigurationError(f"flow {self.flow_id!r} has no checkpoint_store")
         if _in_handler():
@@ -439,7 +436,6 @@ class Flow:
         self, state: JobState, routine_id: str, slot: str, params: dict, timeout: float | None
     ) -> None:
         from routilux.checkpoint.format import encode
-        from routilux.exceptions import CheckpointError
         from routilux.runtime.ids import root_id
         from routilux.runtime.wire import describe_unpicklable, dumps
 
@@ -473,6 +469,7 @@ class Flow:
         """
         from routilux.checkpoint.format import decode
         from routilux.checkpoint.snapshot import restore_state
+        from routilux.runtime.replicas import apply_replica_states
         from routilux.runtime.wire import loads
 
         store = store if store is not None else self.checkpoint_store
@@ -499,14 +496,7 @@ class Flow:
                     restore_state(routine, loads(saved["state"]))
                 else:
                     replica_states[rid] = saved["replicas"]
-                    from routilux.runtime.supervisor import merge_stats
-
-                    for state_bytes in saved["replicas"]:
-                        if state_bytes is not None:
-                            restore_state(routine, loads(state_bytes))
-                    stats = [s for s in saved["stats"] if s is not None]
-                    if stats:
-                        routine._stats = merge_stats(stats) if len(stats) > 1 else dict(stats[0])
+                    apply_replica_states(routine, rid, saved["replicas"], saved["stats"])
             records = payload["jobs"]
             finished = [loads(data) for data in payload["finished"]]
         live_ids = {r["state"].job_id for r in records}
@@ -572,8 +562,6 @@ class Flow:
             supervisor, self._supervisor = self._supervisor, None
         if supervisor is None:
             return
-        import time
-
         import pykka
 
         deadline = time.monotonic() + timeout
@@ -694,14 +682,10 @@ class Flow:
 
 def _in_handler() -> bool:
     """True when called from a step (a handler run by some flow's actor)."""
-    from routilux._context import current_step
-
     return current_step() is not None
 
 
 def _is_json(value: Any) -> bool:
-    import json
-
     try:
         json.dumps(value)
     except (TypeError, ValueError):

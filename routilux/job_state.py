@@ -33,6 +33,7 @@ class ExecutionRecord:
         self.timestamp = time.time() if timestamp is None else timestamp
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict (data values JSON cannot hold become their repr)."""
         return {
             "routine_id": self.routine_id,
             "event_name": self.event_name,
@@ -42,12 +43,14 @@ class ExecutionRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecutionRecord:
+        """Rebuild a record from :meth:`to_dict` output."""
         return cls(data["routine_id"], data["event_name"], data.get("data"), data.get("timestamp"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ExecutionRecord) and self.to_tuple() == other.to_tuple()
 
     def to_tuple(self) -> tuple:
+        """``(routine_id, event_name, data, timestamp)``."""
         return (self.routine_id, self.event_name, self.data, self.timestamp)
 
     def __getstate__(self) -> tuple:

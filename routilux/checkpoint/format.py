@@ -54,7 +54,8 @@ def encode(
 
 def read_header(blob: bytes, key: bytes, where: str = "checkpoint") -> tuple[dict[str, Any], bytes]:
     """Verify ``blob`` and return ``(header, payload_bytes)`` (payload not unpickled)."""
-    if not blob[: len(MAGIC)] == MAGIC[: len(blob)]:
+    # A blob shorter than the magic is "truncated" if it is a prefix of it.
+    if not (blob.startswith(MAGIC) or MAGIC.startswith(blob)):
         raise CheckpointError(f"{where}: not a routilux checkpoint (bad magic bytes)")
     if len(blob) < len(MAGIC) + 4 + 8 + _MAC_SIZE:
         raise CheckpointError(f"{where}: truncated checkpoint ({len(blob)} bytes)")

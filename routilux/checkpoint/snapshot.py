@@ -57,6 +57,7 @@ def pickle_state(routine_id: str, routine: Any) -> bytes:
 
 
 def delivery_record(delivery: Any) -> tuple:
+    """A queued delivery as plain data for a checkpoint."""
     return (
         delivery.id,
         delivery.routine_id,
@@ -69,6 +70,7 @@ def delivery_record(delivery: Any) -> tuple:
 
 
 def delivery_from_record(record: tuple, job: Any) -> Any:
+    """Rebuild a delivery of ``job`` from :func:`delivery_record` data."""
     from routilux.runtime.messages import Delivery
 
     msg_id, routine_id, slot, data, call_data, attempt, emitted = record

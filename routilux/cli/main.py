@@ -282,6 +282,7 @@ def _print_header(what: str, header: dict[str, Any], size: int, kept: int | None
 
 
 def main() -> None:
+    """Entry point of the ``routilux`` console script."""
     cli(prog_name="routilux")
 
 

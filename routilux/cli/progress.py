@@ -19,6 +19,7 @@ def _rss(value: Any) -> str:
 
 
 def progress_table(flow: Flow, job: JobState) -> Table:
+    """One row per routine: processed, queued, busy, failed, restarts, CPU, RSS."""
     table = Table(title=f"job {job.job_id[:8]} · {job.status}", title_justify="left")
     for column in (
         "routine",

@@ -23,6 +23,7 @@ class Gate:
         self.closed = False
 
     def must_wait(self, targets: Iterable[str]) -> bool:
+        """Whether an emit to ``targets`` has to wait for room now."""
         if self.closed:
             return False
         return bool(self.full and not self.full.isdisjoint(targets)) or (

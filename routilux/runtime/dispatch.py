@@ -11,7 +11,6 @@ batches of its messages (a routine still runs one step at a time), and at most
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,7 +61,53 @@ class JobRun:
         self.returned: list[Delivery] = []  # handed back unrun while pausing
 
 
-class SequentialDispatcher:
+class Dispatcher:
+    """What the supervisor asks of a dispatch discipline.
+
+    The supervisor owns the counters (queued, in flight); a dispatcher owns the
+    order in which a job's queued deliveries are handed to routine actors.
+    """
+
+    name = ""
+
+    def push(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
+        """Queue one delivery of ``job`` (at the front for redeliveries)."""
+        raise NotImplementedError
+
+    def push_front(self, job: JobRun, deliveries: list[Delivery]) -> None:
+        """Put deliveries back at the front, keeping their order."""
+        for delivery in reversed(deliveries):
+            self.push(job, delivery, front=True)
+
+    def mark(self, job: JobRun, routine_id: str | None = None) -> None:
+        """Note that ``job`` (or its work for one routine) may be dispatchable."""
+        raise NotImplementedError
+
+    def resume(self, job: JobRun) -> None:
+        """A paused job runs again: reconsider all of its queued work."""
+        self.mark(job)
+
+    def routine_idle(self, routine_id: str) -> None:
+        """A replica of ``routine_id`` finished or returned a delivery."""
+
+    def queued(self, job: JobRun) -> list[Delivery]:
+        """The job's queued deliveries (a copy, for pending_tasks and checkpoints)."""
+        raise NotImplementedError
+
+    def drain(self, job: JobRun) -> list[Delivery]:
+        """Remove and return every queued delivery of ``job``."""
+        raise NotImplementedError
+
+    def take_routine(self, job: JobRun, routine_id: str) -> list[Delivery]:
+        """Remove and return the job's queued deliveries for one routine."""
+        raise NotImplementedError
+
+    def dispatch(self) -> None:
+        """Hand whatever may run now to routine actors (nothing while ``holding``)."""
+        raise NotImplementedError
+
+
+class SequentialDispatcher(Dispatcher):
     """One step in flight per job, in FIFO order."""
 
     name = "sequential"
@@ -85,10 +130,7 @@ class SequentialDispatcher:
     def mark(self, job: JobRun, routine_id: str | None = None) -> None:
         self.ready.add(job)
 
-    def routine_idle(self, routine_id: str) -> None:
-        """Sequential jobs do not wait for actors; nothing to do."""
-
-    def queued(self, job: JobRun) -> Iterable[Delivery]:
+    def queued(self, job: JobRun) -> list[Delivery]:
         return list(job.queue)
 
     def drain(self, job: JobRun) -> list[Delivery]:
@@ -98,7 +140,6 @@ class SequentialDispatcher:
         return items
 
     def take_routine(self, job: JobRun, routine_id: str) -> list[Delivery]:
-        """Remove and return the job's queued deliveries for one routine."""
         taken = [d for d in job.queue if d.routine_id == routine_id]
         if taken:
             kept = [d for d in job.queue if d.routine_id != routine_id]
@@ -134,7 +175,7 @@ class SequentialDispatcher:
         return None
 
 
-class ConcurrentDispatcher:
+class ConcurrentDispatcher(Dispatcher):
     """Batches per routine actor, at most ``max_workers`` busy actors."""
 
     name = "concurrent"
@@ -159,10 +200,6 @@ class ConcurrentDispatcher:
             q.append(delivery)
         self.dirty.add(rid)
 
-    def push_front(self, job: JobRun, deliveries: list[Delivery]) -> None:
-        for delivery in reversed(deliveries):
-            self.push(job, delivery, front=True)
-
     def mark(self, job: JobRun, routine_id: str | None = None) -> None:
         if routine_id is not None:
             self.dirty.add(routine_id)
@@ -175,11 +212,10 @@ class ConcurrentDispatcher:
             self.dirty |= self.starved
             self.starved.clear()
 
-    def queued(self, job: JobRun) -> Iterable[Delivery]:
+    def queued(self, job: JobRun) -> list[Delivery]:
         return [d for q in job.queues.values() for d in q]
 
     def take_routine(self, job: JobRun, routine_id: str) -> list[Delivery]:
-        """Remove and return the job's queued deliveries for one routine."""
         q = job.queues.get(routine_id)
         if not q:
             return []
@@ -191,14 +227,7 @@ class ConcurrentDispatcher:
         return taken
 
     def drain(self, job: JobRun) -> list[Delivery]:
-        items = []
-        for rid, q in job.queues.items():
-            items.extend(q)
-            q.clear()
-            jobs = self.work.get(rid)
-            if jobs and job in jobs:
-                jobs.remove(job)
-        return items
+        return [d for rid in list(job.queues) for d in self.take_routine(job, rid)]
 
     def dispatch(self) -> None:
         if not self.dirty or self.sup.holding:

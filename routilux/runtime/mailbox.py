@@ -16,6 +16,8 @@ BELL = object()
 
 
 class Mailbox:
+    """The supervisor's inbox: routine actors post, the supervisor drains."""
+
     __slots__ = ("items", "rung", "ref", "thread")
 
     def __init__(self) -> None:
@@ -35,7 +37,8 @@ class Mailbox:
                 pass  # the supervisor has stopped; the flow is shutting down
 
     def take_all(self) -> deque[Any]:
-        """Called by the supervisor: clear the bell, then hand over the queue.
+        """Called by the supervisor: clear the bell, then hand over the live queue
+        (posters keep appending to it while it is drained; that is the batching).
 
         Clearing before draining is what makes the handshake race-free: a poster
         that saw ``rung`` still set appended before it was cleared.

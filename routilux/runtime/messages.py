@@ -85,6 +85,7 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, error: BaseException) -> ErrorInfo:
+        """Capture type name, message and traceback of ``error``."""
         return cls(
             type(error).__name__,
             _text(error),
@@ -93,6 +94,7 @@ class ErrorInfo:
         )
 
     def summary(self) -> str:
+        """``Type: message`` on one line."""
         return f"{self.type_name}: {self.message}" if self.message else self.type_name
 
 

@@ -20,6 +20,7 @@ class RoutineFigures:
         self._next = 0
 
     def record(self, seconds: float) -> None:
+        """Add one handler duration (seconds) to the window."""
         durations = self._durations
         if len(durations) < _WINDOW:
             durations.append(seconds)
@@ -28,6 +29,7 @@ class RoutineFigures:
             self._next = (self._next + 1) % _WINDOW
 
     def snapshot(self) -> dict[str, Any]:
+        """Counters plus mean and p95 handler time in milliseconds."""
         durations = sorted(self._durations)
         if durations:
             mean_ms = 1000.0 * sum(durations) / len(durations)

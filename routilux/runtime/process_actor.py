@@ -103,12 +103,14 @@ class ChildProcess:
         assert message[0] == "ready"
 
     def kill(self) -> None:
+        """SIGKILL the child (no-op if it is gone)."""
         try:
             self.popen.kill()
         except OSError:
             pass
 
     def reap(self, timeout: float = 5.0) -> int | None:
+        """Wait for the child's exit status (killing it after ``timeout``)."""
         try:
             return self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -116,6 +118,7 @@ class ChildProcess:
             return self.popen.wait()
 
     def close(self) -> None:
+        """Close our ends of the channel and the lifeline."""
         self.channel.close()
         try:
             os.close(self.lifeline)

@@ -41,6 +41,7 @@ from routilux.runtime.messages import (
     ErrorInfo,
 )
 from routilux.runtime.metrics import RoutineFigures
+from routilux.runtime.replicas import apply_replica_states, publish_stats
 from routilux.runtime.restart import RestartPolicy
 from routilux.slot import merge_data
 
@@ -116,6 +117,7 @@ class RoutineEntry:
         "is_process",
         "next_pick",
         "broken",
+        "synced",
     )
 
     def __init__(self, plan: RoutinePlan, credit: int) -> None:
@@ -131,6 +133,7 @@ class RoutineEntry:
         self.is_process = plan.execution == "process"
         self.next_pick = 0
         self.broken: str | None = None  # why the routine cannot run any more
+        self.synced: list[bytes | None] | None = None  # replica states last applied
 
     def pick_actor(self) -> ActorHandle | None:
         """The live replica with the fewest outstanding deliveries, if it has room."""
@@ -154,6 +157,7 @@ class RoutineEntry:
         return best if best.outstanding < self.credit else None
 
     def all_suspended(self) -> bool:
+        """True when every replica's step waits in emit()."""
         return all(a.suspended for a in self.actors)
 
 
@@ -177,18 +181,13 @@ class RuntimeEnv:
         self.entries: dict[str, RoutineEntry] = {}
 
     def publish_stats(self, routine_id: str) -> None:
-        """Refresh a process routine's ``_stats`` in this process from its replicas
-        (numbers are summed across replicas; other values: the latest report)."""
+        """Refresh a process routine's ``_stats`` here from its replicas' reports."""
         entry = self.entries.get(routine_id)
-        if entry is None:
-            return
-        reports = [a.stats for a in entry.actors if a.stats is not None]
-        if len(reports) == 1:
-            entry.routine._stats = dict(reports[0])
-        elif reports:
-            entry.routine._stats = merge_stats(reports)
+        if entry is not None:
+            publish_stats(entry.routine, [a.stats for a in entry.actors])
 
     def routine_id_of(self, routine: Any) -> str:
+        """The flow's id for a routine object (for emits on behalf of another routine)."""
         try:
             return self.rid_by_object[id(routine)]
         except KeyError:
@@ -436,6 +435,7 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     # ------------------------------------------------------------------ sending
     def send_one(self, job: JobRun, delivery: Delivery) -> None:
+        """Send one delivery to a replica with room, or park the job until one has it."""
         entry = self.entries[delivery.routine_id]
         if entry.broken is not None:
             self._fail_unroutable(job, entry, delivery)
@@ -450,6 +450,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.send_batch(job, actor, [delivery])
 
     def send_batch(self, job: JobRun, actor: ActorHandle, batch: list[Delivery]) -> None:
+        """Hand ``batch`` of ``job`` to ``actor``: merge slot data, count, send."""
         entry = self.entries[actor.routine_id]
         count = len(batch)
         entry.queued -= count
@@ -505,20 +506,12 @@ class FlowSupervisor(pykka.ThreadingActor):
         started: float,
         ended: float,
     ) -> None:
-        actor.outstanding -= 1
-        self.outstanding_total -= 1
-        if actor.outstanding == 0:
-            self.busy_actors -= 1
-        rid = actor.routine_id
-        self.dispatcher.routine_idle(rid)
-        entry = self.entries.get(rid)
-        if entry is not None and entry.waiting_jobs:
-            self._wake_waiting(entry)
+        entry = self._release(actor, 1)
         job = delivery.job
         job.in_flight -= 1
-        entry = self.entries.get(rid)
         if entry is None:
             return
+        rid = entry.routine_id
         entry.figures.record(ended - started)
         if not job.live:
             return
@@ -537,8 +530,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         else:
             self._failed_step(job, entry, delivery, error, state, started)
 
-    def _on_returned(self, actor: ActorHandle, deliveries: list[Delivery]) -> None:
-        count = len(deliveries)
+    def _release(self, actor: ActorHandle, count: int) -> RoutineEntry | None:
+        """``count`` deliveries came back from ``actor`` (done or returned): free its
+        credit and let work waiting for this routine go on."""
         actor.outstanding -= count
         self.outstanding_total -= count
         if actor.outstanding == 0:
@@ -547,6 +541,11 @@ class FlowSupervisor(pykka.ThreadingActor):
         entry = self.entries.get(actor.routine_id)
         if entry is not None and entry.waiting_jobs:
             self._wake_waiting(entry)
+        return entry
+
+    def _on_returned(self, actor: ActorHandle, deliveries: list[Delivery]) -> None:
+        count = len(deliveries)
+        self._release(actor, count)
         job = deliveries[0].job
         job.in_flight -= count
         if not job.live:
@@ -839,10 +838,20 @@ class FlowSupervisor(pykka.ThreadingActor):
         return dropped
 
     def _sync_process_states(self) -> None:
-        """Bring the caller's routine objects up to date with their processes."""
+        """Bring the caller's routine objects up to date with their processes
+        (only those whose replicas reported a new state since the last time)."""
         for entry in self.entries.values():
-            if entry.is_process:
-                sync_routine_state(entry)
+            if not entry.is_process:
+                continue
+            states = [a.state_bytes for a in entry.actors]
+            if entry.synced is not None and all(
+                new is old for new, old in zip(states, entry.synced, strict=True)
+            ):
+                continue
+            entry.synced = states
+            apply_replica_states(
+                entry.routine, entry.routine_id, states, [a.stats for a in entry.actors]
+            )
 
     def _finish(self, job: JobRun, status: str, error: str | None = None) -> None:
         if self._has_process_routines:
@@ -1121,10 +1130,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             routes = self.routes.get((rid, name))
             if routes:
                 self._route(job, root_id(job.job_id, f"deferred/{job.resumes}/{i}"), routes, data)
-        if isinstance(self.dispatcher, ConcurrentDispatcher):
-            self.dispatcher.resume(job)
-        else:
-            self.dispatcher.mark(job)
+        self.dispatcher.resume(job)
         self._settle(job)
 
     def _cmd_cancel(self, state: Any, reason: str) -> None:
@@ -1203,52 +1209,6 @@ def _pickle_payload(payload: dict[str, Any]) -> bytes:
             f"{describe_unpicklable(payload, 'its state')} cannot be pickled "
             f"({type(exc).__name__}: {exc})"
         ) from None
-
-
-def merge_stats(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum numeric values across replicas; other values come from the last report."""
-    merged: dict[str, Any] = {}
-    for report in reports:
-        for key, value in report.items():
-            previous = merged.get(key)
-            if (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and isinstance(previous, (int, float))
-                and not isinstance(previous, bool)
-            ):
-                merged[key] = previous + value
-            else:
-                merged[key] = value
-    return merged
-
-
-def sync_routine_state(entry: RoutineEntry) -> None:
-    """Copy the replicas' latest attributes onto the caller's routine object.
-
-    With several replicas, attributes come from the replica with the highest index
-    that reported, and ``_stats`` numbers are summed across replicas.
-    """
-    from routilux.checkpoint.snapshot import restore_state
-    from routilux.runtime.wire import loads
-
-    applied = False
-    for actor in entry.actors:
-        state = actor.state_bytes
-        if state is None:
-            continue
-        try:
-            attributes = loads(state)
-        except Exception:
-            logger.warning("cannot load the state of routine %r here", entry.routine_id)
-            continue
-        attributes.pop("_stats", None)
-        restore_state(entry.routine, attributes)
-        applied = True
-    if applied or any(a.stats is not None for a in entry.actors):
-        reports = [a.stats for a in entry.actors if a.stats is not None]
-        if reports:
-            entry.routine._stats = merge_stats(reports) if len(reports) > 1 else dict(reports[0])
 
 
 def process_figures(actors: list[ActorHandle]) -> dict[str, Any]:

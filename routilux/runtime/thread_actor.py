@@ -67,6 +67,7 @@ class StepContext:
         return self.env.routine_id_of(routine)
 
     def emit(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+        """Post one emit of the current step to the supervisor (waits while targets are full)."""
         rid = self._rid(routine)
         gate = self.env.gate
         if gate.full or len(self.env.mailbox) > gate.limit:
@@ -95,12 +96,15 @@ class StepContext:
                     self.post((UNSUSPEND, self.actor, delivery))
 
     def defer(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+        """Record an event to emit when the job is next resumed."""
         self.post((DEFER, self.delivery, self._rid(routine), event_name, data))
 
     def send_output(self, routine: Routine, output_type: str, data: dict[str, Any]) -> None:
+        """Send output to the job's output handler."""
         self.post((OUTPUT, self.delivery, self._rid(routine), output_type, data))
 
     def context(self, routine: Routine) -> ExecutionContext:
+        """``(flow, job_state, routine_id)`` of the current step."""
         return ExecutionContext(self.env.flow, self.delivery.job.state, self._rid(routine))
 
 

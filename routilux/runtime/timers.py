@@ -23,6 +23,7 @@ class TimerHandle:
         self.cancelled = False
 
     def cancel(self) -> None:
+        """Prevent the callback from running (if it has not yet)."""
         self.cancelled = True
 
 
@@ -42,6 +43,7 @@ class Timers:
         self._name = name
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        """Run ``callback`` on the timer thread after ``delay`` seconds."""
         handle = TimerHandle(time.monotonic() + max(delay, 0.0), callback)
         with self._condition:
             if self._stopped:

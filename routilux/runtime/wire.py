@@ -19,6 +19,7 @@ _HEADER = struct.Struct(">I")
 
 
 def dumps(obj: Any) -> bytes:
+    """cloudpickle ``obj`` (classes from ``__main__`` travel by value)."""
     return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -34,6 +35,7 @@ class Channel:
         self.sock = sock
 
     def send(self, payload: bytes) -> None:
+        """Write one frame."""
         self.sock.sendall(_HEADER.pack(len(payload)) + payload)
 
     def recv(self) -> bytes:
@@ -59,6 +61,7 @@ class Channel:
         return b"".join(parts)
 
     def close(self) -> None:
+        """Close the socket (idempotent)."""
         try:
             self.sock.close()
         except OSError:

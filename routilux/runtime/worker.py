@@ -76,6 +76,7 @@ class ProcessStep:
             self.channel.send(payload)
 
     def emit(self, routine: Any, event_name: str, data: dict) -> None:
+        """Send one emit of the current step to the parent (numbered, in order)."""
         from routilux.runtime.wire import dumps_or_explain
 
         self._check(routine)
@@ -87,6 +88,7 @@ class ProcessStep:
             self.channel.send(payload)
 
     def defer(self, routine: Any, event_name: str, data: dict) -> None:
+        """Record an event to emit when the job is next resumed."""
         self._check(routine)
         self._send(
             ("defer", self.seq, event_name, data),
@@ -94,6 +96,7 @@ class ProcessStep:
         )
 
     def send_output(self, routine: Any, output_type: str, data: dict) -> None:
+        """Send output to the job's output handler in the parent."""
         self._check(routine)
         self._send(
             ("output", self.seq, output_type, data),
@@ -101,6 +104,7 @@ class ProcessStep:
         )
 
     def context(self, routine: Any) -> Any:
+        """``(None, JobRef(job_id), routine_id)``: the job's state lives in the parent."""
         from routilux.routine import ExecutionContext
 
         # The flow and the JobState live in the parent process; a handler here sees
@@ -159,6 +163,7 @@ def state_bytes_of(routine: Any) -> bytes:
 
 
 def serve(channel: Any) -> None:
+    """Receive the routine, then run steps until told to stop or the channel closes."""
     from routilux._context import host_routine, set_current_step
     from routilux.runtime.wire import dumps, loads
 
@@ -223,6 +228,7 @@ def serve(channel: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Entry point: ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD``."""
     argv = sys.argv[1:] if argv is None else argv
     channel_fd, lifeline_fd = int(argv[0]), int(argv[1])
     # Ctrl-C in a terminal reaches the whole process group; the parent decides.
