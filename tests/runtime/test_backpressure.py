@@ -6,31 +6,20 @@ from __future__ import annotations
 import threading
 
 import pytest
+from runtime_helpers import Node as SharedNode
 
-from routilux import Routine
+
+class Node(SharedNode):
+    """The shared test routine, with the events this module uses."""
+
+    def __init__(self, fn=None):
+        super().__init__(fn, events=("out", "loop"))
+
 
 LIMIT = 4
 # What the supervisor may hold for one routine: the limit, plus emits that were
 # already on their way (in its inbox) when the routine's queue filled up.
 BOUND = 2 * LIMIT + 2
-
-
-class Node(Routine):
-    """A routine whose behaviour is ``fn(node, data)``; records every call."""
-
-    def __init__(self, fn=None):
-        super().__init__()
-        self.fn = fn
-        self.calls: list[dict] = []
-        self.define_slot("trigger", handler=self._handle)
-        self.define_slot("in", handler=self._handle)
-        self.define_event("out")
-        self.define_event("loop")
-
-    def _handle(self, **data):
-        self.calls.append(data)
-        if self.fn is not None:
-            self.fn(self, data)
 
 
 class Producer(Node):

@@ -8,26 +8,7 @@ import threading
 import time
 
 import pytest
-
-from routilux import Routine
-
-
-class Node(Routine):
-    """A routine whose behaviour is ``fn(node, data)``; records every call."""
-
-    def __init__(self, fn=None, slots=("trigger", "in"), events=("out",)):
-        super().__init__()
-        self.fn = fn
-        self.calls: list[dict] = []
-        for name in slots:
-            self.define_slot(name, handler=self._handle)
-        for name in events:
-            self.define_event(name)
-
-    def _handle(self, **data):
-        self.calls.append(data)
-        if self.fn is not None:
-            self.fn(self, data)
+from runtime_helpers import Node
 
 
 def relay(log, name):

@@ -7,28 +7,16 @@ import threading
 import time
 
 import pytest
+from runtime_helpers import Node as SharedNode
 
-from routilux import ErrorHandler, ErrorStrategy, Routine
+from routilux import ErrorHandler, ErrorStrategy
 
 
-class Node(Routine):
-    """A routine whose behaviour is ``fn(node, data)``; records every call."""
+class Node(SharedNode):
+    """The shared test routine, with the events this module uses."""
 
     def __init__(self, fn=None):
-        super().__init__()
-        self.fn = fn
-        self.calls: list[dict] = []
-        self.times: list[float] = []
-        self.define_slot("trigger", handler=self._handle)
-        self.define_slot("in", handler=self._handle)
-        self.define_event("out")
-        self.define_event("side")
-
-    def _handle(self, **data):
-        self.calls.append(data)
-        self.times.append(time.monotonic())
-        if self.fn is not None:
-            self.fn(self, data)
+        super().__init__(fn, events=("out", "side"))
 
 
 def explode(node, data):
@@ -118,9 +106,7 @@ def test_continue_records_the_error_and_goes_on(make_flow):
         node.emit("out", v="partial")
         raise KeyError("missing")
 
-    flow, nodes = downstream_flow(
-        make_flow, emit_then_fail, ErrorHandler(ErrorStrategy.CONTINUE)
-    )
+    flow, nodes = downstream_flow(make_flow, emit_then_fail, ErrorHandler(ErrorStrategy.CONTINUE))
     job = flow.execute("src", {"v": 1})
     assert job.status == "completed"
     assert nodes["other_after"].calls == [{"v": 1}]
@@ -190,7 +176,8 @@ def test_retry_redelivers_the_same_message_until_it_succeeds(make_flow):
 @pytest.mark.timeout(20)
 def test_retry_from_flow_handler_applies_to_downstream_routines(make_flow):
     flow, nodes = downstream_flow(
-        make_flow, fail_times(1),
+        make_flow,
+        fail_times(1),
         flow_handler=ErrorHandler(ErrorStrategy.RETRY, max_retries=1, retry_delay=0.01),
     )
     job = flow.execute("src", {"v": 1})
@@ -249,16 +236,12 @@ def check_retry_does_not_block_the_job(make_flow, gates, sync, until, **flow_kwa
 
 
 @pytest.mark.timeout(20)
-def test_retry_backoff_does_not_block_other_messages_sequential(
-    make_flow, gates, sync, until
-):
+def test_retry_backoff_does_not_block_other_messages_sequential(make_flow, gates, sync, until):
     check_retry_does_not_block_the_job(make_flow, gates, sync, until)
 
 
 @pytest.mark.timeout(20)
-def test_retry_backoff_does_not_block_other_messages_concurrent(
-    make_flow, gates, sync, until
-):
+def test_retry_backoff_does_not_block_other_messages_concurrent(make_flow, gates, sync, until):
     check_retry_does_not_block_the_job(
         make_flow, gates, sync, until, execution_strategy="concurrent"
     )
@@ -305,9 +288,7 @@ def test_retry_counts_are_per_message(make_flow):
 
 @pytest.mark.timeout(20)
 def test_critical_routine_fails_the_job_when_retries_run_out(make_flow):
-    handler = ErrorHandler(
-        ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01, is_critical=True
-    )
+    handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01, is_critical=True)
     flow, nodes = downstream_flow(make_flow, explode, handler)
     job = flow.execute("src", {"v": 4})
     assert job.status == "failed"
@@ -342,8 +323,11 @@ def test_non_critical_routine_continues_when_retries_run_out(make_flow):
 @pytest.mark.timeout(20)
 def test_non_retryable_exception_is_not_retried(make_flow):
     handler = ErrorHandler(
-        ErrorStrategy.RETRY, max_retries=3, retry_delay=0.01,
-        retryable_exceptions=(ConnectionError,), is_critical=True,
+        ErrorStrategy.RETRY,
+        max_retries=3,
+        retry_delay=0.01,
+        retryable_exceptions=(ConnectionError,),
+        is_critical=True,
     )
     flow, nodes = downstream_flow(make_flow, explode, handler)
     job = flow.execute("src")
@@ -354,8 +338,11 @@ def test_non_retryable_exception_is_not_retried(make_flow):
 @pytest.mark.timeout(20)
 def test_retryable_exception_subclass_is_retried(make_flow):
     handler = ErrorHandler(
-        ErrorStrategy.RETRY, max_retries=3, retry_delay=0.01,
-        retryable_exceptions=(ConnectionError,), is_critical=True,
+        ErrorStrategy.RETRY,
+        max_retries=3,
+        retry_delay=0.01,
+        retryable_exceptions=(ConnectionError,),
+        is_critical=True,
     )
     flow, nodes = downstream_flow(make_flow, fail_times(2, ConnectionResetError), handler)
     job = flow.execute("src")
@@ -373,7 +360,9 @@ def test_error_strategies_in_concurrent_mode(make_flow):
         assert job.status == status, strategy
         assert job.failures[0]["routine_id"] == "bad"
     flow, nodes = downstream_flow(
-        make_flow, fail_times(1), ErrorHandler("retry", 1, 0.01),
+        make_flow,
+        fail_times(1),
+        ErrorHandler("retry", 1, 0.01),
         execution_strategy="concurrent",
     )
     job = flow.execute("src")
@@ -395,8 +384,9 @@ def test_stop_in_concurrent_mode_records_every_dropped_message(make_flow, gates,
         raise ValueError("boom")
 
     flow = make_flow(execution_strategy="concurrent")
-    flow.add_routine(Node(lambda n, d: ([n.emit("out", v=i) for i in range(5)],
-                                        n.emit("side"))), "src")
+    flow.add_routine(
+        Node(lambda n, d: ([n.emit("out", v=i) for i in range(5)], n.emit("side"))), "src"
+    )
     flow.add_routine(Node(other), "other")
     flow.add_routine(Node(bad), "bad")
     flow.connect("src", "out", "other", "in")

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from runtime_helpers import Node
 
-from routilux import Routine
 from routilux.runtime.ids import delivery_id, emit_id, root_id
 
 LIMIT = 1 << 63
@@ -64,19 +64,6 @@ def test_ids_are_the_same_in_another_process_with_another_hash_seed():
     r = root_id("job-x")
     local = f"{r} {emit_id(r, 3)} {delivery_id(emit_id(r, 3), 2)}"
     assert outputs == {local}
-
-
-class Node(Routine):
-    def __init__(self, fn=None):
-        super().__init__()
-        self.fn = fn
-        self.define_slot("trigger", handler=self._handle)
-        self.define_slot("in", handler=self._handle)
-        self.define_event("out")
-
-    def _handle(self, **data):
-        if self.fn is not None:
-            self.fn(self, data)
 
 
 @pytest.mark.timeout(20)

@@ -5,26 +5,16 @@ from __future__ import annotations
 import threading
 
 import pytest
+from runtime_helpers import Node as SharedNode
 
-from routilux import FlowStateError, Routine
+from routilux import FlowStateError
 
 
-class Node(Routine):
-    """A routine whose behaviour is ``fn(node, data)``; records every call."""
+class Node(SharedNode):
+    """Records ``(job_id, data)``: the tests look at what each job delivered."""
 
-    def __init__(self, fn=None, merge_strategy="override"):
-        super().__init__()
-        self.fn = fn
-        self.calls: list[tuple[str, dict]] = []
-        self.define_slot("trigger", handler=self._handle)
-        self.define_slot("in", handler=self._handle, merge_strategy=merge_strategy)
-        self.define_event("out")
-
-    def _handle(self, **data):
-        ctx = self.get_execution_context()
-        self.calls.append((ctx.job_state.job_id, data))
-        if self.fn is not None:
-            self.fn(self, data)
+    def record(self, data):
+        self.calls.append((self.get_execution_context().job_state.job_id, data))
 
     def values(self, job, key="v"):
         return [d.get(key) for j, d in self.calls if j == job.job_id]

@@ -7,25 +7,11 @@ import itertools
 import threading
 
 import pytest
+from runtime_helpers import Node
 
-from routilux import ErrorHandler, Flow, FlowStateError, Routine
+from routilux import ErrorHandler, Flow, FlowStateError
 
 METRIC_KEYS = {"processed", "failed", "queued", "in_flight", "restarts", "mean_ms", "p95_ms"}
-
-
-class Node(Routine):
-    def __init__(self, fn=None):
-        super().__init__()
-        self.fn = fn
-        self.calls: list[dict] = []
-        self.define_slot("trigger", handler=self._handle)
-        self.define_slot("in", handler=self._handle)
-        self.define_event("out")
-
-    def _handle(self, **data):
-        self.calls.append(data)
-        if self.fn is not None:
-            self.fn(self, data)
 
 
 def chain(flow, n=3, fn=None):

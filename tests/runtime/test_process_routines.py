@@ -13,31 +13,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from runtime_helpers import Source, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy, Routine, SerializationError
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> bool:
-    """Wait for a condition another process brings about (bounded, never a settle)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-class Source(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.go)
-        self.define_event("out", ["x"])
-
-    def go(self, n=1, **extra):
-        for i in range(n):
-            self.emit("out", x=i, **extra)
 
 
 class PidWorker(Routine):

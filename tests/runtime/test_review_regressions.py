@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from runtime_helpers import Node
 
 from routilux import (
     DirectoryStore,
@@ -21,21 +22,6 @@ from routilux import (
 )
 from routilux.exceptions import CheckpointError
 from routilux.runtime.timers import Timers
-
-
-class Node(Routine):
-    def __init__(self, fn=None):
-        super().__init__()
-        self.fn = fn
-        self.calls = []
-        self.define_slot("trigger", handler=self.run)
-        self.define_slot("in", handler=self.run)
-        self.define_event("out")
-
-    def run(self, data):
-        self.calls.append(dict(data))
-        if self.fn is not None:
-            self.fn(self, data)
 
 
 def test_retry_gets_the_data_as_routed_not_as_the_failed_attempt_left_it(make_flow):

@@ -11,30 +11,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from runtime_helpers import Source, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy, RestartPolicy, Routine
 
 FAST = RestartPolicy(max_restarts=3, within=60.0, backoff=0.01, backoff_max=0.05)
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-class Source(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.go)
-        self.define_event("out", ["x"])
-
-    def go(self, n=1):
-        for i in range(n):
-            self.emit("out", x=i)
 
 
 class Sink(Routine):
