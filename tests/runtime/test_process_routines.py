@@ -322,3 +322,21 @@ def test_neighbours_are_not_shipped_with_a_process_routine(make_flow):
     flow.connect("work", "out", "sink", "inp")
     assert flow.execute("src", {"n": 2}, timeout=30).status == "completed"
     assert [d["x"] for d in sink.got] == [0, 10]
+
+
+def test_a_handler_in_a_process_knows_its_job_id(make_flow):
+    class Who(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("inp", handler=self.work)
+            self.define_event("out", ["job_id"])
+
+        def work(self, x):
+            flow, job, routine_id = self.get_execution_context()
+            assert flow is None and routine_id == "work"
+            self.emit("out", job_id=job.job_id)
+
+    flow, sink = chain(make_flow, Who())
+    job = flow.execute("src", {"n": 1}, timeout=30)
+    assert job.status == "completed", job.error
+    assert sink.got == [{"job_id": job.job_id}]
