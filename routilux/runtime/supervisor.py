@@ -80,6 +80,7 @@ class ActorHandle:
         "stats",
         "state_bytes",
         "direct",
+        "inbox",
     )
 
     def __init__(self, routine_id: str, index: int) -> None:
@@ -96,6 +97,7 @@ class ActorHandle:
         self.stats: dict[str, Any] | None = None  # the child's _stats after its last step
         self.state_bytes: bytes | None = None  # the child's state after its last step
         self.direct: Any = None  # the process actor object: steps are written directly
+        self.inbox: Mailbox | None = None  # a thread actor's batches (same doorbell)
 
     def __repr__(self) -> str:
         return f"<actor {self.routine_id}#{self.index}>"
@@ -351,7 +353,10 @@ class FlowSupervisor(pykka.ThreadingActor):
             return [handle.ref.ask(("spawn", handle.state_bytes), block=False)]
         from routilux.runtime.thread_actor import ThreadRoutineActor
 
-        handle.ref = ThreadRoutineActor.start(handle, entry.routine, rid, self.env)
+        inbox = Mailbox()
+        handle.ref = ThreadRoutineActor.start(handle, entry.routine, rid, self.env, inbox)
+        inbox.ref = handle.ref
+        handle.inbox = inbox
         return []
 
     # ------------------------------------------------------------------ messages
@@ -478,7 +483,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         if actor.direct is not None:
             actor.direct.submit(ready)
         else:
-            actor.ref.tell(ready)
+            actor.inbox.post(ready)
 
     def _prepare(self, job: JobRun, entry: RoutineEntry, delivery: Delivery) -> bool:
         """Apply the slot's merge strategy; a failing merge fails the message."""

@@ -10,6 +10,7 @@ import pykka
 
 from routilux._context import host_routine, set_current_step, unhost_routine
 from routilux.routine import ExecutionContext
+from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.messages import (
     CRASHED,
     DEFER,
@@ -113,8 +114,11 @@ class ThreadRoutineActor(pykka.ThreadingActor):
 
     use_daemon_thread = True  # never block interpreter exit; the flow stops us cleanly
 
-    def __init__(self, handle: Any, routine: Routine, routine_id: str, env: Any) -> None:
+    def __init__(
+        self, handle: Any, routine: Routine, routine_id: str, env: Any, inbox: Mailbox
+    ) -> None:
         super().__init__()
+        self.inbox = inbox  # batches from the supervisor; pykka only carries the bell
         self.handle = handle
         self.routine = routine
         self.routine_id = routine_id
@@ -130,7 +134,14 @@ class ThreadRoutineActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         unhost_routine(self.routine, self.step)
 
-    def on_receive(self, batch: list[Delivery]) -> None:
+    def on_receive(self, message: Any) -> None:
+        """The bell: run every batch the supervisor queued since the last one."""
+        batches = self.inbox.take_all()
+        while batches:
+            self._run(batches[0])
+            batches.popleft()
+
+    def _run(self, batch: list[Delivery]) -> None:
         post = self.env.mailbox.post
         handle = self.handle
         slots = self.routine._slots
@@ -164,13 +175,11 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         so the supervisor restarts the routine and redelivers them."""
         unhost_routine(self.routine, self.step)
         lost = list(self._batch[self._index :])
-        while True:  # batches still waiting in our inbox would die with us
-            try:
-                envelope = self.actor_inbox.get_nowait()
-            except Exception:  # queue.Empty
-                break
-            if isinstance(envelope.message, list):
-                lost.extend(envelope.message)
+        batches = self.inbox.items
+        if batches and batches[0] is self._batch:
+            batches.popleft()  # the batch that failed: counted above
+        while batches:  # batches still waiting in our inbox would die with us
+            lost.extend(batches.popleft())
         self.env.mailbox.post(
             (CRASHED, self.handle, f"thread actor failed: {exc_info[1]!r}", None, lost)
         )
