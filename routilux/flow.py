@@ -77,7 +77,7 @@ class Flow:
         self.max_workers = int(max_workers)
         self.execution_timeout = execution_timeout
         self.restart = restart
-        self.checkpoint_store = checkpoint_store
+        self._checkpoint_store = checkpoint_store
         self.checkpoint_interval = checkpoint_interval
         self.max_queued_per_routine = int(max_queued_per_routine)
         self.record_history = record_history
@@ -85,6 +85,7 @@ class Flow:
         if checkpoint_interval <= 0:
             raise ConfigurationError(f"checkpoint_interval must be > 0, got {checkpoint_interval}")
         self._last_checkpoint_error: BaseException | None = None
+        self._claimed_store: Any = None  # the store this process may write (see _claim_store)
         self.routines: dict[str, Routine] = {}
         self.connections: list[Connection] = []
         self.error_handler: ErrorHandler | None = None
@@ -99,6 +100,23 @@ class Flow:
         self._supervisor_version = -1
         self._lock = threading.RLock()
         _live_flows.add(self)
+
+    @property
+    def has_fixed_id(self) -> bool:
+        """False when the flow was built without ``flow_id``: its id is new in every
+        process, so its jobs cannot be recovered by a later one."""
+        return not self._anonymous
+
+    @property
+    def checkpoint_store(self) -> Any:
+        """Where the flow's checkpoints go (None: not durable)."""
+        return self._checkpoint_store
+
+    @checkpoint_store.setter
+    def checkpoint_store(self, store: Any) -> None:
+        with self._lock:
+            self._checkpoint_store = store
+            self._graph_version += 1  # the running supervisor takes it with the plan
 
     # ------------------------------------------------------------------ building
     def add_routine(
@@ -231,10 +249,18 @@ class Flow:
             "routines": dict(self._plans),
             "routes": routes,
             "replica_states": getattr(self, "_replica_states", {}),
+            "store": self.checkpoint_store,
         }
 
     def _ensure_supervisor(self) -> Any:
         with self._lock:
+            if self._supervisor is not None and not self._supervisor.is_alive():
+                # It failed its jobs on the way down (FlowSupervisor.on_failure).
+                logger.error(
+                    "flow %r: its supervisor had stopped; starting a new one", self.flow_id
+                )
+                self._supervisor = None
+                self._claimed_store = None
             if self._supervisor is None:
                 from routilux.runtime.mailbox import Mailbox
                 from routilux.runtime.supervisor import FlowSupervisor
@@ -246,7 +272,8 @@ class Flow:
                 self._mailbox = mailbox
                 self._supervisor_version = -1
             if self._supervisor_version != self._graph_version:
-                self._supervisor.ask(("plan", self._plan()))
+                plan = self._plan()
+                self._supervisor.ask(("plan", plan))
                 self._supervisor_version = self._graph_version
                 self._replica_states = {}  # used once: a later start uses live state
             return self._supervisor
@@ -318,6 +345,7 @@ class Flow:
         self.execution_tracker = state.execution_tracker
         params = dict(entry_params or {})
         if self.checkpoint_store is not None:
+            self._claim_store()
             self._write_intent(state, entry_routine_id, entry_slot, params, timeout)
         supervisor.tell(("start", state, entry_routine_id, entry_slot, params, timeout))
         return state
@@ -398,7 +426,7 @@ class Flow:
                 f"not {self.flow_id!r}"
             )
         with self._lock:
-            if self._supervisor is None:
+            if self._supervisor is None or not self._supervisor.is_alive():
                 raise FlowStateError(
                     f"flow {self.flow_id!r} is not running; job {job_state.job_id} is "
                     f"{job_state.status}"
@@ -422,6 +450,7 @@ class Flow:
             supervisor = self._supervisor
         if supervisor is None:
             return
+        self._claim_store()
         ticket = supervisor.ask(("checkpoint",))
         if not ticket.wait(timeout):
             raise CheckpointError(
@@ -431,6 +460,26 @@ class Flow:
             if isinstance(ticket.error, FlowStateError):  # the flow shut down meanwhile
                 raise CheckpointError(f"no checkpoint taken: {ticket.error}")
             raise ticket.error
+
+    def _claim_store(self) -> None:
+        """Durability rule *store ownership*: this process writes the flow's
+        checkpoints only while it holds every unfinished job of the flow that the
+        store knows of (a new cut would otherwise prune the checkpoint holding them).
+        """
+        store = self.checkpoint_store
+        if self._claimed_store is store:
+            return
+        store.check_key()
+        unfinished = store.unfinished_jobs(self.flow_id)
+        if unfinished:
+            shown = ", ".join(unfinished[:3]) + (" ..." if len(unfinished) > 3 else "")
+            raise FlowStateError(
+                f"flow {self.flow_id!r} has {len(unfinished)} unfinished job(s) in "
+                f"{store.location} that this process has not recovered ({shown}); call "
+                "flow.recover() (or `routilux resume JOB_ID`) before starting new jobs, "
+                "so that they are not lost"
+            )
+        self._claimed_store = store
 
     def _write_intent(
         self, state: JobState, routine_id: str, slot: str, params: dict, timeout: float | None
@@ -498,7 +547,12 @@ class Flow:
                     replica_states[rid] = saved["replicas"]
                     apply_replica_states(routine, rid, saved["replicas"], saved["stats"])
             records = payload["jobs"]
-            finished = [loads(data) for data in payload["finished"]]
+            # Checkpoints of 0.11.0 carried finished jobs inline.
+            finished = [loads(data) for data in payload.get("finished", ())]
+        for data in store.load_finished(self.flow_id, self.keep_finished_jobs):
+            _, state = decode(data, store.key, self.flow_id, f"{where} finished job")
+            finished = [st for st in finished if st.job_id != state.job_id]
+            finished.append(state)
         live_ids = {r["state"].job_id for r in records}
         finished_at = {st.job_id: st.finished_at for st in finished}
         for intent in store.intents(self.flow_id):
@@ -517,6 +571,8 @@ class Flow:
             record["state"].output_handler = self.output_handler
             record["state"].execution_tracker = ExecutionTracker(record["state"])
         self._replica_states = replica_states
+        store.check_key()
+        self._claimed_store = store  # every unfinished job is now held here
         if replica_states:
             self._graph_version += 1  # the supervisor must take the recovered states
         if records:
@@ -560,6 +616,8 @@ class Flow:
         """
         with self._lock:
             supervisor, self._supervisor = self._supervisor, None
+            # Parked jobs are in the store, not here: a later execute must recover first.
+            self._claimed_store = None
         if supervisor is None:
             return
         import pykka

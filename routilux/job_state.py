@@ -277,18 +277,20 @@ class JobState:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_settled"] = self._settled.is_set()
+        del state["_settled"]  # rebuilt from the status: see __setstate__
         state["output_handler"] = None
         # Plain tuples pickle several times faster than thousands of small objects.
         state["_history"] = [r.to_tuple() for r in self._history]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        settled = state.pop("_settled")
+        state.pop("_settled", None)  # written by 0.11.0; the status is the truth
         state["_history"] = [ExecutionRecord(*r) for r in state.get("_history", [])]
         self.__dict__.update(state)
         self._settled = threading.Event()
-        if settled:
+        # From the status, not from the event: a job pickled between its final status
+        # and the wake-up of its waiters must still wake waiters once loaded.
+        if self.status in SETTLED_STATUSES:
             self._settled.set()
 
     def __repr__(self) -> str:

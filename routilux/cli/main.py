@@ -267,6 +267,12 @@ def inspect(path: str) -> None:
         where = f"{store.location} flow {info['flow_id']!r}"
         header, payload = read_header(blob, store.key, where)
         _print_header(f"flow {header['flow_id']!r}", header, len(payload), kept=info["checkpoints"])
+        finished = store.load_finished(info["flow_id"])
+        if finished:
+            click.echo(f"  finished jobs kept: {len(finished)}, each verified")
+        for record in finished:
+            job_header, _ = read_header(record, store.key, f"{where} finished job")
+            _print_jobs(job_header)
 
 
 def _print_header(what: str, header: dict[str, Any], size: int, kept: int | None = None) -> None:
@@ -276,6 +282,10 @@ def _print_header(what: str, header: dict[str, Any], size: int, kept: int | None
         f"{what}: integrity OK; format {header['format_version']}, routilux "
         f"{header['routilux_version']}, written {when}, {size} bytes{extra}"
     )
+    _print_jobs(header)
+
+
+def _print_jobs(header: dict[str, Any]) -> None:
     for job in header.get("jobs", []):
         error = f"  {job['error']}" if job.get("error") else ""
         click.echo(f"  job {job['job_id']}  {job['status']}{error}")

@@ -311,7 +311,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                 if gate.full or len(mailbox) > gate.limit:
                     targets = self.env.targets.get((rid, event), ())
                     if gate.must_wait(targets):
-                        post((SUSPEND, handle, delivery))
+                        post((SUSPEND, handle, delivery, targets))
                         gate.wait(targets)
                         post((UNSUSPEND, handle, delivery))
                 post((EMIT, delivery, n, rid, event, data))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -23,6 +22,7 @@ from routilux.exceptions import (
     RoutineCrashedError,
 )
 from routilux.runtime.backpressure import Gate
+from routilux.runtime.cut import encode_cut, finished_record, job_summary
 from routilux.runtime.dispatch import ConcurrentDispatcher, JobRun, SequentialDispatcher
 from routilux.runtime.ids import delivery_id, emit_id, root_id
 from routilux.runtime.mailbox import BELL, Mailbox
@@ -81,6 +81,7 @@ class ActorHandle:
         "state_bytes",
         "direct",
         "inbox",
+        "waiting_on",
     )
 
     def __init__(self, routine_id: str, index: int) -> None:
@@ -98,6 +99,7 @@ class ActorHandle:
         self.state_bytes: bytes | None = None  # the child's state after its last step
         self.direct: Any = None  # the process actor object: steps are written directly
         self.inbox: Mailbox | None = None  # a thread actor's batches (same doorbell)
+        self.waiting_on: tuple[str, ...] = ()  # targets its suspended step waits on
 
     def __repr__(self) -> str:
         return f"<actor {self.routine_id}#{self.index}>"
@@ -222,13 +224,11 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.store = flow.checkpoint_store
         self._tickets: list[Ticket] = []
         self._periodic: Any = None
-        self.finished: deque[JobState] = deque(maxlen=flow.keep_finished_jobs)
         self.checkpoints_written = 0
         self._job_end_pending = False
         self._last_checkpoint_at = 0.0
-        self._finished_pickles: dict[str, bytes] = {}  # finished jobs never change
-        # Jobs that ended since the last checkpoint: listed in the next one even if
-        # they already fell out of ``finished``, so their intents are settled.
+        # Jobs that ended since the last checkpoint: the next one writes each as its
+        # own record (once; later cuts never rewrite it) and settles its intent.
         self._finished_unsaved: list[JobState] = []
         self._parking = False  # shutting down with a store: checkpoint, then hold
         self._parked = False
@@ -315,6 +315,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             self.entries[rid] = entry
             started.append(entry)
         self.routes = plan["routes"]
+        self.store = plan["store"]
         self._has_process_routines = any(e.is_process for e in self.entries.values())
         self.env.targets = {key: tuple(r[0] for r in routes) for key, routes in self.routes.items()}
         self.env.rid_by_object = {id(p.routine): rid for rid, p in routines.items()}
@@ -362,47 +363,92 @@ class FlowSupervisor(pykka.ThreadingActor):
     # ------------------------------------------------------------------ messages
     def on_receive(self, message: Any) -> Any:
         result = None
-        if message is BELL:
-            self._drain()
-        else:
-            result = getattr(self, "_cmd_" + message[0])(*message[1:])
-        if self.holding and not self._parked:
-            self._maybe_checkpoint()
-        self.dispatcher.dispatch()
-        self.gate.notify()
+        try:
+            if message is BELL:
+                self._drain()
+            else:
+                result = getattr(self, "_cmd_" + message[0])(*message[1:])
+        finally:
+            try:
+                if self.holding and not self._parked:
+                    self._maybe_checkpoint()
+                self.dispatcher.dispatch()
+            except Exception as exc:
+                self._internal_error(None, exc)
+            self.gate.notify()
         return result
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """The supervisor itself stopped on an error (a bug): no job may hang."""
+        error = exc_info[1]
+        message = f"the flow's supervisor stopped: {type(error).__name__}: {error}"
+        for job in list(self.jobs.values()):
+            if job.live:
+                job.live = job.running = False
+                job.state._set_status("failed", message.splitlines()[0])
+        self.gate.close()
+        self.timers.stop()
+
+    def _internal_error(self, item: Any, exc: Exception) -> None:
+        """Rule *the supervisor never dies silently*: an error while handling one
+        message fails the jobs it concerns (every live job when that cannot be told)
+        with a one-line error, and the supervisor goes on serving the flow."""
+        logger.error(
+            "flow %r: internal error while handling %s",
+            self.flow.flow_id,
+            item[0] if isinstance(item, tuple) else "dispatch",
+            exc_info=exc,
+        )
+        jobs = _jobs_in(item) or [job for job in self.jobs.values() if job.live]
+        summary = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        for job in jobs:
+            if not job.live:
+                continue
+            try:
+                self._fail(job, f"internal error in the flow's supervisor: {summary}")
+            except Exception:
+                logger.exception("flow %r: could not fail job %s", self.flow.flow_id, job.job_id)
+                job.live = job.running = False
+                job.state._set_status(
+                    "failed", f"internal error in the flow's supervisor: {summary}"
+                )
 
     def _drain(self) -> None:
         items = self.mailbox.take_all()
         pop = items.popleft
         on_emit = self._on_emit
         on_done = self._on_done
+        item = None
         while items:
-            item = pop()
-            tag = item[0]
-            if tag is EMIT:
-                on_emit(item[1], item[2], item[3], item[4], item[5])
-            elif tag is DONE:
-                on_done(item[1], item[2], item[3], item[4], item[5])
-            elif tag is RETURNED:
-                self._on_returned(item[1], item[2])
-            elif tag is SUSPEND:
-                self._on_suspend(item[1], item[2], +1)
-            elif tag is UNSUSPEND:
-                self._on_suspend(item[1], item[2], -1)
-            elif tag is OUTPUT:
-                self._on_output(*item[1:])
-            elif tag is DEFER:
-                self._on_defer(*item[1:])
-            elif tag is TIMER:
-                item[1](*item[2:])
-            elif tag is CRASHED:
-                self._on_crashed(*item[1:])
-            elif tag is RESTARTED:
-                self._on_restarted(*item[1:])
-            if len(items) > 8 * THREAD_BATCH:
-                # Keep actors fed while a flood of results is being read.
-                self.dispatcher.dispatch()
+            try:  # free in CPython 3.11 until something raises
+                while items:
+                    item = pop()
+                    tag = item[0]
+                    if tag is EMIT:
+                        on_emit(item[1], item[2], item[3], item[4], item[5])
+                    elif tag is DONE:
+                        on_done(item[1], item[2], item[3], item[4], item[5])
+                    elif tag is RETURNED:
+                        self._on_returned(item[1], item[2])
+                    elif tag is SUSPEND:
+                        self._on_suspend(item[1], item[2], +1, item[3])
+                    elif tag is UNSUSPEND:
+                        self._on_suspend(item[1], item[2], -1, ())
+                    elif tag is OUTPUT:
+                        self._on_output(*item[1:])
+                    elif tag is DEFER:
+                        self._on_defer(*item[1:])
+                    elif tag is TIMER:
+                        item[1](*item[2:])
+                    elif tag is CRASHED:
+                        self._on_crashed(*item[1:])
+                    elif tag is RESTARTED:
+                        self._on_restarted(*item[1:])
+                    if len(items) > 8 * THREAD_BATCH:
+                        # Keep actors fed while a flood of results is being read.
+                        self.dispatcher.dispatch()
+            except Exception as exc:
+                self._internal_error(item, exc)
 
     # ------------------------------------------------------------------ routing
     def _on_emit(self, parent: Delivery, n: int, rid: str, event: str, data: dict) -> None:
@@ -434,7 +480,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             return
         entry.queued += 1
         job.queued += 1
-        if entry.queued >= self.gate.limit and not entry.all_suspended():
+        if entry.queued >= self.gate.limit and not self._blocked_cycle(entry):
             self.gate.full.add(entry.routine_id)
         self.dispatcher.push(job, delivery, front)
 
@@ -570,18 +616,45 @@ class FlowSupervisor(pykka.ThreadingActor):
         job.queued += len(returned)
         self.dispatcher.push_front(job, returned)
 
-    def _on_suspend(self, actor: ActorHandle, delivery: Delivery, change: int) -> None:
+    def _on_suspend(
+        self, actor: ActorHandle, delivery: Delivery, change: int, targets: tuple[str, ...]
+    ) -> None:
         actor.suspended += change
+        if change > 0:
+            actor.waiting_on = targets
         self.suspended_total += change
         delivery.job.suspended += change
         self.dispatcher.mark(delivery.job)
         if change > 0:
             self._settle(delivery.job)  # a pausing job may be waiting for this step
         entry = self.entries.get(actor.routine_id)
-        if entry is not None and change > 0 and entry.all_suspended():
-            # Nobody can drain this routine's queue while all its replicas wait:
-            # let emits to it through rather than deadlock (e.g. a self-loop).
+        if entry is not None and change > 0 and self._blocked_cycle(entry):
             self.gate.full.discard(entry.routine_id)
+
+    def _blocked_cycle(self, entry: RoutineEntry) -> bool:
+        """Rule *bounded memory*, its one escape: True when every replica of
+        ``entry`` waits in emit() on a full routine that (through routines equally
+        blocked) waits on ``entry`` itself — a routine feeding itself, or a cycle of
+        routines each feeding the next. Nobody could drain those queues, so emits
+        into ``entry`` are let through instead of deadlocking. A relay between a
+        fast producer and a slow consumer is not a cycle and stays bounded."""
+        if not entry.all_suspended():
+            return False
+        start = entry.routine_id
+        full = self.gate.full
+        stack, seen = [entry], {start}
+        while stack:
+            for actor in stack.pop().actors:
+                for target in actor.waiting_on:
+                    if target == start:
+                        return True
+                    if target in seen or target not in full:
+                        continue
+                    seen.add(target)
+                    blocked = self.entries.get(target)
+                    if blocked is not None and blocked.all_suspended():
+                        stack.append(blocked)
+        return False
 
     def _on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
         job = delivery.job
@@ -869,7 +942,6 @@ class FlowSupervisor(pykka.ThreadingActor):
         if status != "completed":
             self._drop_queued(job)
         self.jobs.pop(job.job_id, None)
-        self.finished.append(job.state)
         if self.store is not None:
             self._finished_unsaved.append(job.state)
         if error is not None and "\n" in error:
@@ -953,15 +1025,17 @@ class FlowSupervisor(pykka.ThreadingActor):
     def _maybe_checkpoint(self) -> None:
         if self.outstanding_total == 0:
             self._write_checkpoint()
-        elif self.outstanding_total == self.suspended_total:
-            # Every running step waits for queue room that only dispatch can make:
-            # no consistent cut is possible now. The next interval tries again.
+        elif self.suspended_total:
+            # Rule *cuts never wait on dispatch*: a step waits in emit() for queue
+            # room that only dispatch can make (and deliveries batched behind it wait
+            # for that step), so holding dispatch for a cut could wait forever. Let
+            # the work move and cut later; finished jobs stay listed until then.
             self.holding = False
             self._release_tickets(
-                CheckpointSkipped(
-                    "checkpoint skipped: every in-flight step is blocked by backpressure"
-                )
+                CheckpointSkipped("checkpoint skipped: a step is blocked by backpressure")
             )
+            if self._finished_unsaved:
+                self._job_end_checkpoint_soon()
 
     def _release_tickets(self, error: BaseException | None) -> None:
         tickets, self._tickets = self._tickets, []
@@ -970,7 +1044,6 @@ class FlowSupervisor(pykka.ThreadingActor):
             ticket.set()
 
     def _write_checkpoint(self) -> None:
-        from routilux.checkpoint.format import encode
         from routilux.checkpoint.snapshot import check_process_state, pickle_state
 
         self.holding = False
@@ -990,30 +1063,19 @@ class FlowSupervisor(pykka.ThreadingActor):
                 else:
                     routines[rid] = {"state": pickle_state(rid, entry.routine)}
             jobs = [self._job_record(job) for job in self.jobs.values() if job.live]
-            finished = list(self.finished)
-            cache = self._finished_pickles
-            finished_pickles = []
-            for state in finished:
-                data = cache.get(state.job_id)
-                if data is None:
-                    data = cache[state.job_id] = _pickle_finished(state)
-                finished_pickles.append(data)
-            for job_id in set(cache) - {st.job_id for st in finished}:
-                del cache[job_id]  # fell out of keep_finished_jobs
-            kept = {st.job_id for st in finished}
-            unsaved = [st for st in self._finished_unsaved if st.job_id not in kept]
-            summary = [_job_summary(r["state"]) for r in jobs] + [
-                _job_summary(st)
-                for st in finished + unsaved  # settles their intents
-            ]
-            payload = {
-                "flow_id": self.flow.flow_id,
-                "routines": routines,
-                "jobs": jobs,
-                "finished": finished_pickles,
-            }
-            blob = encode(self.flow.flow_id, _pickle_payload(payload), self.store.key, summary)
-            self.store.save(self.flow.flow_id, blob, summary)
+            key = self.store.key
+            flow_id = self.flow.flow_id
+            finished = []
+            for st in self._finished_unsaved:
+                try:
+                    finished.append(finished_record(flow_id, st, key))
+                except CheckpointError as exc:  # listed, not kept; other jobs unharmed
+                    logger.error("%s", exc)
+                    error = exc
+            summary = [job_summary(r["state"]) for r in jobs]
+            summary += [job_summary(st) for st in self._finished_unsaved]
+            blob = encode_cut(flow_id, routines, jobs, key, summary)
+            self.store.save(flow_id, blob, summary, finished, self.flow.keep_finished_jobs)
             self._finished_unsaved = []
             self.checkpoints_written += 1
             self._last_checkpoint_at = time.monotonic()
@@ -1179,41 +1241,20 @@ class FlowSupervisor(pykka.ThreadingActor):
         return sum(1 for job in self.jobs.values() if job.live)
 
 
-def _job_summary(state: JobState) -> dict[str, Any]:
-    row = {"job_id": state.job_id, "status": state.status, "error": state.error}
-    if state.finished_at is not None:
-        row["updated_at"] = state.finished_at.timestamp()  # retention counts from here
-    return row
-
-
 class CheckpointSkipped(CheckpointError):
     """No consistent cut was possible (all in-flight steps wait on backpressure)."""
 
 
-def _pickle_finished(state: JobState) -> bytes:
-    from routilux.runtime.wire import dumps
-
-    try:
-        return dumps(state)
-    except Exception as exc:
-        raise CheckpointError(
-            f"cannot checkpoint finished job {state.job_id}: its state cannot be pickled "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-
-
-def _pickle_payload(payload: dict[str, Any]) -> bytes:
-    from routilux.exceptions import CheckpointError
-    from routilux.runtime.wire import describe_unpicklable, dumps
-
-    try:
-        return dumps(payload)
-    except Exception as exc:
-        raise CheckpointError(
-            f"cannot checkpoint flow {payload['flow_id']!r}: "
-            f"{describe_unpicklable(payload, 'its state')} cannot be pickled "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
+def _jobs_in(item: Any) -> list[JobRun]:
+    """The jobs a message to the supervisor concerns (found from its deliveries)."""
+    jobs: dict[str, JobRun] = {}
+    for part in item[1:] if isinstance(item, tuple) else ():
+        for value in part if isinstance(part, list) else (part,):
+            if isinstance(value, Delivery):
+                jobs[value.job.job_id] = value.job
+            elif isinstance(value, JobRun):
+                jobs[value.job_id] = value
+    return list(jobs.values())
 
 
 def process_figures(actors: list[ActorHandle]) -> dict[str, Any]:

@@ -87,7 +87,7 @@ class StepContext:
         with self.lock:
             self.waiting += 1
             if self.waiting == 1:
-                self.post((SUSPEND, self.actor, delivery))
+                self.post((SUSPEND, self.actor, delivery, targets))
         try:
             gate.wait(targets)
         finally:

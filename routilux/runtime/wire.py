@@ -16,6 +16,7 @@ import cloudpickle
 from routilux.exceptions import SerializationError
 
 _HEADER = struct.Struct(">I")
+_MAX_DESCRIBE_DEPTH = 20
 
 
 def dumps(obj: Any) -> bytes:
@@ -68,33 +69,40 @@ class Channel:
             pass
 
 
-def describe_unpicklable(obj: Any, what: str, _seen: set[int] | None = None) -> str:
+def describe_unpicklable(obj: Any, what: str) -> str:
     """Explain which part of ``obj`` cannot be pickled, e.g. "key 'lock' (a _thread.lock)".
 
     Public attributes are searched before private ones (a routine's graph refers
-    back to the routine itself), and nothing is visited twice.
+    back to the routine itself), and nothing is visited twice. The search is a loop
+    bounded in depth, so data nested too deeply to pickle is named, not recursed into.
     """
-    seen = _seen if _seen is not None else set()
-    seen.add(id(obj))
-    if isinstance(obj, dict):
-        items = list(obj.items())
-        label = "key"
-    elif isinstance(obj, (list, tuple)):
-        items = list(enumerate(obj))
-        label = "item"
-    elif hasattr(obj, "__dict__") and not callable(obj):
-        items = sorted(vars(obj).items(), key=lambda kv: str(kv[0]).startswith("_"))
-        label = "attribute"
-    else:
-        return f"{what} (a {_type_name(obj)})"
-    for key, value in items:
-        if id(value) in seen:
-            continue
-        try:
-            dumps(value)
-        except Exception:
-            return describe_unpicklable(value, f"{what} {label} {key!r}", seen)
-    return f"{what} (a {_type_name(obj)})"
+    seen: set[int] = set()
+    for _ in range(_MAX_DESCRIBE_DEPTH):
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            items = list(obj.items())
+            label = "key"
+        elif isinstance(obj, (list, tuple)):
+            items = list(enumerate(obj))
+            label = "item"
+        elif hasattr(obj, "__dict__") and not callable(obj):
+            items = sorted(vars(obj).items(), key=lambda kv: str(kv[0]).startswith("_"))
+            label = "attribute"
+        else:
+            return f"{what} (a {_type_name(obj)})"
+        for key, value in items:
+            if id(value) in seen:
+                continue
+            try:
+                dumps(value)
+            except RecursionError:
+                return f"{what} {label} {key!r} (nested too deeply to pickle)"
+            except Exception:
+                obj, what = value, f"{what} {label} {key!r}"
+                break
+        else:
+            return f"{what} (a {_type_name(obj)})"
+    return f"{what} (nested too deeply to describe)"
 
 
 def dumps_or_explain(obj: Any, what: str, culprit: Any = None) -> bytes:

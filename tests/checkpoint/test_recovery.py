@@ -14,7 +14,6 @@ time itself, waited for as a deadline on the program's ``result`` line.
 from __future__ import annotations
 
 import json
-import pickle
 import sqlite3
 import threading
 import time
@@ -116,7 +115,8 @@ def inspect_store(kind: str, path: str, job_id: str) -> str:
             return "intent only"
         verify_blob(store, blob, path)
         payload = decode(blob, store.key, PROG_FLOW)[1]
-        if any(pickle.loads(st).job_id == job_id for st in payload["finished"]):
+        finished = [decode(b, store.key, PROG_FLOW)[1] for b in store.load_finished(PROG_FLOW)]
+        if any(st.job_id == job_id for st in finished):
             return "checkpoint: job finished"
         (record,) = payload["jobs"]
         return f"checkpoint: job {record['state'].status}"

@@ -7,7 +7,6 @@ the middle of a checkpoint write leaves behind.
 from __future__ import annotations
 
 import os
-import pickle
 import sqlite3
 import stat
 import threading
@@ -17,7 +16,8 @@ import pytest
 
 from routilux import CheckpointError, ConfigurationError, Flow, Routine
 from routilux.checkpoint import DirectoryStore, SQLiteStore, open_store
-from routilux.checkpoint import stores as stores_module
+from routilux.checkpoint import directory_store as directory_store_module
+from routilux.checkpoint import sqlite_store as sqlite_store_module
 from routilux.checkpoint.format import decode, encode
 from routilux.checkpoint.stores import KEY_ENV, verify_blob
 from routilux.runtime.wire import dumps
@@ -99,7 +99,8 @@ def clock(monkeypatch):
         def now(cls, tz=None):
             return datetime.fromtimestamp(fake.now, tz)
 
-    monkeypatch.setattr(stores_module, "time", fake)
+    monkeypatch.setattr(sqlite_store_module, "time", fake)
+    monkeypatch.setattr(directory_store_module, "time", fake)
     monkeypatch.setattr(job_state_module, "datetime", FakeDatetime)
     return fake
 
@@ -340,7 +341,9 @@ def test_a_flow_writes_an_intent_and_a_checkpoint_removes_it(make_store):
         assert job.wait(30) and job.status == "completed"
         flow.checkpoint(timeout=30)
         assert store.intents("intent-flow") == []
-        assert pickle.loads(loaded(store, "intent-flow")["finished"][0]).job_id == job.job_id
+        (finished,) = store.load_finished("intent-flow")
+        assert decode(finished, store.key, "intent-flow")[1].job_id == job.job_id
+        assert loaded(store, "intent-flow")["jobs"] == [], "a finished job is not in the cut"
     finally:
         GATE.set()
         flow.shutdown()
@@ -410,7 +413,7 @@ def test_directory_failure_during_the_write_keeps_the_previous(tmp_path, monkeyp
     def no_space(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(stores_module.os, "fsync", no_space)
+    monkeypatch.setattr(directory_store_module.os, "fsync", no_space)
     with pytest.raises(OSError, match="No space"):
         store.save("f", blob_of(store, "f", "second"), [])
     monkeypatch.undo()

@@ -250,3 +250,29 @@ def test_emit_blocks_only_while_the_target_is_full(make_flow, gates):
     release.set()
     assert job.wait(20) and job.status == "completed"
     assert len(fast.calls) == len(slow_node.calls) == 200
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_relay_between_a_fast_producer_and_a_slow_consumer_stays_bounded(make_flow, strategy):
+    """Regression: a relay whose only replica waits in emit() almost all the time was
+    never marked full, so the producer filled its queue without bound."""
+    samples: list[int] = []
+
+    def relay(node, data):
+        node.emit("out", **data)
+
+    def consume(node, data):
+        samples.append(flow.metrics()["relay"]["queued"])
+
+    flow = make_flow(max_queued_per_routine=LIMIT, execution_strategy=strategy)
+    producer = Producer(300)
+    flow.add_routine(producer, "producer")
+    flow.add_routine(Node(relay), "relay")
+    consumer = Node(consume)
+    flow.add_routine(consumer, "consumer")
+    flow.connect("producer", "out", "relay", "in")
+    flow.connect("relay", "out", "consumer", "in")
+    job = flow.execute("producer", timeout=60)
+    assert job.status == "completed", job.error
+    assert [c["i"] for c in consumer.calls] == list(range(300))
+    assert max(samples) <= BOUND, f"the relay's queue reached {max(samples)} (bound {BOUND})"

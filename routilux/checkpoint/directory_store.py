@@ -1,0 +1,236 @@
+"""DirectoryStore: one file per checkpoint, written aside, fsynced and renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import psutil
+
+from routilux.checkpoint.store import CheckpointStore, FinishedJob, resolve_key
+from routilux.exceptions import CheckpointError
+
+_TERMINAL = ("completed", "failed", "cancelled")
+
+
+class DirectoryStore(CheckpointStore):
+    """One file per checkpoint under ``path/<flow_id>/``; finished jobs one file each
+    under ``path/<flow_id>/finished/``.
+
+    Each file is written to a temporary name, fsynced and renamed, so a crash while
+    writing leaves the previous checkpoint in place. The key comes from ``key``,
+    ``ROUTILUX_CHECKPOINT_KEY`` or ``path/checkpoint.key`` (0600).
+    """
+
+    SUFFIX = ".ckpt"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: bytes | str | None = None,
+        keep: int = 2,
+        retention: float = 7 * 24 * 3600.0,
+        create: bool = True,
+    ) -> None:
+        self._settings(path, keep, retention)
+        if not create and not self.path.is_dir():
+            raise CheckpointError(f"{self.path} is not a checkpoint directory")
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.key = resolve_key(key, self.path / "checkpoint.key", create)
+        self._lock = threading.Lock()
+        if create:
+            self._remove_stale_temp_files()
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete temp files of writers that died mid-write (their pid is gone)."""
+        for temp in [*self.path.glob("*/.*.tmp"), *self.path.glob("*/finished/.*.tmp")]:
+            try:
+                pid = int(temp.name.rsplit(".", 2)[-2])
+            except (ValueError, IndexError):
+                continue
+            if not psutil.pid_exists(pid):
+                temp.unlink(missing_ok=True)
+
+    def _flow_dir(self, flow_id: str, create: bool = True) -> Path:
+        directory = self.path / _dir_name(flow_id)
+        if create:
+            directory.mkdir(exist_ok=True, mode=0o700)
+        return directory
+
+    def _write_atomic(self, target: Path, data: bytes) -> None:
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temp.unlink(missing_ok=True)  # a leftover of ours; unlink never follows links
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _checkpoints(self, directory: Path) -> list[Path]:
+        return sorted(p for p in directory.glob(f"*{self.SUFFIX}") if not p.name.startswith("."))
+
+    def _finished_files(self, directory: Path) -> list[Path]:
+        folder = directory / "finished"
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.glob("*.job") if not p.name.startswith("."))
+
+    def _save(
+        self,
+        flow_id: str,
+        blob: bytes,
+        jobs: list[dict[str, Any]],
+        finished: list[FinishedJob],
+        keep_finished: int | None,
+    ) -> None:
+        with self._lock:
+            directory = self._flow_dir(flow_id)
+            # Finished jobs first: the checkpoint that no longer lists them as live
+            # must never be on disk without them.
+            if finished:
+                folder = directory / "finished"
+                folder.mkdir(exist_ok=True, mode=0o700)
+                for job in finished:
+                    name = _dir_name(job.job_id)
+                    for older in folder.glob(f"*-{name}.job"):
+                        older.unlink(missing_ok=True)  # the id was used again
+                    stamp = int(job.finished_at * 1_000_000)
+                    self._write_atomic(folder / f"{stamp:020d}-{name}.job", job.blob)
+                if keep_finished is not None:
+                    files = self._finished_files(directory)
+                    for old in files[: max(len(files) - keep_finished, 0)]:
+                        old.unlink(missing_ok=True)
+            existing = self._checkpoints(directory)
+            number = int(existing[-1].stem) + 1 if existing else 1
+            self._write_atomic(directory / f"{number:012d}{self.SUFFIX}", blob)
+            for old in self._checkpoints(directory)[: -self.keep]:
+                old.unlink(missing_ok=True)
+            covered_names = {f"{_dir_name(j['job_id'])}.intent" for j in jobs}
+            for intent in directory.glob("*.intent"):
+                if intent.name in covered_names:
+                    intent.unlink(missing_ok=True)
+            self._record_jobs(directory, flow_id, jobs)
+
+    def _record_jobs(self, directory: Path, flow_id: str, jobs: list[dict[str, Any]]) -> None:
+        index = directory / "jobs.json"
+        known: dict[str, Any] = {}
+        if index.exists():
+            try:
+                known = json.loads(index.read_text())
+            except ValueError:
+                known = {}
+        now = time.time()
+        for job in jobs:
+            known[job["job_id"]] = {
+                "job_id": job["job_id"],
+                "flow_id": flow_id,
+                "status": job["status"],
+                "error": job.get("error"),
+                "updated_at": job.get("updated_at", now),
+            }
+        known = {
+            k: v
+            for k, v in known.items()
+            if v["status"] not in _TERMINAL or v["updated_at"] >= now - self.retention
+        }
+        self._write_atomic(index, json.dumps(known).encode())
+
+    def load_latest(self, flow_id: str) -> bytes | None:
+        with self._lock:
+            directory = self._flow_dir(flow_id, create=False)
+            files = self._checkpoints(directory) if directory.is_dir() else []
+        return files[-1].read_bytes() if files else None
+
+    def load_finished(self, flow_id: str, limit: int | None = None) -> list[bytes]:
+        with self._lock:
+            files = self._finished_files(self._flow_dir(flow_id, create=False))
+        if limit is not None:
+            files = files[max(len(files) - limit, 0) :]
+        return [f.read_bytes() for f in files]
+
+    def _add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
+        with self._lock:
+            directory = self._flow_dir(flow_id)
+            self._write_atomic(directory / f"{_dir_name(job_id)}.intent", blob)
+            self._record_jobs(directory, flow_id, [{"job_id": job_id, "status": "running"}])
+
+    def intents(self, flow_id: str) -> list[bytes]:
+        with self._lock:
+            directory = self._flow_dir(flow_id, create=False)
+            if not directory.is_dir():
+                return []
+            files = sorted(directory.glob("*.intent"), key=lambda p: p.stat().st_mtime)
+        return [f.read_bytes() for f in files]
+
+    def flows(self) -> list[str]:
+        return sorted(_flow_id(d.name) for d in self.path.iterdir() if d.is_dir())
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        result = []
+        for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
+            files = self._checkpoints(directory)
+            if files:
+                result.append(
+                    {
+                        "flow_id": _flow_id(directory.name),
+                        "checkpoints": len(files),
+                        "latest_at": files[-1].stat().st_mtime,
+                    }
+                )
+        return result
+
+    def list_jobs(
+        self, flow_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        rows = []
+        for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
+            index = directory / "jobs.json"
+            if not index.exists():
+                continue
+            for row in json.loads(index.read_text()).values():
+                if (flow_id is None or row["flow_id"] == flow_id) and (
+                    status is None or row["status"] == status
+                ):
+                    rows.append(row)
+        return sorted(rows, key=lambda r: r["updated_at"])
+
+    def _put_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            path = self.path / "meta.json"
+            meta = json.loads(path.read_text()) if path.exists() else {}
+            meta[key] = value
+            self._write_atomic(path, json.dumps(meta).encode())
+
+    def _fetch_meta(self, key: str) -> str | None:
+        path = self.path / "meta.json"
+        return json.loads(path.read_text()).get(key) if path.exists() else None
+
+    def __repr__(self) -> str:
+        return f"DirectoryStore({self.location!r})"
+
+
+def _dir_name(flow_id: str) -> str:
+    """A file name for a flow or job id: reversible, one path component, never hidden."""
+    name = quote(flow_id, safe="-_.")
+    if name.startswith(".") or not name:
+        name = "%2E" + name[1:] if name else "%00"
+    return name
+
+
+def _flow_id(directory_name: str) -> str:
+    return "" if directory_name == "%00" else unquote(directory_name)
