@@ -65,7 +65,7 @@ def test_finished_jobs_are_kept_across_any_number_of_restarts(store_path):
     so the third host life had lost the results of the first."""
     finished = {}
     for life in range(4):
-        flow, counter = make_flow(open_store(store_path), keep_finished_jobs=10)
+        flow, _ = make_flow(open_store(store_path), keep_finished_jobs=10)
         try:
             back = {job.job_id: job for job in flow.recover()}
             assert set(back) == set(finished), f"life {life}: jobs lost or invented"
@@ -110,7 +110,7 @@ def test_a_new_process_may_write_when_nothing_is_unfinished(store_path):
     job = flow.execute("c", {"n": 5, "wait": True}, wait=False, job_id="interrupted")
     GATE.set()
     job.wait(30)
-    flow2, counter2 = make_flow(open_store(store_path))
+    flow2, _ = make_flow(open_store(store_path))
     try:
         # flow (still this process's) finished it: nothing unfinished, writing is fine
         assert flow2.execute("c", {"n": 1}).status == "completed"
