@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from routilux.exceptions import CheckpointError, ConfigurationError, FlowStateEr
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import JobState
 from routilux.routine import Routine
+from routilux.runtime.bus import BusEvent, EventBus, Subscription
 
 logger = logging.getLogger("routilux.flow")
 
@@ -99,7 +101,35 @@ class Flow:
         self._mailbox: Any = None
         self._supervisor_version = -1
         self._lock = threading.RLock()
+        self._bus = EventBus()
         _live_flows.add(self)
+
+    @property
+    def bus(self) -> EventBus:
+        """The flow's event bus (see :meth:`subscribe`)."""
+        return self._bus
+
+    @bus.setter
+    def bus(self, bus: EventBus) -> None:
+        with self._lock:
+            self._bus = bus  # e.g. a Runtime's, shared by the flows it hosts
+            self._graph_version += 1
+
+    def subscribe(
+        self,
+        target: Callable[[BusEvent], Any] | None = None,
+        kinds: Iterable[str] | None = None,
+        maxsize: int = 10_000,
+    ) -> Subscription:
+        """Watch the flow: job and routine events from its supervisor.
+
+        ``target`` is called with each :class:`~routilux.runtime.bus.BusEvent` on a
+        thread of its own; without it, read the returned subscription
+        (``sub.get(timeout)``, or iterate). ``kinds`` limits the event kinds (default:
+        all); ``maxsize`` bounds what is held for a slow reader, which then gets a
+        ``"resync"`` event instead of what it missed. ``sub.close()`` stops it.
+        """
+        return self._bus.subscribe(target, kinds, maxsize)
 
     @property
     def has_fixed_id(self) -> bool:
@@ -250,6 +280,7 @@ class Flow:
             "routes": routes,
             "replica_states": getattr(self, "_replica_states", {}),
             "store": self.checkpoint_store,
+            "bus": self.bus,
         }
 
     def _ensure_supervisor(self) -> Any:

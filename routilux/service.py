@@ -13,12 +13,14 @@ import signal
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.flow import Flow
 from routilux.job_state import JobState
+from routilux.runtime.bus import BusEvent, EventBus, Subscription
 
 logger = logging.getLogger("routilux.service")
 
@@ -64,6 +66,17 @@ class Runtime:
         self._accepting = True
         self._stop = threading.Event()
         self._closed = False
+        self.bus = EventBus()
+
+    def subscribe(
+        self,
+        target: Callable[[BusEvent], Any] | None = None,
+        kinds: Iterable[str] | None = None,
+        maxsize: int = 10_000,
+    ) -> Subscription:
+        """Watch every hosted flow (events carry their ``flow_id``); see
+        :meth:`Flow.subscribe`."""
+        return self.bus.subscribe(target, kinds, maxsize)
 
     # ------------------------------------------------------------------ flows
     def add_flow(self, flow: Flow) -> list[JobState]:
@@ -82,6 +95,7 @@ class Runtime:
                 flow.checkpoint_store = self.store
             if self.checkpoint_interval is not None:
                 flow.checkpoint_interval = self.checkpoint_interval
+            flow.bus = self.bus  # one bus, one sequence, for every hosted flow
             self.flows[flow.flow_id] = flow
         try:
             recovered = flow.recover(flow.checkpoint_store)

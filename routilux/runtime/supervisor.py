@@ -22,6 +22,19 @@ from routilux.exceptions import (
     RoutineCrashedError,
 )
 from routilux.runtime.backpressure import Gate
+from routilux.runtime.bus import (
+    CHECKPOINT_WRITTEN,
+    JOB_FINISHED,
+    JOB_PAUSED,
+    JOB_RESUMED,
+    JOB_SUBMITTED,
+    METRICS,
+    ROUTINE_OUT_OF_SERVICE,
+    ROUTINE_RESTARTED,
+    STEP_FINISHED,
+    STEP_STARTED,
+    EventBus,
+)
 from routilux.runtime.cut import encode_cut, finished_record, job_summary
 from routilux.runtime.dispatch import ConcurrentDispatcher, JobRun, SequentialDispatcher
 from routilux.runtime.ids import delivery_id, emit_id, root_id
@@ -54,6 +67,7 @@ logger = logging.getLogger("routilux.supervisor")
 THREAD_BATCH = 64  # deliveries handed to a thread actor at once (concurrent mode)
 PROCESS_CREDIT = 2  # per process replica: one step running, one waiting in the pipe
 _MAX_DROPPED_DESCRIBED = 100
+METRICS_INTERVAL = 0.25  # seconds between metrics snapshots on the event bus
 
 
 class Ticket(threading.Event):
@@ -222,6 +236,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         self.holding = False  # dispatch held for a checkpoint
         self._seq = 0
         self.store = flow.checkpoint_store
+        self.bus: EventBus = flow.bus
+        self._metrics_timer: Any = None
         self._tickets: list[Ticket] = []
         self._periodic: Any = None
         self.checkpoints_written = 0
@@ -316,6 +332,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             started.append(entry)
         self.routes = plan["routes"]
         self.store = plan["store"]
+        self.bus = plan["bus"]
         self._has_process_routines = any(e.is_process for e in self.entries.values())
         self.env.targets = {key: tuple(r[0] for r in routes) for key, routes in self.routes.items()}
         self.env.rid_by_object = {id(p.routine): rid for rid, p in routines.items()}
@@ -525,6 +542,18 @@ class FlowSupervisor(pykka.ThreadingActor):
             seq += 1
             delivery.seq = seq
         self._seq = seq
+        if self.bus.active:
+            publish = self.bus.publish
+            flow_id = self.flow.flow_id
+            for delivery in ready:
+                publish(
+                    STEP_STARTED,
+                    flow_id,
+                    job.job_id,
+                    routine=actor.routine_id,
+                    replica=actor.index,
+                    message_id=delivery.id,
+                )
         job.state.current_routine_id = actor.routine_id
         if actor.direct is not None:
             actor.direct.submit(ready)
@@ -564,6 +593,17 @@ class FlowSupervisor(pykka.ThreadingActor):
             return
         rid = entry.routine_id
         entry.figures.record(ended - started)
+        if self.bus.active:
+            self.bus.publish(
+                STEP_FINISHED,
+                self.flow.flow_id,
+                job.job_id,
+                routine=rid,
+                replica=actor.index,
+                message_id=delivery.id,
+                duration=ended - started,
+                error=None if error is None else error.summary(),
+            )
         if not job.live:
             return
         state = job.state.routine_states.get(rid)
@@ -772,6 +812,16 @@ class FlowSupervisor(pykka.ThreadingActor):
         crashes = len(entry.crash_times)
         exceeded = crashes > policy.max_restarts
         entry.figures.restarts += 1
+        self.bus.publish(
+            ROUTINE_RESTARTED,
+            self.flow.flow_id,
+            None,
+            routine=entry.routine_id,
+            replica=actor.index,
+            cause=reason,
+            pid=actor.pid,
+            returncode=returncode,
+        )
         logger.warning(
             "routine %r replica %d (pid %s) crashed: %s; restart %d of %d allowed within %gs%s",
             entry.routine_id,
@@ -849,6 +899,9 @@ class FlowSupervisor(pykka.ThreadingActor):
     def _give_up_on(self, entry: RoutineEntry, reason: str) -> None:
         """A routine that cannot be restarted: fail its messages, now and later."""
         entry.broken = reason
+        self.bus.publish(
+            ROUTINE_OUT_OF_SERVICE, self.flow.flow_id, None, routine=entry.routine_id, reason=reason
+        )
         logger.error("routine %r is out of service: %s", entry.routine_id, reason)
         for job in list(self.jobs.values()):
             if not job.live:
@@ -883,6 +936,8 @@ class FlowSupervisor(pykka.ThreadingActor):
                 pending += [delivery for _, delivery in job.timers.values()]
                 job.state.pending_tasks = [d.describe() for d in pending]
                 job.state._set_status("paused")
+                reason = job.state.pause_points[-1]["reason"] if job.state.pause_points else ""
+                self.bus.publish(JOB_PAUSED, self.flow.flow_id, job.job_id, reason=reason)
         elif not job.in_flight and job.running and job.queued == 0 and not job.timers:
             self._finish(job, "completed")
 
@@ -955,6 +1010,9 @@ class FlowSupervisor(pykka.ThreadingActor):
             else:
                 self._job_end_checkpoint_soon()
         job.state._set_status(status, error)
+        self.bus.publish(
+            JOB_FINISHED, self.flow.flow_id, job.job_id, status=status, error=job.state.error
+        )
 
     def _on_timeout(self, job: JobRun, timeout: float) -> None:
         if not job.live:
@@ -1048,6 +1106,7 @@ class FlowSupervisor(pykka.ThreadingActor):
 
         self.holding = False
         error: BaseException | None = None
+        started_at = time.monotonic()
         try:
             if self._has_process_routines:
                 self._sync_process_states()
@@ -1078,7 +1137,16 @@ class FlowSupervisor(pykka.ThreadingActor):
             self.store.save(flow_id, blob, summary, finished, self.flow.keep_finished_jobs)
             self._finished_unsaved = []
             self.checkpoints_written += 1
-            self._last_checkpoint_at = time.monotonic()
+            now = time.monotonic()
+            self.bus.publish(
+                CHECKPOINT_WRITTEN,
+                flow_id,
+                None,
+                jobs=len(jobs),
+                finished=len(finished),
+                seconds=now - started_at,
+            )
+            self._last_checkpoint_at = now
         except Exception as exc:
             error = exc
             logger.error("checkpoint of flow %r failed: %s", self.flow.flow_id, exc)
@@ -1151,7 +1219,28 @@ class FlowSupervisor(pykka.ThreadingActor):
             job.timeout_handle = self.timers.call_later(
                 timeout, lambda: post((TIMER, self._on_timeout, job, timeout))
             )
+        self.bus.publish(
+            JOB_SUBMITTED, self.flow.flow_id, job.job_id, routine=routine_id, slot=slot
+        )
+        self._ensure_metrics_timer()
         self._enqueue(job, Delivery(root_id(job.job_id), job, routine_id, slot, params))
+
+    def _ensure_metrics_timer(self) -> None:
+        """Publish metrics snapshots a few times a second while someone wants them
+        and jobs run (coalesced: one snapshot per tick, whatever happened)."""
+        if self._metrics_timer is not None or not self.bus.wants(METRICS):
+            return
+        post = self.mailbox.post
+        self._metrics_timer = self.timers.call_later(
+            METRICS_INTERVAL, lambda: post((TIMER, self._metrics_due))
+        )
+
+    def _metrics_due(self) -> None:
+        self._metrics_timer = None
+        if self.bus.wants(METRICS):
+            self.bus.publish(METRICS, self.flow.flow_id, None, routines=self._cmd_metrics())
+            if any(job.live for job in self.jobs.values()):
+                self._ensure_metrics_timer()
 
     def _job(self, state: Any) -> JobRun | None:
         return self.jobs.get(state.job_id)
@@ -1189,6 +1278,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             self._requeue_returned(job)
         state.pending_tasks = []
         state._set_status("running")
+        self.bus.publish(JOB_RESUMED, self.flow.flow_id, job.job_id)
         deferred, state.deferred_events = state.deferred_events, []
         for i, event in enumerate(deferred):
             rid, name, data = event["routine_id"], event["event_name"], event["data"]

@@ -187,3 +187,15 @@ def test_recover_with_a_new_store_then_run_then_recover_again_runs_nothing_twice
         assert counter2.calls == 3, "the finished job ran again"
     finally:
         again.shutdown()
+
+
+def test_a_written_checkpoint_is_published_on_the_event_bus(store_path):
+    flow, _ = make_flow(open_store(store_path))
+    sub = flow.subscribe(kinds=["checkpoint.written"])
+    try:
+        flow.execute("c", {"n": 1}, job_id="one")
+        event = sub.get(10)  # the idle cut at the job's end
+        assert event is not None and event.data["finished"] == 1 and event.data["jobs"] == 0
+        assert event.flow_id == "rules" and event.data["seconds"] >= 0
+    finally:
+        flow.shutdown()

@@ -111,3 +111,66 @@ def test_close_ends_iteration():
     bus.publish(METRICS, "f", n=0)
     sub.close()
     assert [e.data["n"] for e in sub] == [0]
+
+
+# ------------------------------------------------------------------ fed by a flow
+def _kinds_of(events, job_id):
+    return [e.kind for e in events if e.job_id == job_id]
+
+
+def test_a_flow_publishes_its_jobs_and_steps_in_order(make_flow):
+    from runtime_helpers import Node, Source
+
+    flow = make_flow()
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Node(), "sink")
+    flow.connect("source", "out", "sink", "in")
+    sub = flow.subscribe()
+    job = flow.execute("source", {"n": 2}, timeout=30)
+    assert job.status == "completed"
+    events = []
+    while (event := sub.get(5)) is not None:
+        events.append(event)
+        if event.kind == JOB_FINISHED:
+            break
+    # sequential: one step in flight, so the order is exact
+    assert _kinds_of(events, job.job_id) == ["job.submitted"] + [
+        "step.started",
+        "step.finished",
+    ] * 3 + ["job.finished"]
+    finished = [e for e in events if e.kind == STEP_FINISHED]
+    assert [e.data["routine"] for e in finished] == ["source", "sink", "sink"]
+    assert all(e.data["error"] is None and e.data["duration"] >= 0 for e in finished)
+    assert events[-1].data == {"status": "completed", "error": None}
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(seqs)
+
+
+def test_a_subscriber_that_never_reads_does_not_stall_the_flow(make_flow):
+    from runtime_helpers import Node, Source
+
+    flow = make_flow(execution_strategy="concurrent")
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Node(), "sink")
+    flow.connect("source", "out", "sink", "in")
+    sub = flow.subscribe(maxsize=1)
+    job = flow.execute("source", {"n": 5000}, timeout=60)
+    assert job.status == "completed"
+    first = sub.get(0)
+    assert first.kind == "job.submitted"
+    assert sub.get(0).kind == RESYNC, "it fell behind and is told so"
+
+
+def test_metrics_snapshots_are_published_while_jobs_run(make_flow, gates):
+    from runtime_helpers import Node
+
+    release = gates()
+    flow = make_flow()
+    flow.add_routine(Node(lambda node, data: release.wait(30)), "slow")
+    sub = flow.subscribe(kinds=[METRICS])
+    job = flow.execute("slow", {}, wait=False)
+    snapshot = sub.get(10)
+    assert snapshot is not None and snapshot.kind == METRICS
+    assert snapshot.data["routines"]["slow"]["in_flight"] == 1
+    release.set()
+    assert job.wait(30)

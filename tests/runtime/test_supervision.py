@@ -98,6 +98,17 @@ def test_crash_is_restarted_and_the_message_redelivered(make_flow, tmp_path, how
     assert worker.handled == 3 and worker.stats() == {"handled": 3}
 
 
+def test_a_crash_is_published_on_the_event_bus_with_its_cause(make_flow, tmp_path):
+    worker = Faulty("exit", crash_on=1, marker=str(tmp_path / "crashed"))
+    flow, _ = build(make_flow, worker)
+    sub = flow.subscribe(kinds=["routine.restarted"])
+    assert flow.execute("src", {"n": 3}, timeout=30).status == "completed"
+    event = sub.get(5)
+    assert event is not None and event.data["routine"] == "work"
+    assert event.data["cause"] == "exit code 3" and event.data["returncode"] == 3
+    assert event.data["pid"] == int((tmp_path / "crashed").read_text())
+
+
 def test_sigkill_from_outside_mid_step(make_flow, tmp_path):
     started = tmp_path / "started"
     release = tmp_path / "release"
