@@ -14,175 +14,49 @@ types is accepted:
 * attribute access ``a.b``: on a mapping it reads the key ``"b"``; on any other
   object it reads a public attribute. Names and attributes starting with ``_`` are
   refused, and so are the introspection attributes of frames, code objects,
-  generators, coroutines and tracebacks;
-* calls of a few harmless built-ins only: ``len str int float bool abs min max``
-  (positional arguments only).
+  generators, coroutines and tracebacks, ``mro`` and ``format``/``format_map``;
+* calls of the functions ``len str int float bool abs min max any all dict list
+  tuple set frozenset`` (keyword arguments only where harmless: ``int(x, base=)``,
+  ``min``/``max(default=)``, ``dict(a=1)``), ``isinstance(x, T)`` with ``T`` a type
+  name or a tuple of them (``dict list tuple set str int float bool bytes
+  frozenset``), ``hasattr(obj, name)`` and ``getattr(obj, name[, default])`` (with
+  ``name`` passing the attribute rule above);
+* method calls ``receiver.m(...)`` for the methods listed in
+  :data:`routilux.builtin_routines._safe_calls.METHODS` (``data.get('k')``,
+  ``name.lower().startswith('a')``, ``d.items()``...), run through the builtin
+  type's own implementation.
 
 Everything else - imports, lambdas, comprehensions, f-strings, walrus, starred
-arguments, calls of anything but the functions above - is refused when the
+arguments, ``%``-formatting, mutating methods (``pop``, ``append``...), calls of
+anything not listed, attributes of type objects (``str.join``) - is refused when the
 expression is compiled. Work is bounded: the source length, node count and nesting
 depth are limited, integer results may not exceed :data:`MAX_INT_BITS` bits (so
-``10**10**10`` is refused before it is computed), sequence repetition may not build
-more than :data:`MAX_SEQUENCE_LENGTH` items and ``%``-formatting of strings is refused.
+``10**10**10`` is refused before it is computed), and sequence repetition (``*``,
+``join`` separators) may not build more than :data:`MAX_SEQUENCE_LENGTH` items.
 """
 
 from __future__ import annotations
 
 import ast
-import operator
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from routilux.builtin_routines._safe_calls import SAFE_FUNCTIONS, TYPE_NAMES, call_method
+from routilux.builtin_routines._safe_check import (
+    BINARY_OPS,
+    BLOCKED_VALUE_TYPES,
+    COMPARE_OPS,
+    MAX_INT_BITS,
+    MAX_SEQUENCE_LENGTH,
+    MAX_SOURCE_LENGTH,
+    UNARY_OPS,
+    attribute_allowed,
+    validate,
+)
 from routilux.exceptions import (
     ExpressionEvaluationError,
     UnsafeExpressionError,
 )
-
-MAX_SOURCE_LENGTH = 2000
-MAX_NODES = 400
-MAX_DEPTH = 40
-MAX_INT_BITS = 65536
-MAX_SEQUENCE_LENGTH = 100_000
-
-SAFE_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "len": len,
-    "str": str,
-    "int": int,
-    "float": float,
-    "bool": bool,
-    "abs": abs,
-    "min": min,
-    "max": max,
-}
-
-# Attributes through which Python objects expose their interpreter internals.
-_BLOCKED_ATTRIBUTE_PREFIXES = ("f_", "gi_", "cr_", "ag_", "co_", "tb_", "func_", "im_")
-_BLOCKED_ATTRIBUTES = frozenset({"mro", "format", "format_map"})
-_BLOCKED_VALUE_TYPES = (
-    types.ModuleType,
-    types.FrameType,
-    types.CodeType,
-    types.TracebackType,
-    types.GeneratorType,
-    types.CoroutineType,
-    types.AsyncGeneratorType,
-)
-
-
-_BINARY_OPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY_OPS: dict[type, Callable[[Any], Any]] = {
-    ast.Not: operator.not_,
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-}
-_COMPARE_OPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.In: lambda a, b: a in b,
-    ast.NotIn: lambda a, b: a not in b,
-    ast.Is: operator.is_,
-    ast.IsNot: operator.is_not,
-}
-_ALLOWED_NODES: tuple[type, ...] = (
-    ast.Expression,
-    ast.Constant,
-    ast.Name,
-    ast.Load,
-    ast.Tuple,
-    ast.List,
-    ast.Set,
-    ast.Dict,
-    ast.BoolOp,
-    ast.And,
-    ast.Or,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.Compare,
-    ast.IfExp,
-    ast.Subscript,
-    ast.Slice,
-    ast.Attribute,
-    ast.Call,
-    *_BINARY_OPS,
-    *_UNARY_OPS,
-    *_COMPARE_OPS,
-)
-_ALLOWED_CONSTANTS = (str, bytes, int, float, bool, type(None))
-
-
-def _attribute_allowed(name: str) -> bool:
-    return not (
-        name.startswith("_")
-        or name in _BLOCKED_ATTRIBUTES
-        or name.startswith(_BLOCKED_ATTRIBUTE_PREFIXES)
-    )
-
-
-def _validate(tree: ast.AST, source: str) -> None:
-    """Refuse any node outside the whitelist; also bound size and depth."""
-    count = 0
-    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if count > MAX_NODES:
-            raise UnsafeExpressionError(
-                f"expression {source!r} is too large (more than {MAX_NODES} syntax nodes)"
-            )
-        if depth > MAX_DEPTH:
-            raise UnsafeExpressionError(
-                f"expression {source!r} is nested too deeply (more than {MAX_DEPTH} levels)"
-            )
-        if not isinstance(node, _ALLOWED_NODES):
-            raise UnsafeExpressionError(
-                f"expression {source!r} uses {type(node).__name__}, which is not allowed "
-                "in a safe expression"
-            )
-        if isinstance(node, ast.Constant) and not isinstance(node.value, _ALLOWED_CONSTANTS):
-            raise UnsafeExpressionError(
-                f"expression {source!r}: constant {node.value!r} is not allowed"
-            )
-        if isinstance(node, ast.Name) and node.id.startswith("_"):
-            raise UnsafeExpressionError(
-                f"expression {source!r}: names starting with '_' are not allowed ({node.id!r})"
-            )
-        if isinstance(node, ast.Attribute) and not _attribute_allowed(node.attr):
-            raise UnsafeExpressionError(
-                f"expression {source!r}: access to attribute {node.attr!r} is not allowed"
-            )
-        if isinstance(node, ast.Dict) and any(key is None for key in node.keys):
-            raise UnsafeExpressionError(
-                f"expression {source!r}: dict unpacking (**) is not allowed"
-            )
-        if isinstance(node, ast.Call):
-            func = node.func
-            if not (isinstance(func, ast.Name) and func.id in SAFE_FUNCTIONS):
-                shown = ast.unparse(func)
-                raise UnsafeExpressionError(
-                    f"expression {source!r}: calling {shown!r} is not allowed; only "
-                    f"{sorted(SAFE_FUNCTIONS)} may be called"
-                )
-            if node.keywords:
-                raise UnsafeExpressionError(
-                    f"expression {source!r}: keyword arguments are not allowed in calls"
-                )
-            # the function name itself is not walked as a plain name lookup
-            stack.extend((arg, depth + 1) for arg in node.args)
-            continue
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 class SafeExpression:
@@ -206,7 +80,7 @@ class SafeExpression:
             tree = ast.parse(source.strip(), mode="eval")
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             raise UnsafeExpressionError(f"invalid expression {source!r}: {exc}") from None
-        _validate(tree, source)
+        validate(tree, source)
         self.source = source
         self._tree = tree
 
@@ -305,7 +179,7 @@ class _Interpreter:
         return value
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
-        return _UNARY_OPS[type(node.op)](self.visit(node.operand))
+        return UNARY_OPS[type(node.op)](self.visit(node.operand))
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         left = self.visit(node.left)
@@ -317,7 +191,7 @@ class _Interpreter:
             self._check_mult(left, right)
         elif op is ast.Mod and isinstance(left, (str, bytes)):
             raise self.fail("%-formatting of strings is not allowed")
-        result = _BINARY_OPS[op](left, right)
+        result = BINARY_OPS[op](left, right)
         if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
             raise self.fail(f"integer result exceeds {MAX_INT_BITS} bits")
         return result
@@ -342,7 +216,7 @@ class _Interpreter:
         left = self.visit(node.left)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.visit(comparator)
-            if not _COMPARE_OPS[type(op)](left, right):
+            if not COMPARE_OPS[type(op)](left, right):
                 return False
             left = right
         return True
@@ -363,8 +237,8 @@ class _Interpreter:
         )
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
-        value = self.visit(node.value)
         name = node.attr
+        value = self._value(self.visit(node.value), name)
         if isinstance(value, Mapping):
             if name in value:
                 return self._safe(value[name], name)
@@ -374,14 +248,52 @@ class _Interpreter:
         return self._safe(getattr(value, name), name)
 
     def _safe(self, value: Any, where: str) -> Any:
-        if isinstance(value, _BLOCKED_VALUE_TYPES):
+        if isinstance(value, BLOCKED_VALUE_TYPES):
             raise self.fail(f"{where!r} gives a {type(value).__name__}, which is not allowed")
         return value
 
     def visit_Call(self, node: ast.Call) -> Any:
-        function = SAFE_FUNCTIONS[node.func.id]  # type: ignore[attr-defined]
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            receiver = self._value(self.visit(func.value), func.attr)
+            args, kwargs = self._arguments(node)
+            try:
+                result = call_method(receiver, func.attr, args, kwargs, MAX_SEQUENCE_LENGTH)
+            except TypeError as exc:
+                raise self.fail(str(exc)) from None
+            return self._safe(result, func.attr)
+        name = func.id  # type: ignore[attr-defined]
+        if name == "isinstance":
+            kind = node.args[1]
+            names = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+            types_ = tuple(TYPE_NAMES[n.id] for n in names)  # type: ignore[attr-defined]
+            return isinstance(self.visit(node.args[0]), types_)
+        args, kwargs = self._arguments(node)
+        if name in ("hasattr", "getattr"):
+            return self._getattr(name, args)
+        return self._safe(SAFE_FUNCTIONS[name](*args, **kwargs), name)
+
+    def _arguments(self, node: ast.Call) -> tuple[list[Any], dict[str, Any]]:
         args = [self.visit(arg) for arg in node.args]
-        return function(*args)
+        kwargs = {k.arg: self.visit(k.value) for k in node.keywords}
+        return args, kwargs  # type: ignore[return-value]
+
+    def _getattr(self, name: str, args: list[Any]) -> Any:
+        target, attribute = args[0], args[1]
+        if not isinstance(attribute, str) or not attribute_allowed(attribute):
+            raise self.fail(f"{name}() of attribute {attribute!r} is not allowed")
+        self._value(target, attribute)
+        if name == "hasattr":
+            return hasattr(target, attribute)
+        if len(args) == 3:
+            return self._safe(getattr(target, attribute, args[2]), attribute)
+        return self._safe(getattr(target, attribute), attribute)
+
+    def _value(self, value: Any, where: str) -> Any:
+        """Refuse reading attributes of type objects (``str.join``, ``dict.fromkeys``)."""
+        if isinstance(value, type):
+            raise self.fail(f"attributes of type objects are not allowed ({where!r})")
+        return value
 
 
 def compile_expression(source: str | SafeExpression) -> SafeExpression:

@@ -77,12 +77,15 @@ def test_names_only_from_the_mapping():
 
 def test_builtin_function_names_are_not_values():
     # ``len`` may be called, but it is not a value that can be passed around
-    with pytest.raises(ExpressionEvaluationError, match="'len' is not defined"):
+    with pytest.raises(UnsafeExpressionError, match="'len' is a function or type name"):
         safe_eval("len", {})
 
 
-def test_data_may_shadow_a_function_name_without_replacing_the_call():
-    assert safe_eval("len(len)", {"len": [1, 2, 3]}) == 3
+def test_data_may_not_shadow_a_function_name_nor_replace_the_call():
+    # a field called ``len`` is reached through ``data``, never as a bare name
+    with pytest.raises(UnsafeExpressionError, match="'len' is a function or type name"):
+        safe_eval("len(len)", {"len": [1, 2, 3]})
+    assert safe_eval("len(data['len'])", {"data": {"len": [1, 2, 3]}}) == 3
 
 
 HOSTILE = [
@@ -119,7 +122,7 @@ HOSTILE = [
     "len(*tags)",
     "max(tags, key=len)",
     "str.join('', tags)",
-    "name.upper()",
+    "name.upper().format()",
     "tags.pop()",
     "_private",
     "__builtins__",
@@ -207,17 +210,23 @@ def test_introspection_values_reached_through_data_are_refused():
         "[0] * 10**9",
         "(1,) * 10**9",
         "10**9 * [0]",
-        "'%*d' % (10**9, 1)",
-        "'%s' % x",
+        "fmt % (10**9, 1)",
+        "fmt % x",
         "int('9' * 100000)",
     ],
 )
 def test_resource_exhaustion_is_refused_quickly(source):
-    names = {"MAX": MAX_INT_BITS + 1, "MAX_SEQ": MAX_SEQUENCE_LENGTH, "x": 1}
+    names = {"MAX": MAX_INT_BITS + 1, "MAX_SEQ": MAX_SEQUENCE_LENGTH, "x": 1, "fmt": "%*d"}
     started = time.perf_counter()
     with pytest.raises(ExpressionEvaluationError):
         safe_eval(source, names)
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("source", ["'%*d' % (10**9, 1)", "'%s' % x", "b'%s' % x"])
+def test_formatting_a_literal_string_is_refused_at_compile_time(source):
+    with pytest.raises(UnsafeExpressionError, match="%-formatting"):
+        compile_expression(source)
 
 
 def test_large_but_bounded_arithmetic_still_works():
