@@ -1,10 +1,15 @@
 """The built-in routines: ready-made routines for common workflow steps.
 
-Every built-in takes no required constructor arguments; settings are config keys,
-given to ``set_config(...)`` or as constructor keywords (``TextClipper(max_length=80)``).
-Unknown keys and bad values raise :class:`routilux.exceptions.ConfigurationError`.
-All of them pickle with cloudpickle (configured callables included) and work
-standalone, in thread routines and in process routines.
+The eight routines of routilux 0.10 (TextClipper, TextRenderer, ResultExtractor,
+DataFlattener, DataTransformer, DataValidator, ConditionalRouter, TimeProvider) behave
+as in 0.10: the same attributes (``input_slot``, ``output_event``...), config keys and
+defaults, input rule and outputs. Every built-in takes no required constructor
+arguments; settings are config keys, given to ``set_config(...)`` or as constructor
+keywords (``TextClipper(max_length=80)``). As in 0.10, ``set_config`` stores any key
+(``strict_config=True`` refuses unknown ones); a bad value of a known key raises
+:class:`routilux.exceptions.ConfigurationError`. All of them pickle with cloudpickle
+(configured callables included) and work standalone, in thread routines and in
+process routines.
 """
 
 from routilux.builtin_routines._base import BuiltinRoutine
@@ -26,7 +31,6 @@ from routilux.builtin_routines.stream import (
     Splitter,
 )
 from routilux.builtin_routines.text_processing import (
-    Extraction,
     ResultExtractor,
     TextClipper,
     TextRenderer,
@@ -43,7 +47,6 @@ __all__ = [
     "DataValidator",
     "Debouncer",
     "ExpressionEvaluationError",
-    "Extraction",
     "Filter",
     "Mapper",
     "ResultExtractor",

@@ -1,8 +1,9 @@
-"""The common base of the built-in routines: declared config keys, checked values."""
+"""The common base of the built-in routines: declared config keys, input extraction."""
 
 from __future__ import annotations
 
 import copy
+import logging
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -11,6 +12,20 @@ from routilux.exceptions import ConfigurationError
 from routilux.routine import Routine
 
 _MISSING = object()
+logger = logging.getLogger(__name__)
+
+#: ``input_key`` default of the 0.10 built-ins: find the input as routilux 0.10 did.
+AUTO = "auto"
+
+
+def extract_input_data(data: Any = None, **kwargs: Any) -> Any:
+    """The routilux 0.10 input rule: ``data`` if not None, else the single keyword's
+    value, else the dict of the keywords (``{}`` when there are none)."""
+    if data is not None:
+        return data
+    if len(kwargs) == 1:
+        return next(iter(kwargs.values()))
+    return kwargs
 
 
 class BuiltinRoutine(Routine):
@@ -18,17 +33,31 @@ class BuiltinRoutine(Routine):
 
     Every built-in declares its configuration keys and their defaults in
     ``CONFIG_DEFAULTS``. The defaults are copied into ``_config`` at construction, so
-    ``config()`` and ``Flow.serialize()`` show every setting. ``set_config`` refuses
-    unknown keys (a typo must not be silently ignored) and checks each value through
-    :meth:`_check_config`; keyword arguments of the constructor go through
-    ``set_config`` too, so ``TextClipper(max_length=10)`` equals
-    ``TextClipper()`` followed by ``set_config(max_length=10)``.
+    ``config()`` and ``Flow.serialize()`` show every setting. As in routilux 0.10,
+    ``set_config`` stores any key: users keep their own values there (a
+    ConditionalRouter condition reads them through ``config``). ``strict_config=True``
+    makes unknown keys a ``ConfigurationError`` instead (typos then fail). Values of
+    the declared keys are checked through :meth:`_check_config`; keyword arguments of
+    the constructor go through ``set_config`` too, so ``TextClipper(max_length=10)``
+    equals ``TextClipper()`` followed by ``set_config(max_length=10)``.
+
+    Input: with ``input_key="auto"`` (the default of the 0.10 built-ins) a message's
+    input value is found as routilux 0.10 found it: the message keys in
+    ``OVERRIDE_KEYS`` are taken out (they override config for that message), then
+    the first of ``INPUT_KEYS`` (``data``) whose value is not None is the input; else
+    a single remaining key gives its value, several give the dict of them, none gives
+    ``{}``. Any other ``input_key`` reads exactly that key; None takes the whole
+    message.
 
     Built-ins hold no locks, threads or open files: they pickle with cloudpickle and
     run the same in thread and process routines.
     """
 
     CONFIG_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    #: Message keys that override config for one message (0.10 handler parameters).
+    OVERRIDE_KEYS: ClassVar[tuple[str, ...]] = ()
+    #: Message keys tried first, in order, for the input value (``input_key="auto"``).
+    INPUT_KEYS: ClassVar[tuple[str, ...]] = ("data",)
 
     def __init__(self, **config: Any) -> None:
         super().__init__()
@@ -42,14 +71,22 @@ class BuiltinRoutine(Routine):
 
     # -- configuration ---------------------------------------------------------------
     def set_config(self, **kwargs: Any) -> None:
-        """Set configuration values; unknown keys or bad values raise ConfigurationError."""
+        """Set configuration values; a bad value of a declared key raises
+        ConfigurationError. Unknown keys are stored (``strict_config=True``: refused)."""
         known = self.CONFIG_DEFAULTS
-        unknown = sorted(k for k in kwargs if k not in known)
+        unknown = sorted(k for k in kwargs if k not in known and k != "strict_config")
         if unknown:
-            raise ConfigurationError(
-                f"{type(self).__name__} has no config key(s) {unknown}; known keys: {sorted(known)}"
-            )
-        checked = {key: self._check_config(key, value) for key, value in kwargs.items()}
+            strict = kwargs.get("strict_config", self._config.get("strict_config", False))
+            if strict:
+                raise ConfigurationError(
+                    f"{type(self).__name__} has no config key(s) {unknown}; known keys: "
+                    f"{sorted(known)} (strict_config=True refuses other keys)"
+                )
+            logger.debug("%s: storing config key(s) it does not use: %s", self, unknown)
+        checked = {
+            key: self._check_config(key, value) if key in known else value
+            for key, value in kwargs.items()
+        }
         super().set_config(**checked)
         self._config_changed(set(checked))
 
@@ -116,13 +153,33 @@ class BuiltinRoutine(Routine):
         return value
 
     # -- reading messages ------------------------------------------------------------
+    def _extract_input_data(self, data: Any = None, **kwargs: Any) -> Any:
+        """The routilux 0.10 helper: ``data`` if not None, else the single keyword's
+        value, else the dict of the keywords (``{}`` when there are none)."""
+        return extract_input_data(data, **kwargs)
+
+    def _split_message(self, message: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """``(input value, overrides)`` of a message: the overrides are the message's
+        ``OVERRIDE_KEYS`` (taken out before the input is looked for)."""
+        rest = dict(message)
+        overrides = {key: rest.pop(key) for key in self.OVERRIDE_KEYS if key in rest}
+        return self._input_value(rest), overrides
+
     def _input_value(self, message: Mapping[str, Any], key_config: str = "input_key") -> Any:
         """The part of a message this routine works on.
 
-        ``input_key=None`` means the whole message (as a dict); otherwise the message
-        must carry that key.
+        ``input_key="auto"``: the 0.10 rule (see the class docstring);
+        ``input_key=None``: the whole message (as a dict); otherwise the message must
+        carry that key.
         """
         key = self._config.get(key_config)
+        if key == AUTO:
+            rest = dict(message)
+            for name in self.INPUT_KEYS:
+                value = rest.pop(name, None)
+                if value is not None:
+                    return value
+            return extract_input_data(None, **rest)
         if key is None:
             return dict(message)
         value = message.get(key, _MISSING)

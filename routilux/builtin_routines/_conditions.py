@@ -6,8 +6,11 @@ A condition is one of:
 * a dict ``{field: expected}``: true when ``value`` is a mapping and every field is
   present and equal to its expected value;
 * a string: a safe expression (see :mod:`routilux.builtin_routines._safe_expr`)
-  evaluated with the fields of ``value`` as names (and ``data`` naming ``value``
-  itself; a non-dict ``value`` is also available as ``value``).
+  evaluated with ``data`` naming ``value`` itself, ``config`` and ``stats`` the
+  routine's configuration and statistics (copies), and the str fields of a dict
+  ``value`` as bare names (a non-dict ``value`` is also available as ``value``).
+  A field never shadows a reserved name: ``data``, ``config``, ``stats``, the
+  callable functions and the type names.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from routilux.builtin_routines._safe_calls import RESERVED_CALLABLE_NAMES
 from routilux.builtin_routines._safe_expr import (
     SafeExpression,
     UnsafeExpressionError,
@@ -22,14 +26,21 @@ from routilux.builtin_routines._safe_expr import (
 )
 from routilux.exceptions import ConfigurationError
 
+RESERVED_NAMES = frozenset({"data", "config", "stats"}) | RESERVED_CALLABLE_NAMES
 
-def expression_names(value: Any) -> dict[str, Any]:
-    """The names an expression sees for ``value``."""
+
+def expression_names(
+    value: Any, config: Mapping[str, Any] | None = None, stats: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The names an expression sees for ``value`` (``config``/``stats``: copies)."""
     if isinstance(value, Mapping):
-        names = {k: v for k, v in value.items() if isinstance(k, str)}
-        names.setdefault("data", value)
-        return names
-    return {"value": value, "data": value}
+        names = {k: v for k, v in value.items() if isinstance(k, str) and k not in RESERVED_NAMES}
+    else:
+        names = {"value": value}
+    names["data"] = value
+    names["config"] = dict(config) if config is not None else {}
+    names["stats"] = dict(stats) if stats is not None else {}
+    return names
 
 
 def _compile(spec: str | SafeExpression, what: str) -> SafeExpression:
@@ -71,10 +82,15 @@ class Condition:
     def __setstate__(self, state: tuple[str, Any]) -> None:
         self.kind, self.spec = state
 
-    def test(self, value: Any) -> bool:
+    def test(
+        self,
+        value: Any,
+        config: Mapping[str, Any] | None = None,
+        stats: Mapping[str, Any] | None = None,
+    ) -> bool:
         """True when ``value`` satisfies the condition."""
         if self.kind == "expression":
-            return bool(self.spec.evaluate(expression_names(value)))
+            return bool(self.spec.evaluate(expression_names(value, config, stats)))
         if self.kind == "fields":
             if not isinstance(value, Mapping):
                 raise TypeError(
@@ -112,8 +128,13 @@ class ExpressionFunction:
     def __setstate__(self, state: SafeExpression) -> None:
         self.expression = state
 
-    def __call__(self, value: Any) -> Any:
-        return self.expression.evaluate(expression_names(value))
+    def __call__(
+        self,
+        value: Any,
+        config: Mapping[str, Any] | None = None,
+        stats: Mapping[str, Any] | None = None,
+    ) -> Any:
+        return self.expression.evaluate(expression_names(value, config, stats))
 
     @property
     def __name__(self) -> str:  # used in error messages and transformation names

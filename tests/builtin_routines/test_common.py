@@ -45,7 +45,7 @@ SAMPLE_CONFIG = {
     DataFlattener: {"separator": "/"},
     DataTransformer: {"transformations": ["lowercase"]},
     DataValidator: {"required_fields": ["id"]},
-    ConditionalRouter: {"routes": [("big", "value > 10")]},
+    ConditionalRouter: {"routes": [("big", "data.get('value', 0) > 10")]},
     TimeProvider: {"format": "timestamp"},
     Batcher: {"batch_size": 3},
     Aggregator: {"count": 2},
@@ -57,6 +57,10 @@ SAMPLE_CONFIG = {
 
 
 def test_issue_names_are_exported_from_the_package_and_sub_packages():
+    # DataFlattener's 0.10 home is utils; data_processing keeps exporting it too
+    from routilux.builtin_routines.utils import DataFlattener as from_utils
+
+    assert from_utils is DataFlattener
     for package, classes in ROUTINES.items():
         sub = importlib.import_module(f"routilux.builtin_routines.{package}")
         for cls in classes:
@@ -84,13 +88,17 @@ def test_keywords_equal_set_config(cls):
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
-def test_unknown_config_key_is_refused_with_the_known_keys(cls):
+def test_unknown_config_key_is_stored_as_in_0_10_unless_strict(cls):
     routine = cls()
+    routine.set_config(bogus=1)
+    assert routine.config()["bogus"] == 1 and routine.get_config("bogus") == 1
+    assert cls(bogus=2).get_config("bogus") == 2
+    strict = cls(strict_config=True)
     with pytest.raises(ConfigurationError, match=r"no config key\(s\) \['bogus'\].*known keys"):
-        routine.set_config(bogus=1)
+        strict.set_config(bogus=1)
     with pytest.raises(ConfigurationError, match="bogus"):
-        cls(bogus=1)
-    assert "bogus" not in routine.config()
+        cls(strict_config=True, bogus=1)
+    assert "bogus" not in strict.config()
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
@@ -127,22 +135,42 @@ def _listify(value):
 
 
 @pytest.mark.parametrize(
-    "cls, key, bad",
+    "cls, key, value",
     [
+        # 0.10 accepted these and gave them a meaning: they must keep working
         (TextClipper, "max_length", 0),
-        (TextClipper, "max_length", "10"),
         (TextClipper, "max_length", True),
-        (TextRenderer, "tag_format", "html"),
-        (ResultExtractor, "strategy", "best"),
-        (ResultExtractor, "extractors", ["nope"]),
+        (TextRenderer, "tag_format", "html"),  # any format but xml renders markdown
+        (ResultExtractor, "strategy", "best"),  # collects, keeps the most confident
         (DataFlattener, "separator", ""),
         (DataFlattener, "max_depth", 0),
-        (DataTransformer, "transformations", ["capitalize"]),
-        (DataValidator, "rules", {"a": "nonsense"}),
-        (DataValidator, "strict_mode", "yes"),
+        (DataTransformer, "transformations", ["capitalize"]),  # an error entry at run time
+        (DataValidator, "rules", {"a": "nonsense"}),  # an error entry at run time
+        (DataValidator, "strict_mode", "yes"),  # truthy
+        (ConditionalRouter, "route_priority", "any"),  # all matching routes
+        (TimeProvider, "format", "rfc"),  # iso
+    ],
+)
+def test_values_0_10_accepted_are_stored(cls, key, value):
+    routine = cls()
+    routine.set_config(**{key: value})
+    assert routine.get_config(key) == value
+
+
+@pytest.mark.parametrize(
+    "cls, key, bad",
+    [
+        (TextClipper, "max_length", "10"),
+        (TextClipper, "truncation_message", None),
+        (TextRenderer, "indent", [2]),
+        (ResultExtractor, "extractor_priority", "json_string"),
+        (DataFlattener, "separator", 1),
+        (DataFlattener, "max_depth", -1),
+        (DataTransformer, "transformation_map", ["lowercase"]),
+        (DataValidator, "rules", ["a"]),
         (ConditionalRouter, "routes", [("a",)]),
-        (ConditionalRouter, "route_priority", "any"),
-        (TimeProvider, "format", "rfc"),
+        (ConditionalRouter, "routes", [("a", "data.pop()")]),
+        (TimeProvider, "custom_format", 5),
         (TimeProvider, "timezone", "Mars/Olympus"),
         (Batcher, "batch_size", -1),
         (Batcher, "max_wait", 0),
@@ -171,6 +199,7 @@ def test_bad_config_values_raise_a_clear_configuration_error(cls, key, bad):
         Mapper(function=lambda m: m),
         ConditionalRouter(routes=[("a", lambda d: True)]),
         DataValidator(rules={"a": lambda v: True}),
+        DataTransformer(),  # transformation_map holds the built-in functions
         Batcher(batch_size=1, clock=lambda: 0.0),
         TimeProvider(clock=lambda: 0.0),
     ],

@@ -21,7 +21,9 @@ def route(collect, router, data):
 
 def test_each_route_gets_an_event():
     router = ConditionalRouter(routes=[("high", "p > 5"), ("low", "p <= 5")])
-    assert sorted(router._events) == ["high", "low"]
+    assert sorted(router._events) == ["high", "low", "output"]
+    assert router.default_output is router.get_event("output")
+    assert router.default_output.output_params == ["data", "route"]
 
 
 def test_first_match_with_expression_conditions(collect):
@@ -46,7 +48,9 @@ def test_callable_and_field_conditions(collect):
     )
     assert list(route(collect, router, {"level": "error", "msg": "x"})) == ["errors"]
     assert list(route(collect, router, {"level": "info", "msg": "long"})) == ["long"]
-    assert route(collect, router, {"level": "info", "msg": "x"}) == {}
+    assert route(collect, router, {"level": "info", "msg": "x"}) == {
+        "output": [{"data": {"level": "info", "msg": "x"}, "route": "unmatched"}]
+    }
 
 
 def test_field_condition_with_missing_field_does_not_match(collect):
@@ -61,12 +65,14 @@ def test_default_route(collect):
     assert list(route(collect, router, {"p": 9})) == ["big"]
 
 
-def test_unrouted_data_is_counted(collect):
+def test_unmatched_data_goes_to_output_and_is_counted(collect):
     router = ConditionalRouter(routes=[("big", "p > 5")])
-    assert route(collect, router, {"p": 1}) == {}
-    assert router.stats() == {"unrouted": 1}
+    assert route(collect, router, {"p": 1}) == {
+        "output": [{"data": {"p": 1}, "route": "unmatched"}]
+    }
+    assert router.stats() == {"unmatched": 1}
     route(collect, router, {"p": 6})
-    assert router.stats() == {"unrouted": 1, "route:big": 1}
+    assert router.stats() == {"unmatched": 1, "route:big": 1}
 
 
 def test_routes_as_dict(collect):
@@ -80,8 +86,9 @@ def test_add_route(collect):
     router.add_route("big", lambda d: d["p"] > 100)
     assert [name for name, _ in router.get_config("routes")] == ["small", "big"]
     assert list(route(collect, router, {"p": 500})) == ["big"]
-    with pytest.raises(ConfigurationError, match="duplicate route 'big'"):
-        router.add_route("big", "True")
+    # a second condition under the same name acts as an OR (0.10 allows it)
+    router.add_route("big", "p == 50")
+    assert list(route(collect, router, {"p": 50})) == ["big"]
 
 
 def test_expression_sees_the_data_as_data_and_non_dicts_as_value(collect):
@@ -91,16 +98,24 @@ def test_expression_sees_the_data_as_data_and_non_dicts_as_value(collect):
     assert list(route(collect, router, 4)) == ["num"]
 
 
-def test_field_condition_on_non_dict_data_is_a_type_error(collect):
+def test_field_condition_on_non_dict_data_never_matches(collect):
     router = ConditionalRouter(routes=[("a", {"k": 1})])
-    with pytest.raises(TypeError, match="needs dict data, got int"):
-        route(collect, router, 5)
+    assert list(route(collect, router, 5)) == ["output"]
+    assert router.stats().get("condition_errors") is None
 
 
-def test_missing_field_in_expression_is_a_clear_error(collect):
-    router = ConditionalRouter(routes=[("a", "priority > 1")])
+def test_missing_field_in_expression_is_no_match_counted_and_logged(collect, caplog):
+    router = ConditionalRouter(routes=[("a", "priority > 1"), ("b", "True")])
+    with caplog.at_level("WARNING"):
+        assert list(route(collect, router, {"p": 1})) == ["b"]
+        assert list(route(collect, router, {"p": 2})) == ["b"]
+    assert router.stats()["condition_errors"] == 2
+    warnings = [r for r in caplog.records if "route 'a'" in r.getMessage()]
+    assert len(warnings) == 1  # the first error of a route only
+    assert "name 'priority' is not defined" in warnings[0].getMessage()
+    strict = ConditionalRouter(routes=[("a", "priority > 1")], strict_conditions=True)
     with pytest.raises(ExpressionEvaluationError, match="name 'priority' is not defined"):
-        route(collect, router, {"p": 1})
+        route(collect, strict, {"p": 1})
 
 
 def test_guarded_expression_handles_missing_fields(collect):
@@ -133,17 +148,27 @@ def test_hostile_condition_strings_are_refused(condition):
 
 
 def test_dos_condition_fails_fast(collect):
-    router = ConditionalRouter(routes=[("boom", "p ** p ** p > 0")])
+    router = ConditionalRouter(routes=[("boom", "p ** p ** p > 0")], strict_conditions=True)
     with pytest.raises(ExpressionEvaluationError, match="bits"):
         route(collect, router, {"p": 1000})
+    router.set_config(strict_conditions=False)
+    assert list(route(collect, router, {"p": 1000})) == ["output"]
 
 
 @pytest.mark.parametrize(
-    "routes", [["a"], [("a", "x", "y")], [(1, "x")], [("", "x")], "a", [("a", 5)]]
+    "routes", [["a"], [("a", "x", "y")], [(1, "x")], [("", "x")], "a", [("a", "x +")]]
 )
 def test_malformed_routes(routes):
     with pytest.raises(ConfigurationError):
         ConditionalRouter(routes=routes)
+
+
+def test_a_condition_that_is_not_one_never_matches(collect, caplog):
+    # 0.10 accepted None or numbers as conditions and never matched them
+    router = ConditionalRouter(routes=[("a", 5), ("b", None)])
+    with caplog.at_level("WARNING"):
+        assert list(route(collect, router, {"p": 1})) == ["output"]
+    assert "5 is not a condition" in caplog.text
 
 
 def test_input_key_none_routes_whole_messages(collect):
@@ -180,7 +205,7 @@ def test_in_a_flow(flow_runner):
     assert run.routine.stats() == {"route:high": 1}
 
 
-def test_failing_condition_fails_the_job(flow_runner):
-    router = ConditionalRouter(routes=[("a", "missing > 1")])
+def test_failing_condition_fails_the_job_only_when_strict(flow_runner):
+    router = ConditionalRouter(routes=[("a", "missing > 1")], strict_conditions=True)
     run = flow_runner.run(router, {"data": {}}, events=("a",), expect="failed")
     assert "name 'missing' is not defined" in run.job.error

@@ -19,6 +19,6 @@ def test_demo_runs():
     assert "triage job: completed" in stdout
     assert "normal entries (2):" in stdout
     assert "rejected lines (2):" in stdout
-    assert "- **msg**: disk full" in stdout
+    assert "**msg**: disk full" in stdout  # 0.10 markdown layout
     assert "batch of 2 (flush): ['slow query', 'slow upload']" in stdout
     assert "'route:debug': 1" in stdout

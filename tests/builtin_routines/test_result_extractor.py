@@ -1,3 +1,5 @@
+"""ResultExtractor: routilux 0.10's extractors, order, strategies and results."""
+
 from __future__ import annotations
 
 import time
@@ -5,7 +7,13 @@ import time
 import cloudpickle
 import pytest
 
-from routilux.builtin_routines import Extraction, ResultExtractor
+from routilux.builtin_routines import ResultExtractor
+from routilux.builtin_routines.text_processing.extractors import (
+    code_blocks,
+    embedded_json,
+    python_session,
+    xml_tags,
+)
 from routilux.exceptions import ConfigurationError
 
 KEYS = {"extracted_result", "format", "metadata", "confidence", "extraction_path"}
@@ -15,236 +23,277 @@ MIXED = (
     "```json\n{\"a\": 1, \"b\": [1, 2]}\n```\n"
     "```python\nprint('hi')\n```\n"
 )
+# 0.10's sums, in its order: 0.5 + 0.2 + 0.1 + 0.1 and 0.5 + 0.2 + 0.1
+JSON_BLOCK_CONFIDENCE = 0.8999999999999999
+JSON_STRING_CONFIDENCE = 0.7999999999999999
 
 
-def extract(collect, routine, text):
+def extract(collect, routine, data, key="data"):
     got = collect(routine)["output"]
-    routine.get_slot("input").receive({"text": text})
+    routine.get_slot("input").receive({key: data})
     assert len(got) == 1 and set(got[0]) == KEYS
     return got[0]
 
 
 def test_fenced_json(collect):
     out = extract(collect, ResultExtractor(), 'Result:\n```json\n{"x": [1, 2]}\n```\nbye')
-    assert out["extracted_result"] == {"x": [1, 2]}
-    assert out["format"] == "json"
-    assert out["confidence"] == pytest.approx(0.95)
-    assert out["metadata"]["extractor"] == "json_block"
-    assert out["metadata"]["position"] == 8
-    assert out["extraction_path"][0] == "json_block"
+    assert out == {
+        "extracted_result": {"x": [1, 2]},
+        "format": "json",
+        "metadata": {
+            "extraction_method": "json_code_block",
+            "block_count": 1,
+            "block_index": 0,
+            "extractor": "json_code_block",
+            "strategy": "auto",
+        },
+        "confidence": JSON_BLOCK_CONFIDENCE,
+        "extraction_path": ["json_code_block"],
+    }
+
+
+def test_last_parsable_json_block_wins(collect):
+    text = '```json\n{"a": 1}\n```\n```json\n{"a": 2}\n```\n```{json}\nnot json\n```'
+    out = extract(collect, ResultExtractor(), text)
+    assert out["extracted_result"] == {"a": 2}
+    assert out["metadata"]["block_count"] == 3 and out["metadata"]["block_index"] == 1
 
 
 def test_whole_text_json(collect):
     out = extract(collect, ResultExtractor(), '  [1, {"a": null}]  ')
     assert out["extracted_result"] == [1, {"a": None}]
-    assert out["metadata"]["extractor"] == "json"
+    assert out["metadata"]["extractor"] == "json_string"
+    assert out["confidence"] == JSON_STRING_CONFIDENCE
 
 
-def test_embedded_json_object(collect):
+def test_embedded_json_is_not_found_by_default(collect):
     out = extract(collect, ResultExtractor(), 'The answer is {"ok": true} as shown.')
-    assert out["extracted_result"] == {"ok": True}
-    assert out["metadata"]["source"] == "embedded"
+    assert out["format"] == "str" and out["confidence"] == 0.0
 
 
-def test_invalid_json_fence_falls_back_to_code(collect):
+def test_invalid_json_fence_gives_the_original_text(collect):
     out = extract(collect, ResultExtractor(), "```json\n{not json}\n```")
-    assert out["format"] == "code"
-    assert out["extracted_result"] == "{not json}\n"
-    assert out["metadata"]["language"] == "json"
+    assert out["extracted_result"] == "```json\n{not json}\n```"
+    assert out["format"] == "str"
 
 
-def test_yaml_block(collect):
+def test_yaml_block_when_enabled(collect):
     pytest.importorskip("yaml")
-    out = extract(collect, ResultExtractor(), "```yaml\nname: x\nitems:\n  - 1\n  - 2\n```")
+    text = "```yaml\nname: x\nitems:\n  - 1\n  - 2\n```"
+    # off by default: code_block finds the block and gives its text
+    out = extract(collect, ResultExtractor(), text)
+    assert out["extracted_result"] == "name: x\nitems:\n  - 1\n  - 2\n"
+    assert out["metadata"]["extractor"] == "code_block"
+    out = extract(collect, ResultExtractor(extract_yaml_blocks=True), text)
     assert out["extracted_result"] == {"name": "x", "items": [1, 2]}
     assert out["format"] == "yaml"
 
 
-def test_xml_tags_with_repeats(collect):
-    out = extract(collect, ResultExtractor(), "<a>1</a> text <b> two </b><a>3</a>")
-    assert out["extracted_result"] == {"a": ["1", "3"], "b": "two"}
-    assert out["format"] == "xml"
-    assert out["metadata"]["repeated"] == ["a"]
-
-
-def test_interpreter_output(collect):
-    text = ">>> x = 2\n>>> x * 21\n42\n>>> for i in range(2):\n...     print(i)\n0\n1\n"
-    out = extract(collect, ResultExtractor(), text)
-    assert out["format"] == "interpreter_output"
-    assert out["extracted_result"] == [
-        {"input": "x = 2", "output": ""},
-        {"input": "x * 21", "output": "42"},
-        {"input": "for i in range(2):\n    print(i)", "output": "0\n1"},
+def test_interpreter_output_list(collect):
+    outputs = [
+        {"format": "output", "content": "line 1"},
+        {"format": "code", "content": "print(1)"},
+        "plain",
+        "  ",
+        {"format": "output", "content": ""},
     ]
-    assert out["metadata"]["has_traceback"] is False
+    out = extract(collect, ResultExtractor(), outputs)
+    assert out["extracted_result"] == "line 1\nplain"
+    assert out["format"] == "interpreter_output"
+    assert out["metadata"]["output_count"] == 2
 
 
 def test_code_block(collect):
     out = extract(collect, ResultExtractor(), "```python\nprint(1)\n```")
     assert out == {
         "extracted_result": "print(1)\n",
-        "format": "code",
-        "metadata": {"source": "code_block", "language": "python", "extractor": "code_block",
-                     "position": 0},
+        "format": "python",
+        "metadata": {
+            "extraction_method": "python_code_block",
+            "block_count": 1,
+            "extractor": "code_block",
+            "strategy": "auto",
+        },
         "confidence": pytest.approx(0.6),
-        "extraction_path": ["json_block", "yaml_block", "json", "xml", "interpreter",
-                            "code_block"],
+        "extraction_path": ["code_block"],
     }
 
 
-def test_auto_prefers_the_most_confident(collect):
+@pytest.mark.parametrize(
+    "text, bodies",
+    [
+        ("```python\na\n```", ["a\n"]),
+        ("```PYTHON  \n\nb\n```", ["b\n"]),
+        ("```{python}\nc\n```", ["c\n"]),
+        ("```python3\nd\n```", []),  # the language must be followed by whitespace
+        ("```python x\ne\n```", []),
+        ("```python\nf``` ```python\ng\n```", ["f", "g\n"]),
+    ],
+)
+def test_fence_rules(text, bodies):
+    assert code_blocks(text, "python") == bodies
+
+
+def test_auto_keeps_the_first_result(collect):
     out = extract(collect, ResultExtractor(strategy="auto"), MIXED)
     assert out["extracted_result"] == {"a": 1, "b": [1, 2]}
 
 
-def test_first_match_prefers_the_earliest(collect):
-    out = extract(collect, ResultExtractor(strategy="first_match"), MIXED)
-    assert out["extracted_result"] == {"answer": "42"}
-    assert out["format"] == "xml"
-
-
-def test_priority_follows_the_configured_order_and_stops(collect):
-    routine = ResultExtractor(strategy="priority", extractors=["code_block", "json_block"])
+def test_priority_puts_named_extractors_first(collect):
+    routine = ResultExtractor(strategy="priority", extractor_priority=["code_block"])
     out = extract(collect, routine, MIXED)
-    assert out["format"] == "code"
+    assert out["format"] == "python"
     assert out["extraction_path"] == ["code_block"]
-    assert out["extracted_result"] == '{"a": 1, "b": [1, 2]}\n'
+    assert out["extracted_result"] == "print('hi')\n"
+    assert routine.extractor_names()[0] == "code_block"
 
 
-def test_priority_skips_extractors_that_find_nothing(collect):
-    routine = ResultExtractor(strategy="priority", extractors=["interpreter", "xml", "json"])
-    out = extract(collect, routine, MIXED)
-    assert out["extraction_path"] == ["interpreter", "xml"]
-    assert out["format"] == "xml"
-
-
-def test_all_returns_every_result_in_text_order_without_duplicates(collect):
+def test_all_returns_every_result(collect):
     out = extract(collect, ResultExtractor(strategy="all"), MIXED)
-    assert out["format"] == "multiple"
-    assert out["extracted_result"] == [{"answer": "42"}, {"a": 1, "b": [1, 2]}, "print('hi')\n"]
-    assert [r["extractor"] for r in out["metadata"]["results"]] == [
-        "xml", "json_block", "code_block"
-    ]
-    assert out["metadata"]["count"] == 3
-    assert out["confidence"] == pytest.approx(0.95)
+    assert out["format"] == "multi"
+    assert out["extracted_result"] == [{"a": 1, "b": [1, 2]}, "print('hi')\n"]
+    assert out["extraction_path"] == ["json_code_block", "code_block"]
+    assert out["metadata"]["count"] == 2 and out["metadata"]["errors"] == []
+    assert [e["format"] for e in out["metadata"]["extractions"]] == ["json", "python"]
+    assert out["confidence"] == JSON_BLOCK_CONFIDENCE
 
 
-def test_plain_text_falls_back_to_text(collect):
+def test_any_other_strategy_keeps_the_most_confident(collect):
+    routine = ResultExtractor(strategy="best", extractor_priority=["code_block"])
+    out = extract(collect, routine, MIXED)
+    assert out["format"] == "json"
+
+
+def test_nothing_found_returns_the_original_data(collect):
     out = extract(collect, ResultExtractor(), "  just words  ")
-    assert out["extracted_result"] == "just words"
-    assert out["format"] == "text"
-    assert out["confidence"] == pytest.approx(0.1)
-    assert out["extraction_path"][-1] == "text"
+    assert out == {
+        "extracted_result": "  just words  ",
+        "format": "str",
+        "metadata": {"extraction_method": "none", "errors": [], "original_type": "str"},
+        "confidence": 0.0,
+        "extraction_path": [],
+    }
 
 
-def test_fallback_can_be_turned_off(collect):
-    out = extract(collect, ResultExtractor(fallback_to_text=False), "just words")
-    assert out["extracted_result"] is None and out["format"] == "none"
-    assert out["confidence"] == 0.0
+def test_failure_can_raise_instead(collect):
+    with pytest.raises(ValueError, match="All extractors failed"):
+        extract(collect, ResultExtractor(return_original_on_failure=False), "just words")
 
 
 @pytest.mark.parametrize("strategy", ["auto", "priority", "all", "first_match"])
-def test_empty_text_gives_none(collect, strategy):
-    out = extract(collect, ResultExtractor(strategy=strategy), "   ")
-    assert out["extracted_result"] is None
-    assert out["format"] == "none"
-    assert out["confidence"] == 0.0
-
-
-@pytest.mark.parametrize("bad", [None, 1, {"text": "x"}, b"```json\n{}\n```"])
-def test_non_str_text_is_a_type_error(collect, bad):
-    with pytest.raises(TypeError, match="ResultExtractor needs a str"):
-        extract(collect, ResultExtractor(), bad)
+def test_empty_message_is_an_empty_text(collect, strategy):
+    routine = ResultExtractor(strategy=strategy)
+    got = collect(routine)["output"]
+    routine.get_slot("input").receive({})
+    assert got[0]["extracted_result"] == "" and got[0]["format"] == "str"
 
 
 @pytest.mark.parametrize(
-    "text, fmt",
+    "value, fmt",
+    [(1, "int"), ({"text": "x"}, "dict"), ([1], "list"), (b"```json\n{}\n```", "bytes")],
+)
+def test_any_type_of_input(collect, value, fmt):
+    assert extract(collect, ResultExtractor(), value)["format"] == fmt
+
+
+@pytest.mark.parametrize(
+    "text",
     [
-        ("{" * 20000 + "[" * 20000, "text"),
-        ("[" * 100000, "text"),  # json's recursion limit must not escape
-        ("```json\n" + "[" * 100000 + "\n```", "code"),
-        ("<a>" * 50000, "text"),  # unclosed tags: linear, not quadratic
-        ("<a>" * 20000 + "</b>" * 20000 + "</a>" * 20000, "xml"),
-        ("```" * 50000, "code"),
-        ("<a x='" * 30000, "text"),
+        "{" * 20000 + "[" * 20000,
+        "[" * 100000,  # json's recursion limit must not escape
+        "```json\n" + "[" * 100000 + "\n```",
+        "```json" * 50000,  # many openings, no closing fence: linear, not quadratic
+        "```json \n" + " " * 100000,
+        "```" * 50000,
     ],
 )
-def test_hostile_text_is_handled_quickly(collect, text, fmt):
+def test_hostile_text_is_handled_quickly(collect, text):
     started = time.perf_counter()
     out = extract(collect, ResultExtractor(), text)
-    assert out["format"] == fmt
+    assert out["format"] == "str"
     assert time.perf_counter() - started < 2.0
 
 
-def test_nested_tags_stay_inside_their_parent(collect):
-    out = extract(collect, ResultExtractor(), "<r><a>1</a><br></r> and <s>2</s> </x>")
-    assert out["extracted_result"] == {"r": "<a>1</a><br>", "s": "2"}
+@pytest.mark.parametrize(
+    "text",
+    ["<a>" * 50000, "<a>" * 20000 + "</b>" * 20000 + "</a>" * 20000, "<a x='" * 30000,
+     "{" * 50000, ">>> x\n" * 50000],
+)
+def test_opt_in_extractors_are_linear_on_hostile_text(text):
+    started = time.perf_counter()
+    for extractor in (embedded_json, xml_tags, python_session):
+        extractor(text, {})
+    assert time.perf_counter() - started < 2.0
 
 
-def test_inline_fence_without_newline(collect):
-    out = extract(collect, ResultExtractor(), "run ```ls -l``` now")
-    assert out["extracted_result"] == "ls -l"
-    assert out["metadata"]["language"] is None
+def test_opt_in_extractors(collect):
+    routine = ResultExtractor(extractor_priority=["tags", "embedded", "session"])
+    routine.register_extractor("tags", xml_tags)
+    routine.register_extractor("embedded", embedded_json)
+    routine.register_extractor("session", python_session)
+    out = extract(collect, routine, "<r><a>1</a><br></r> and <s>2</s> <s>3</s> </x>")
+    assert out["extracted_result"] == {"r": "<a>1</a><br>", "s": ["2", "3"]}
+    out = extract(collect, routine, 'The answer is {"ok": true} as shown.')
+    assert out["extracted_result"] == {"ok": True} and out["format"] == "json"
+    out = extract(collect, routine, ">>> 2 * 21\n42\n>>> for i in range(2):\n...     i\n0\n1\n")
+    assert out["extracted_result"] == [
+        {"input": "2 * 21", "output": "42"},
+        {"input": "for i in range(2):\n    i", "output": "0\n1"},
+    ]
 
 
-def test_register_extractor_plain_value(collect):
+def test_register_extractor_0_10_form(collect):
     routine = ResultExtractor()
-    routine.register_extractor(
-        "answer", lambda t: t.split("ANSWER:")[1].strip() if "ANSWER:" in t else None,
-        confidence=0.99,
-    )
+
+    def answer(data, config):
+        if isinstance(data, str) and "ANSWER:" in data:
+            return data.split("ANSWER:")[1].strip(), "answer", {"method": "marker"}
+        return None
+
+    routine.register_extractor("answer", answer)
+    assert routine.extractor_names()[-1] == "answer"  # custom ones come last
     out = extract(collect, routine, "thinking... ANSWER: 7")
     assert out["extracted_result"] == "7"
     assert out["format"] == "answer"
-    assert out["metadata"]["extractor"] == "answer"
-    assert out["extraction_path"][0] == "answer"
+    assert out["metadata"] == {"method": "marker", "extractor": "answer", "strategy": "auto"}
+    assert out["extraction_path"] == ["answer"]
 
 
-def test_register_extractor_returning_extractions(collect):
-    routine = ResultExtractor(strategy="all")
-    routine.register_extractor(
-        "numbers",
-        lambda t: [Extraction(int(w), "int", 0.5, t.index(w), t.index(w) + len(w))
-                   for w in t.split() if w.isdigit()] or None,
-    )
-    out = extract(collect, routine, "a 1 b 22")
-    assert out["extracted_result"] == [1, 22]
-
-
-def test_registered_extractor_can_be_named_in_config():
+def test_register_may_replace_a_builtin_in_place(collect):
     routine = ResultExtractor()
-    with pytest.raises(ConfigurationError, match="register custom extractors"):
-        routine.set_config(extractors=["mine"])
-    routine.register_extractor("mine", lambda t: None)
-    routine.set_config(extractors=["mine", "json"])
-    assert routine.get_config("extractors") == ["mine", "json"]
+    before = routine.extractor_names()
+    routine.register_extractor("json_string", lambda data, config: ("mine", "x", {}))
+    assert routine.extractor_names() == before
+    assert extract(collect, routine, "[1]")["extracted_result"] == "mine"
 
 
-@pytest.mark.parametrize(
-    "name, fn, kwargs, match",
-    [
-        ("json", lambda t: None, {}, "built-in"),
-        ("", lambda t: None, {}, "non-empty"),
-        ("x", "not callable", {}, "callable"),
-        ("x", lambda t: None, {"confidence": 2}, "confidence"),
-    ],
-)
-def test_register_extractor_validation(name, fn, kwargs, match):
+@pytest.mark.parametrize("name, fn, match", [("", lambda d, c: None, "non-empty"),
+                                             ("x", "not callable", "callable")])
+def test_register_extractor_validation(name, fn, match):
     with pytest.raises(ConfigurationError, match=match):
-        ResultExtractor().register_extractor(name, fn, **kwargs)
+        ResultExtractor().register_extractor(name, fn)
 
 
-def test_failing_custom_extractor_raises(collect):
+def test_failing_extractor_is_listed_and_the_others_go_on(collect, caplog):
     routine = ResultExtractor()
-    routine.register_extractor("boom", lambda t: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
-        extract(collect, routine, "x")
+    routine.register_extractor("boom", lambda data, config: 1 / 0)
+    with caplog.at_level("WARNING"):
+        out = extract(collect, routine, "x")
+    assert out["metadata"]["errors"] == [
+        {"extractor": "boom", "error": "Extractor 'boom' failed: division by zero"}
+    ]
+    assert "Extractor 'boom' failed" in caplog.text
+    routine.set_config(extractor_priority=["boom"], continue_on_error=False)
+    out = extract(collect, routine, "[1]")  # json_string would have found it
+    assert out["format"] == "str" and len(out["metadata"]["errors"]) == 1
 
 
 def test_registered_extractor_survives_cloudpickle(collect):
     routine = ResultExtractor()
     marker = "@@"
-    routine.register_extractor("marked", lambda t: t.split(marker)[1] if marker in t else None)
+    routine.register_extractor(
+        "marked", lambda d, c: (d.split(marker)[1], "marked", {}) if marker in d else None
+    )
     copy = cloudpickle.loads(cloudpickle.dumps(routine))
     out = extract(collect, copy, "x @@found@@ y")
     assert out["extracted_result"] == "found"
@@ -252,12 +301,14 @@ def test_registered_extractor_survives_cloudpickle(collect):
 
 def test_in_a_flow_with_registered_extractor(flow_runner):
     routine = ResultExtractor()
-    routine.register_extractor("upper", lambda t: t.upper() if t.startswith("!") else None)
+    routine.register_extractor(
+        "upper", lambda d, c: (d.upper(), "upper", {}) if d.startswith("!") else None
+    )
     run = flow_runner.run(routine, {"text": "!shout"})
     assert run.events["output"][0]["extracted_result"] == "!SHOUT"
 
 
 def test_in_a_flow(flow_runner):
-    run = flow_runner.run(ResultExtractor(), {"text": 'x ```json\n{"k": 1}\n``` y'})
+    run = flow_runner.run(ResultExtractor(), {"data": 'x ```json\n{"k": 1}\n``` y'})
     [out] = run.events["output"]
     assert out["extracted_result"] == {"k": 1} and out["format"] == "json"

@@ -27,7 +27,7 @@ def test_iso(collect):
     out = ask(collect, fixed())
     assert out["time_string"] == "2023-11-14T22:13:20.250000+00:00"
     assert out["timestamp"] == T
-    assert out["datetime"] == datetime(2023, 11, 14, 22, 13, 20, 250000, tzinfo=timezone.utc)
+    assert out["datetime"] == "2023-11-14T22:13:20.250000+00:00"  # a str, as in 0.10
     assert out["formatted"] == "2023-11-14 22:13:20"
 
 
@@ -36,8 +36,15 @@ def test_timestamp(collect):
 
 
 def test_formatted(collect):
-    out = ask(collect, fixed(format="formatted", formatted_format="%d/%m/%Y"))
-    assert out["time_string"] == "14/11/2023" == out["formatted"]
+    # 2023-11-14 is a Tuesday; zh_CN is the 0.10 default locale
+    out = ask(collect, fixed(format="formatted"))
+    assert out["time_string"] == "2023年11月14日\uff0c星期二\uff0c22:13:20"
+    out = ask(collect, fixed(format="formatted", locale="en_US"))
+    assert out["time_string"] == "Tuesday, November 14, 2023 22:13:20"
+    out = ask(collect, fixed(format="formatted", include_weekday=False))
+    assert out["time_string"] == "2023-11-14 22:13:20"
+    out = ask(collect, fixed(format="formatted", custom_format="%d/%m/%Y"))
+    assert out["formatted"] == "14/11/2023"
 
 
 def test_custom(collect):
@@ -45,22 +52,26 @@ def test_custom(collect):
     assert out["time_string"] == "22:13"
 
 
-def test_custom_without_pattern_is_a_clear_error(collect):
-    with pytest.raises(ConfigurationError, match="needs custom_format"):
-        ask(collect, fixed(format="custom"))
+def test_custom_uses_the_default_pattern(collect):
+    assert ask(collect, fixed(format="custom"))["time_string"] == "2023-11-14 22:13:20"
+    with pytest.raises(ConfigurationError, match="custom_format"):
+        fixed(custom_format=None)
 
 
 def test_request_overrides_format(collect):
-    routine = fixed()
+    routine = fixed(custom_format="%Y")
     got = collect(routine)["output"]
-    routine.get_slot("request").receive({"format": "custom", "custom_format": "%Y"})
+    routine.get_slot("request").receive({"format": "custom"})
+    routine.get_slot("request").receive({"data": {"format": "timestamp"}})
     routine.get_slot("request").receive({})
-    assert [o["time_string"] for o in got] == ["2023", "2023-11-14T22:13:20.250000+00:00"]
+    assert [o["time_string"] for o in got] == [
+        "2023", "1700000000.25", "2023-11-14T22:13:20.250000+00:00"
+    ]
 
 
-def test_request_with_unknown_format_is_a_value_error(collect):
-    with pytest.raises(ValueError, match="format must be one of"):
-        ask(collect, fixed(), format="nope")
+def test_request_with_unknown_format_gives_iso(collect):
+    out = ask(collect, fixed(), format="nope")
+    assert out["time_string"] == "2023-11-14T22:13:20.250000+00:00"
 
 
 def test_named_timezone(collect):
@@ -74,10 +85,12 @@ def test_tzinfo_object(collect):
     assert out["time_string"].endswith("-05:00")
 
 
-def test_local_time_is_aware(collect):
+def test_local_time_is_naive_as_in_0_10(collect):
     out = ask(collect, TimeProvider(clock=lambda: T))
-    assert out["datetime"].tzinfo is not None
-    assert out["datetime"].timestamp() == T
+    moment = datetime.fromisoformat(out["datetime"])
+    assert moment.tzinfo is None
+    assert moment == datetime.fromtimestamp(T)
+    assert out["time_string"] == out["datetime"]
 
 
 def test_default_clock_is_now(collect):
@@ -103,4 +116,4 @@ def test_in_a_flow(flow_runner):
     run = flow_runner.run(fixed(), {}, slot="request")
     [out] = run.events["output"]
     assert out["time_string"] == "2023-11-14T22:13:20.250000+00:00"
-    assert out["datetime"].tzinfo is not None
+    assert datetime.fromisoformat(out["datetime"]).tzinfo is not None  # timezone="utc"

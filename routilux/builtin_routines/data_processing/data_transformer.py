@@ -1,155 +1,120 @@
-"""DataTransformer: apply named (or custom) transformations to data."""
+"""DataTransformer: apply named (or custom) transformations to data, as routilux 0.10."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from routilux.builtin_routines._base import BuiltinRoutine, type_name
+from routilux.builtin_routines._base import AUTO, BuiltinRoutine, type_name
 from routilux.exceptions import ConfigurationError
 
-_CONTAINERS = (Mapping, list, tuple)
 MAX_NESTING = 500
 
 
-def _leafwise(
-    fn: Callable[[Any], Any], value: Any, errors: list[str], name: str, path: str = ""
-) -> Any:
-    """Apply ``fn`` to every leaf of dicts/lists; a failing leaf is kept and reported."""
-    if path.count("/") > MAX_NESTING:
-        raise ValueError(f"{name}: data nested more than {MAX_NESTING} levels")
-    if isinstance(value, Mapping):
-        return {k: _leafwise(fn, v, errors, name, f"{path}/{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        items = [_leafwise(fn, v, errors, name, f"{path}/{i}") for i, v in enumerate(value)]
-        return items if isinstance(value, list) else tuple(items)
-    try:
-        return fn(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        where = f" at {path}" if path else ""
-        errors.append(f"{name}{where}: {exc}")
-        return value
+def lowercase(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
-def _str_op(method: str) -> Callable[[Any], Any]:
-    def op(value: Any) -> Any:
-        return getattr(value, method)() if isinstance(value, str) else value
-
-    op.__name__ = method
-    return op
+def uppercase(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
 
 
-def _to_string(value: Any) -> Any:
-    return value if value is None else str(value)
+def strip_whitespace(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
-def _to_int(value: Any) -> Any:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"{value!r} is not a whole number (to_int does not round)")
-        return int(value)
-    if isinstance(value, (str, bytes)):
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise ValueError(f"cannot convert {value!r} to int") from None
-    raise TypeError(f"cannot convert {type_name(value)} to int")
+def to_string(value: Any) -> str:
+    return str(value)
 
 
-def _to_float(value: Any) -> Any:
-    if value is None or isinstance(value, float):
-        return value
-    if isinstance(value, (int, str, bytes)):
-        try:
-            return float(value.strip() if isinstance(value, (str, bytes)) else value)
-        except ValueError:
-            raise ValueError(f"cannot convert {value!r} to float") from None
-    raise TypeError(f"cannot convert {type_name(value)} to float")
+def to_int(value: Any) -> Any:
+    return int(value) if isinstance(value, (int, float, str)) else value
 
 
-def _remove_none(value: Any, depth: int = 0) -> Any:
-    if depth > MAX_NESTING:
-        raise ValueError(f"remove_none: data nested more than {MAX_NESTING} levels")
-    if isinstance(value, Mapping):
-        return {k: _remove_none(v, depth + 1) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        items = [_remove_none(v, depth + 1) for v in value if v is not None]
-        return items if isinstance(value, list) else tuple(items)
+def to_float(value: Any) -> Any:
+    return float(value) if isinstance(value, (int, float, str)) else value
+
+
+def remove_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
     return value
 
 
-_LEAF_TRANSFORMATIONS: dict[str, Callable[[Any], Any]] = {
-    "lowercase": _str_op("lower"),
-    "uppercase": _str_op("upper"),
-    "strip_whitespace": _str_op("strip"),
-    "to_string": _to_string,
-    "to_int": _to_int,
-    "to_float": _to_float,
+#: The built-in transformations (each applied to the whole value).
+BUILTIN_TRANSFORMATIONS: dict[str, Callable[[Any], Any]] = {
+    "lowercase": lowercase,
+    "uppercase": uppercase,
+    "strip_whitespace": strip_whitespace,
+    "to_string": to_string,
+    "to_int": to_int,
+    "to_float": to_float,
+    "remove_none": remove_none,
 }
-BUILTIN_TRANSFORMATIONS = (*_LEAF_TRANSFORMATIONS, "remove_none")
 
 
-def _step_name(item: Any) -> str:
-    return item if isinstance(item, str) else getattr(item, "__name__", repr(item))
+def _leafwise(fn: Callable[[Any], Any], value: Any, depth: int = 0) -> Any:
+    """Apply ``fn`` to every leaf of dicts/lists (the ``leafwise=True`` option)."""
+    if depth > MAX_NESTING:
+        raise ValueError(f"data nested more than {MAX_NESTING} levels")
+    if isinstance(value, Mapping):
+        return {k: _leafwise(fn, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_leafwise(fn, v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    return fn(value)
 
 
 class DataTransformer(BuiltinRoutine):
-    """Applies a list of transformations, in order, to the data of each message.
+    """Applies a list of transformations, in order, to the input value.
 
-    Built-in names: ``lowercase``, ``uppercase``, ``strip_whitespace`` (str values;
-    other values unchanged), ``to_string``, ``to_int``, ``to_float`` (every value;
-    ``None`` stays ``None``; ``to_int`` refuses a float with a fraction rather than
-    rounding), all applied to each leaf of nested dicts/lists; ``remove_none`` drops
-    ``None`` values from dicts and lists (recursively). ``register_transformation(name,
-    fn)`` adds ``fn(value) -> value`` (register before naming it in config). A
-    ``transformations`` entry may also be a callable.
+    Built-in names (each applied to the **whole value**, as in routilux 0.10):
+    ``lowercase``, ``uppercase``, ``strip_whitespace`` (a str only; other values
+    unchanged), ``to_string`` (``str(x)``), ``to_int``/``to_float`` (``int(x)`` /
+    ``float(x)`` of an int, float or str: ``3.7`` gives 3; other types unchanged),
+    ``remove_none`` (drops None values of a top-level dict). Names live in the config
+    ``transformation_map``: ``register_transformation(name, fn)`` adds one (or
+    replaces a built-in); ``set_config(transformation_map=...)`` replaces the map.
 
-    A value that a transformation cannot handle is left as it was and the problem is
-    reported in ``errors`` (nothing is silently dropped). With ``fields``, the
-    transformations apply only to those fields of a dict (a missing field is an
-    error in ``errors``). Callables must not modify their argument in place.
+    The list is the message's ``transformations`` if non-empty, else the config's. A
+    name in the map, or a callable, is applied and listed in
+    ``transformation_applied`` (a callable by its ``__name__``); an unknown name, an
+    item that is neither, or an item that raises adds an error (``Unknown
+    transformation: x``, ``Invalid transformation: x``, ``Error applying x: ...``) and
+    leaves the value as it was. A single name or callable counts as a list of one.
 
-    Config: ``transformations`` (list of names/callables, default ``[]``), ``fields``
-    (list of field names or None: the whole value), ``input_key`` (default
-    ``"data"``; None: the whole message).
+    Extensions (off by default): ``fields`` (a list of field names: apply to those
+    fields of a dict only; a missing field is an error) and ``leafwise=True`` (apply
+    to every leaf of nested dicts/lists instead of the whole value).
 
-    Slot ``input``: a message with a ``data`` value.
-    Event ``output(transformed_data, transformation_applied, errors)``:
-    ``transformation_applied`` lists the names applied, ``errors`` is a list of str.
+    Config: ``transformations`` (``[]``), ``transformation_map`` (the built-ins),
+    ``chain_transformations`` (True; no effect, as in 0.10), ``fields`` (None),
+    ``leafwise`` (False), ``input_key`` (``"auto"``: the 0.10 input rule).
+
+    Slot ``input`` (``input_slot``).
+    Event ``output(transformed_data, transformation_applied, errors)``
+    (``output_event``); ``errors`` is a list of str, or None when there are none.
     """
 
-    CONFIG_DEFAULTS = {"transformations": [], "fields": None, "input_key": "data"}
-
-    def __init__(self, **config: Any) -> None:
-        self._custom: dict[str, Callable[[Any], Any]] = {}
-        super().__init__(**config)
+    CONFIG_DEFAULTS = {
+        "transformations": [],
+        "transformation_map": dict(BUILTIN_TRANSFORMATIONS),
+        "chain_transformations": True,
+        "fields": None,
+        "leafwise": False,
+        "input_key": AUTO,
+    }
+    OVERRIDE_KEYS = ("transformations",)
 
     def _setup(self) -> None:
-        self.define_slot("input", handler=self._on_input)
-        self.define_event("output", ["transformed_data", "transformation_applied", "errors"])
+        self.input_slot = self.define_slot("input", handler=self._on_input)
+        self.output_event = self.define_event(
+            "output", ["transformed_data", "transformation_applied", "errors"]
+        )
 
     def _check_config(self, key: str, value: Any) -> Any:
-        if key == "transformations":
-            if isinstance(value, str) or callable(value):
-                value = [value]
-            if not isinstance(value, (list, tuple)):
-                raise self._bad_config(key, "a list of names or callables", value)
-            for item in value:
-                if callable(item):
-                    continue
-                if not isinstance(item, str):
-                    raise self._bad_config(key, "a list of names or callables", item)
-                if item not in BUILTIN_TRANSFORMATIONS and item not in self._custom:
-                    raise ConfigurationError(
-                        f"DataTransformer: config 'transformations' names an unknown "
-                        f"transformation {item!r}; known: "
-                        f"{self.transformation_names()} (register custom ones first)"
-                    )
-            return list(value)
+        if key == "transformation_map" and not isinstance(value, Mapping):
+            raise self._bad_config(key, "a dict of name -> callable", value)
         if key == "fields":
             if value is None:
                 return None
@@ -163,73 +128,83 @@ class DataTransformer(BuiltinRoutine):
         return value
 
     def register_transformation(self, name: str, fn: Callable[[Any], Any]) -> None:
-        """Add a named transformation ``fn(value) -> new value``."""
+        """Add (or replace) the named transformation ``fn(value) -> new value``."""
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"transformation name must be a non-empty str, got {name!r}")
-        if name in BUILTIN_TRANSFORMATIONS:
-            raise ConfigurationError(f"{name!r} is a built-in transformation")
         if not callable(fn):
-            raise ConfigurationError(f"transformation {name!r} must be callable")
-        self._custom[name] = fn
+            raise ConfigurationError(f"transformation {name!r} must be callable, got {fn!r}")
+        self.set_config(transformation_map={**self._config.get("transformation_map", {}), name: fn})
 
     def transformation_names(self) -> list[str]:
-        """Every known transformation name."""
-        return [*BUILTIN_TRANSFORMATIONS, *self._custom]
+        """Every name in ``transformation_map``."""
+        return list(self._config.get("transformation_map", {}))
 
-    def _apply_one(self, item: Any, value: Any, errors: list[str]) -> tuple[Any, str]:
-        if isinstance(item, str):
-            if item in _LEAF_TRANSFORMATIONS:
-                return _leafwise(_LEAF_TRANSFORMATIONS[item], value, errors, item), item
-            if item == "remove_none":
-                return _remove_none(value), item
-            fn = self._custom.get(item)
-            if fn is None:
-                raise ConfigurationError(f"DataTransformer: unknown transformation {item!r}")
-            name = item
-        else:
-            fn, name = item, _step_name(item)
-        try:
-            return fn(value), name
-        except Exception as exc:  # a custom step failing is reported, the value kept
-            errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            return value, name
+    def _apply(self, fn: Callable[[Any], Any], value: Any) -> Any:
+        if self._config.get("leafwise"):
+            return _leafwise(fn, value)
+        return fn(value)
 
-    def transform(self, value: Any) -> tuple[Any, list[str], list[str]]:
+    def _apply_all(
+        self, steps: Any, value: Any, errors: list[str], applied: list[str] | None
+    ) -> Any:
+        mapping = self._config.get("transformation_map") or {}
+        for item in steps:
+            try:
+                if isinstance(item, str):
+                    if item not in mapping:
+                        errors.append(f"Unknown transformation: {item}")
+                        continue
+                    value = self._apply(mapping[item], value)
+                    name = item
+                elif callable(item):
+                    value = self._apply(item, value)
+                    name = getattr(item, "__name__", "custom")
+                else:
+                    errors.append(f"Invalid transformation: {item}")
+                    continue
+            except Exception as exc:  # a failing step is reported, the value kept
+                errors.append(f"Error applying {item}: {exc}")
+                continue
+            if applied is not None:
+                applied.append(name)
+        return value
+
+    def transform(
+        self, value: Any, transformations: Any = None
+    ) -> tuple[Any, list[str], list[str]]:
         """``(transformed_data, transformation_applied, errors)`` for ``value``."""
-        steps = self._config["transformations"]
-        fields = self._config["fields"]
+        steps = transformations or self._config.get("transformations") or []
+        if isinstance(steps, str) or callable(steps):
+            steps = [steps]
+        fields = self._config.get("fields")
         errors: list[str] = []
         applied: list[str] = []
         if fields is None:
-            for item in steps:
-                value, name = self._apply_one(item, value, errors)
-                applied.append(name)
-            return value, applied, errors
+            return self._apply_all(steps, value, errors, applied), applied, errors
         if not isinstance(value, Mapping):
             raise TypeError(
                 f"DataTransformer: fields={fields} needs dict data, got {type_name(value)}"
             )
         result = dict(value)
+        record: list[str] | None = applied  # names are listed once, from the first field
         for field in fields:
             if field not in result:
-                errors.append(f"field {field!r} not found")
-        for item in steps:
-            for field in fields:
-                if field in result:
-                    field_errors: list[str] = []
-                    result[field], _name = self._apply_one(item, result[field], field_errors)
-                    errors.extend(f"{field}: {e}" for e in field_errors)
-            applied.append(_step_name(item))
+                errors.append(f"Field not found: {field}")
+                continue
+            field_errors: list[str] = []
+            result[field] = self._apply_all(steps, result[field], field_errors, record)
+            record = None
+            errors.extend(f"{field}: {e}" for e in field_errors)
         return result, applied, errors
 
     def _on_input(self, /, **message: Any) -> None:
-        value = self._input_value(message)
-        transformed, applied, errors = self.transform(value)
+        value, overrides = self._split_message(message)
+        transformed, applied, errors = self.transform(value, overrides.get("transformations"))
         if errors:
             self._count("errors", len(errors))
         self.emit(
             "output",
             transformed_data=transformed,
             transformation_applied=applied,
-            errors=errors,
+            errors=errors or None,
         )

@@ -14,8 +14,9 @@ class Filter(BuiltinRoutine):
     """Passes each message on unchanged if it satisfies ``condition``.
 
     ``condition`` is a callable ``f(value) -> bool``, a dict of field values that
-    must all be equal, or a safe expression string (fields as names, e.g.
-    ``"score >= 0.5"``), exactly as for ``ConditionalRouter``. ``value`` is the whole
+    must all be equal, or a safe expression string (``data`` is the value, its
+    fields are also names, ``config`` and ``stats`` are bound: ``"score >= 0.5"``,
+    ``"data.get('score', 0) >= config.get('cutoff', 0.5)"``). ``value`` is the whole
     message, or its ``input_key`` field. Messages that fail go out of ``rejected``.
 
     Config: ``condition`` (required), ``input_key`` (None: the whole message).
@@ -55,7 +56,7 @@ class Filter(BuiltinRoutine):
             raise ConfigurationError("Filter has no condition; set_config(condition=...)")
         check_forwardable("Filter", message)
         value = self._input_value(message)
-        if self._condition.test(value):
+        if self._condition.test(value, self._config, self._stats):
             self._count("passed")
             self.emit("output", **message)
         else:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from routilux.builtin_routines._base import BuiltinRoutine, type_name
-from routilux.builtin_routines._conditions import compile_function
+from routilux.builtin_routines._conditions import ExpressionFunction, compile_function
 from routilux.builtin_routines.stream._common import check_forwardable
 from routilux.exceptions import ConfigurationError
 
@@ -14,8 +14,9 @@ from routilux.exceptions import ConfigurationError
 class Mapper(BuiltinRoutine):
     """Applies ``function`` to each message and emits the result.
 
-    ``function`` is a callable ``f(value)`` or a safe expression string (fields as
-    names, e.g. ``"price * quantity"``); ``value`` is the whole message or its
+    ``function`` is a callable ``f(value)`` or a safe expression string (``data`` is
+    the value, its fields are also names, ``config`` and ``stats`` are bound:
+    ``"price * quantity"``); ``value`` is the whole message or its
     ``input_key`` field. With ``output_key`` the result is emitted as
     ``{output_key: result}``; without it the result must be a dict, emitted as the
     message keys (anything else raises ``TypeError``). ``merge_input=True`` emits the
@@ -63,7 +64,11 @@ class Mapper(BuiltinRoutine):
     def _on_input(self, /, **message: Any) -> None:
         if self._function is None:
             raise ConfigurationError("Mapper has no function; set_config(function=...)")
-        result = self._function(self._input_value(message))
+        value = self._input_value(message)
+        if isinstance(self._function, ExpressionFunction):
+            result = self._function(value, self._config, self._stats)
+        else:
+            result = self._function(value)
         output_key = self._config["output_key"]
         if output_key is not None:
             out = {output_key: result}

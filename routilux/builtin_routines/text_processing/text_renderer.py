@@ -1,126 +1,91 @@
-"""TextRenderer: render dicts and lists as XML-like tags or Markdown."""
+"""TextRenderer: render dicts and lists as XML-like tags or Markdown, as routilux 0.10."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import numbers
 from typing import Any
 
-from routilux.builtin_routines._base import BuiltinRoutine, type_name
+from routilux.builtin_routines._base import AUTO, BuiltinRoutine, type_name
 
-_BAD_TAG = re.compile(r"[\s<>/&\"'=]")
-_SEQUENCES = (list, tuple, set, frozenset)
+CIRCULAR = "[Circular Reference]"
+MAX_NESTING = 500  # recursion bound
 
 
 class TextRenderer(BuiltinRoutine):
-    """Renders structured data as text, for prompts, logs or reports.
+    """Renders structured data as text, for prompts, logs or reports (routilux 0.10).
 
-    ``tag_format="xml"`` renders a dict as ``<key>value</key>`` lines (nested dicts
-    and lists indented inside their tag; list items as ``<item>``); values are not
-    escaped (the output is XML-like, meant to be read, not parsed), but a key that
-    cannot be a tag name (whitespace, ``<``, ``>``, ``/``, ``&``, quotes, ``=`` or
-    empty) raises ``ValueError``. ``tag_format="markdown"`` renders nested bullet
-    lists with bold keys. A scalar (str, number, bool, None) renders as ``str()``.
+    With ``pad = indent * level``: a dict gives one line per entry, joined by line
+    breaks: ``{pad}<key>{child}</key>`` for ``tag_format="xml"``, ``{pad}**key**:
+    {child}`` for any other format (markdown); a list ``{pad}<item_i>{child}</item_i>``
+    or ``{pad}- {child}``. The child's text (rendered one level deeper) sits inline:
+    ``{"a": 1, "b": {"c": 2}}`` renders as ``"<a>1</a>\\n<b>  <c>2</c></b>"``. An
+    empty dict or list renders as ``""``, anything else (tuples, sets, None too) as
+    ``str(value)``; a dict or list that contains itself as ``[Circular Reference]``.
+    Keys go through ``str()`` and are not escaped: the output is meant to be read,
+    not parsed.
 
-    Config: ``tag_format`` (``"xml"`` or ``"markdown"``, default ``"xml"``),
-    ``indent`` (spaces per level, default 2), ``input_key`` (default ``"data"``).
+    Config: ``tag_format`` (``"xml"``), ``indent`` (a str, ``"  "``; an int means
+    that many spaces), ``include_type_hints`` (False; no effect, as in 0.10),
+    ``input_key`` (``"auto"``: the 0.10 input rule).
 
-    Slot ``input``: a message with a ``data`` value.
-    Event ``output(rendered_text, original_type)``; ``original_type`` is the type
-    name of the rendered value (``"dict"``, ``"list"``, ...).
+    Slot ``input`` (``input_slot``).
+    Event ``output(rendered_text, original_type)`` (``output_event``):
+    ``original_type`` is the type name of the input (``"dict"``, ``"list"``, ...).
     """
 
-    CONFIG_DEFAULTS = {"tag_format": "xml", "indent": 2, "input_key": "data"}
-    MAX_DEPTH = 100
+    CONFIG_DEFAULTS = {
+        "tag_format": "xml",
+        "indent": "  ",
+        "include_type_hints": False,
+        "input_key": AUTO,
+    }
 
     def _setup(self) -> None:
-        self.define_slot("input", handler=self._on_input)
-        self.define_event("output", ["rendered_text", "original_type"])
+        self.input_slot = self.define_slot("input", handler=self._on_input)
+        self.output_event = self.define_event("output", ["rendered_text", "original_type"])
 
     def _check_config(self, key: str, value: Any) -> Any:
-        if key == "tag_format":
-            return self._check_choice(key, value, ("xml", "markdown"))
-        if key == "indent":
-            return self._check_int(key, value, minimum=0)
+        if key == "indent" and not (
+            isinstance(value, str) or (isinstance(value, numbers.Integral) and value >= 0)
+        ):
+            raise self._bad_config(key, "a str (or a number of spaces)", value)
         if key == "input_key":
             return self._check_str(key, value, allow_none=True)
         return value
 
     def render(self, value: Any) -> str:
         """Render ``value`` with the configured format."""
-        if self._config["tag_format"] == "markdown":
-            return "\n".join(self._markdown(value, 0))
-        return "\n".join(self._xml(value, 0))
+        indent = self._config.get("indent", "  ")
+        unit = " " * int(indent) if not isinstance(indent, str) else indent
+        xml = self._config.get("tag_format", "xml") == "xml"
+        return self._render(value, 0, unit, xml, set())
 
-    # -- xml -------------------------------------------------------------------------
-    def _tag(self, key: Any) -> str:
-        tag = str(key)
-        if not tag or _BAD_TAG.search(tag):
-            raise ValueError(f"TextRenderer: key {key!r} cannot be used as a tag name")
-        return tag
-
-    def _xml(self, value: Any, level: int) -> list[str]:
-        if level > self.MAX_DEPTH:
-            raise ValueError(
-                f"TextRenderer: data nested more than {self.MAX_DEPTH} levels "
-                "(a circular reference?)"
-            )
-        pad = " " * (self._config["indent"] * level)
-        if isinstance(value, Mapping):
-            items: list[tuple[str, Any]] = [(self._tag(k), v) for k, v in value.items()]
-        elif isinstance(value, _SEQUENCES):
-            items = [("item", v) for v in value]
-        else:
-            return [pad + str(value)]
-        lines: list[str] = []
-        for tag, child in items:
-            if isinstance(child, (Mapping, *_SEQUENCES)):
-                if not child:
-                    lines.append(f"{pad}<{tag}></{tag}>")
-                    continue
-                lines.append(f"{pad}<{tag}>")
-                lines.extend(self._xml(child, level + 1))
-                lines.append(f"{pad}</{tag}>")
+    def _render(self, value: Any, level: int, unit: str, xml: bool, path: set[int]) -> str:
+        if not isinstance(value, (dict, list)):
+            return str(value)
+        if id(value) in path:
+            return CIRCULAR
+        if level > MAX_NESTING:
+            raise ValueError(f"TextRenderer: data nested more than {MAX_NESTING} levels")
+        path.add(id(value))
+        try:
+            pad = unit * level
+            lines = []
+            if isinstance(value, dict):
+                for key, child in value.items():
+                    text = self._render(child, level + 1, unit, xml, path)
+                    lines.append(
+                        f"{pad}<{key}>{text}</{key}>" if xml else f"{pad}**{key}**: {text}"
+                    )
             else:
-                lines.append(f"{pad}<{tag}>{child}</{tag}>")
-        return lines
-
-    # -- markdown --------------------------------------------------------------------
-    def _markdown(self, value: Any, level: int) -> list[str]:
-        if level > self.MAX_DEPTH:
-            raise ValueError(
-                f"TextRenderer: data nested more than {self.MAX_DEPTH} levels "
-                "(a circular reference?)"
-            )
-        pad = " " * (self._config["indent"] * level)
-        lines: list[str] = []
-        if isinstance(value, Mapping):
-            for key, child in value.items():
-                if isinstance(child, (Mapping, *_SEQUENCES)) and child:
-                    lines.append(f"{pad}- **{key}**:")
-                    lines.extend(self._markdown(child, level + 1))
-                else:
-                    shown = _scalar_md(child)
-                    lines.append(f"{pad}- **{key}**: {shown}".rstrip())
-            return lines
-        if isinstance(value, _SEQUENCES):
-            for index, child in enumerate(value, 1):
-                if isinstance(child, (Mapping, *_SEQUENCES)) and child:
-                    lines.append(f"{pad}- item {index}:")
-                    lines.extend(self._markdown(child, level + 1))
-                else:
-                    lines.append(f"{pad}- {_scalar_md(child)}".rstrip())
-            return lines
-        return [pad + str(value)]
+                for index, child in enumerate(value):
+                    text = self._render(child, level + 1, unit, xml, path)
+                    tag = f"item_{index}"
+                    lines.append(f"{pad}<{tag}>{text}</{tag}>" if xml else f"{pad}- {text}")
+            return "\n".join(lines)
+        finally:
+            path.discard(id(value))
 
     def _on_input(self, /, **message: Any) -> None:
         value = self._input_value(message)
         self.emit("output", rendered_text=self.render(value), original_type=type_name(value))
-
-
-def _scalar_md(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "{}"
-    if isinstance(value, _SEQUENCES):
-        return "[]"
-    return str(value)
