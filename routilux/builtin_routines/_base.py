@@ -18,6 +18,12 @@ logger = logging.getLogger(__name__)
 AUTO = "auto"
 
 
+def is_plain_callable(value: Any) -> bool:
+    """A function-like value; routines are callable (a deprecated 0.10 no-op) but are
+    never taken for a condition, validator, transformation or extractor."""
+    return callable(value) and not isinstance(value, Routine)
+
+
 def extract_input_data(data: Any = None, **kwargs: Any) -> Any:
     """The routilux 0.10 input rule: ``data`` if not None, else the single keyword's
     value, else the dict of the keywords (``{}`` when there are none)."""
@@ -148,7 +154,7 @@ class BuiltinRoutine(Routine):
     ) -> Callable[..., Any] | None:
         if value is None and allow_none:
             return None
-        if not callable(value):
+        if not is_plain_callable(value):
             raise self._bad_config(key, "a callable" + (" or None" if allow_none else ""), value)
         return value
 

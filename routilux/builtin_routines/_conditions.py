@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from routilux.builtin_routines._base import is_plain_callable
 from routilux.builtin_routines._safe_calls import RESERVED_CALLABLE_NAMES
 from routilux.builtin_routines._safe_expr import (
     SafeExpression,
@@ -67,7 +68,7 @@ class Condition:
                 raise ConfigurationError(f"{what}: field names must be str, got {bad!r}")
             self.kind = "fields"
             self.spec = dict(spec)
-        elif callable(spec):
+        elif is_plain_callable(spec):
             self.kind = "callable"
             self.spec = spec
         else:
@@ -107,7 +108,7 @@ def compile_function(spec: Any, what: str = "function") -> Callable[[Any], Any]:
     """A callable as is, or an expression string made into a picklable function."""
     if isinstance(spec, (str, SafeExpression)):
         return ExpressionFunction(_compile(spec, what))
-    if callable(spec):
+    if is_plain_callable(spec):
         return spec
     raise ConfigurationError(
         f"{what} must be a callable or an expression string, got {type(spec).__name__}"

@@ -12,9 +12,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from routilux.builtin_routines._base import is_plain_callable
 from routilux.builtin_routines._conditions import expression_names
 from routilux.builtin_routines._safe_expr import SafeExpression, compile_expression
-from routilux.routine import Routine
 
 # how a callable condition is called, decided once from its signature
 _DATA_ONLY, _KEYWORDS, _DATA_CONFIG, _UNREADABLE = range(4)
@@ -22,7 +22,7 @@ _DATA_ONLY, _KEYWORDS, _DATA_CONFIG, _UNREADABLE = range(4)
 
 def is_condition_callable(value: Any) -> bool:
     """A callable condition (routine objects are not conditions, even if callable)."""
-    return callable(value) and not isinstance(value, (Routine, type))
+    return is_plain_callable(value)
 
 
 def call_plan(condition: Callable[..., Any]) -> tuple[int, tuple[str, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from routilux.builtin_routines._base import AUTO, BuiltinRoutine, type_name
+from routilux.builtin_routines._base import AUTO, BuiltinRoutine, is_plain_callable, type_name
 from routilux.exceptions import ConfigurationError
 
 MAX_NESTING = 500
@@ -131,7 +131,7 @@ class DataTransformer(BuiltinRoutine):
         """Add (or replace) the named transformation ``fn(value) -> new value``."""
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"transformation name must be a non-empty str, got {name!r}")
-        if not callable(fn):
+        if not is_plain_callable(fn):
             raise ConfigurationError(f"transformation {name!r} must be callable, got {fn!r}")
         self.set_config(transformation_map={**self._config.get("transformation_map", {}), name: fn})
 
@@ -156,7 +156,7 @@ class DataTransformer(BuiltinRoutine):
                         continue
                     value = self._apply(mapping[item], value)
                     name = item
-                elif callable(item):
+                elif is_plain_callable(item):
                     value = self._apply(item, value)
                     name = getattr(item, "__name__", "custom")
                 else:
@@ -174,7 +174,7 @@ class DataTransformer(BuiltinRoutine):
     ) -> tuple[Any, list[str], list[str]]:
         """``(transformed_data, transformation_applied, errors)`` for ``value``."""
         steps = transformations or self._config.get("transformations") or []
-        if isinstance(steps, str) or callable(steps):
+        if isinstance(steps, str) or is_plain_callable(steps):
             steps = [steps]
         fields = self._config.get("fields")
         errors: list[str] = []

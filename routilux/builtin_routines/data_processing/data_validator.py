@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from routilux.builtin_routines._base import AUTO, BuiltinRoutine
+from routilux.builtin_routines._base import AUTO, BuiltinRoutine, is_plain_callable
 from routilux.exceptions import ConfigurationError
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -173,7 +173,7 @@ class DataValidator(BuiltinRoutine):
         """Add or replace the validator ``name`` (built-ins included)."""
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"validator name must be a non-empty str, got {name!r}")
-        if not callable(fn):
+        if not is_plain_callable(fn):
             raise ConfigurationError(f"validator {name!r} must be callable, got {fn!r}")
         self._validators[name] = fn
 
@@ -196,7 +196,7 @@ class DataValidator(BuiltinRoutine):
             fn = self._validators.get(rule)
             if fn is None:
                 return f"Unknown validator: {rule}"
-        elif callable(rule):
+        elif is_plain_callable(rule):
             fn = rule
         else:
             return f"Invalid validator for field '{field}'"

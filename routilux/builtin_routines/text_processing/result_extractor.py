@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from routilux.builtin_routines._base import AUTO, BuiltinRoutine
+from routilux.builtin_routines._base import AUTO, BuiltinRoutine, is_plain_callable
 from routilux.builtin_routines.text_processing.extractors import (
     GENERIC,
     SPECIALIZED,
@@ -115,7 +115,7 @@ class ResultExtractor(BuiltinRoutine):
         or ``(result, format, metadata)``."""
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"extractor name must be a non-empty str, got {name!r}")
-        if not callable(extractor):
+        if not is_plain_callable(extractor):
             raise ConfigurationError(f"extractor {name!r} must be callable, got {extractor!r}")
         self._extractors[name] = extractor
 
