@@ -269,3 +269,121 @@ def test_tampered_pickle_is_revalidated():
     data = pickle.dumps(expr).replace(b"x + 1", b"_x+ 1")
     with pytest.raises(UnsafeExpressionError):
         pickle.loads(data)
+
+
+# -- the routilux 0.10 condition forms ---------------------------------------------------
+
+COND_NAMES = {
+    "data": {"priority": "high", "value": 15, "name": "Ann", "tags": ["x"], "items": [1, 2, 3],
+             "a": 0, "b": 2, "get": "a key named get", "s": " a,b "},
+    "config": {"threshold": 10},
+    "stats": {},
+}
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("data.get('priority') == 'high'", True),
+        ("isinstance(data, dict) and data.get('value', 0) > config.get('threshold', 0)", True),
+        ("stats.get('count', 0) < 10", True),
+        ("data.get('name', '').lower().startswith('a') and 'x' in data.get('tags', [])", True),
+        ("len(data.get('items', [])) >= 3 and data['items'][0] is not None", True),
+        ("any([data.get('a'), data.get('b')]) or hasattr(data, 'keys')", True),
+        ("hasattr(data, 'keys') and not hasattr(data, 'nope')", True),
+        ("getattr(data['items'], 'missing', 'dflt')", "dflt"),
+        ("data.get('get')", "a key named get"),  # in call position get is the method
+        ("data.get", "a key named get"),  # not a call: the key, as before
+        ("list(data.keys())[:2]", ["priority", "value"]),
+        ("data.items()[0]", ("priority", "high")),  # views come back as lists
+        ("config.values()", [10]),
+        ("isinstance(data['items'], (list, tuple)) and isinstance(1, int)", True),
+        ("isinstance(True, int) and not isinstance('1', (int, float, bytes, frozenset))", True),
+        ("dict(a=1, b=2)", {"a": 1, "b": 2}),
+        ("list('ab') + list((1,))", ["a", "b", 1]),
+        ("tuple(data['items']) == (1, 2, 3) and set([1, 1]) == {1}", True),
+        ("all([1, 2]) and not any([])", True),
+        ("max([], default=0) + min(3, 4) + int('ff', base=16)", 258),
+        ("data['s'].strip().split(',')", ["a", "b"]),
+        ("' '.join(['a', 'b']).upper().title().removeprefix('A')", " B"),
+        ("'abc'.find('c') + 'abc'.count('a') + 'a\\nb'.splitlines().index('b')", 4),
+        ("'ab'.partition('a')[2].isalpha() and '12'.isdigit()", True),
+        ("b'ab'.startswith(b'a') and b'ab'.decode() == 'ab'", True),
+        ("{1}.issubset({1, 2}) and frozenset([1]).isdisjoint({2})", True),
+        ("(255).bit_length() == 8 and (2.0).is_integer()", True),
+        ("[1, 2, 2].count(2) + (1, 2).index(2)", 3),
+    ],
+)
+def test_0_10_condition_forms(source, expected):
+    assert safe_eval(source, COND_NAMES) == expected
+
+
+@pytest.mark.parametrize(
+    "source, construct",
+    [
+        ("data.__class__", "'__class__'"),
+        ("data.get.__self__", "'__self__'"),
+        ("'{0.__class__}'.format(data)", "'format'"),
+        ("data.pop('x')", "changes its receiver"),
+        ("data.update({})", "changes its receiver"),
+        ("data['items'].append(1)", "changes its receiver"),
+        ("data['items'].sort()", "changes its receiver"),
+        ("'a'.replace('a', 'bb')", "not bounded"),
+        ("'a'.center(10**9)", "not bounded"),
+        ("data.copy()", "'copy'"),
+        ("[x for x in data]", "ListComp"),
+        ("(lambda: 1)()", "lambda"),
+        ("str.join(',', data)", "'str' is a function or type name"),
+        ("dict.fromkeys([1])", "'fromkeys'"),
+        ("data['fn']()", "calling \"data['fn']\""),
+        ("data.get('f')()", "is not allowed"),
+        ("getattr(data, '__dict__')", "'__dict__'"),
+        ("getattr(data, 'mro')", "'mro'"),
+        ("hasattr(data)", "hasattr() takes"),
+        ("isinstance(data, type)", "type argument of isinstance"),
+        ("isinstance(data, data)", "type argument of isinstance"),
+        ("isinstance(data, dict, x=1)", "no keyword arguments"),
+        ("len(data, **kw)", "keyword unpacking"),
+        ("max(data, key=len)", "'key'"),
+        ("len(data, x=1)", "keyword argument"),
+        ("isinstance", "function or type name"),
+        ("dict", "function or type name"),
+        ("'%d' % 1", "%-formatting"),
+        ("f'{data}'", "JoinedStr"),
+        ("(x := 1)", "NamedExpr"),
+        ("print(data)", "calling 'print'"),
+    ],
+)
+def test_refused_condition_forms_name_the_construct(source, construct):
+    with pytest.raises(UnsafeExpressionError) as info:
+        compile_expression(source)
+    assert construct in str(info.value)
+
+
+def test_methods_run_the_builtin_implementation_only():
+    class Sneaky(dict):
+        def get(self, *args):  # must never run
+            raise AssertionError("user code ran")
+
+    class NotBuiltin:
+        def startswith(self, prefix):
+            raise AssertionError("user code ran")
+
+    assert safe_eval("d.get('a')", {"d": Sneaky(a=1)}) == 1
+    with pytest.raises(ExpressionEvaluationError, match="cannot be called on a NotBuiltin"):
+        safe_eval("o.startswith('x')", {"o": NotBuiltin()})
+    with pytest.raises(ExpressionEvaluationError, match="cannot be called on a list"):
+        safe_eval("x.get('a')", {"x": [1]})
+
+
+def test_run_time_attribute_checks():
+    with pytest.raises(ExpressionEvaluationError, match="attribute '__class__' is not allowed"):
+        safe_eval("getattr(data, name)", {"data": {}, "name": "__class__"})
+    with pytest.raises(ExpressionEvaluationError, match="attributes of type objects"):
+        safe_eval("data['t'].fromkeys", {"data": {"t": dict}})
+    with pytest.raises(ExpressionEvaluationError, match="attributes of type objects"):
+        safe_eval("getattr(data['t'], 'fromkeys')", {"data": {"t": dict}})
+    with pytest.raises(ExpressionEvaluationError, match="separator"):
+        safe_eval("('x' * 1000).join(['a'] * 1000)", {})
+    with pytest.raises(ExpressionEvaluationError, match=str(MAX_SEQUENCE_LENGTH)):
+        safe_eval("''.join(['a'] * 10**7)", {})
