@@ -71,11 +71,6 @@ class ConditionalRouter(BuiltinRoutine):
         self.input_slot = self.define_slot("input", handler=self._on_input)
         self.default_output = self.define_event("output", ROUTE_PARAMS)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_compiled"] = {}  # rebuilt on use; keeps pickles small
-        return state
-
     def _check_config(self, key: str, value: Any) -> Any:
         if key == "routes":
             pairs = list(value.items()) if isinstance(value, Mapping) else value
@@ -115,6 +110,8 @@ class ConditionalRouter(BuiltinRoutine):
                 ) from None
 
     def _config_changed(self, keys: set[str]) -> None:
+        if "routes" in keys:
+            self._compiled.clear()  # compiled again on use; old conditions are let go
         if keys & {"routes", "default_route"}:
             for name in self._route_names():
                 self._event_for(name)
