@@ -143,7 +143,9 @@ def _listify(value):
         (TextRenderer, "tag_format", "html"),  # any format but xml renders markdown
         (ResultExtractor, "strategy", "best"),  # collects, keeps the most confident
         (DataFlattener, "separator", ""),
+        (DataFlattener, "separator", 1),  # joins as "a1b"
         (DataFlattener, "max_depth", 0),
+        (DataFlattener, "max_depth", -1),
         (DataTransformer, "transformations", ["capitalize"]),  # an error entry at run time
         (DataValidator, "rules", {"a": "nonsense"}),  # an error entry at run time
         (DataValidator, "strict_mode", "yes"),  # truthy
@@ -164,8 +166,8 @@ def test_values_0_10_accepted_are_stored(cls, key, value):
         (TextClipper, "truncation_message", None),
         (TextRenderer, "indent", [2]),
         (ResultExtractor, "extractor_priority", "json_string"),
-        (DataFlattener, "separator", 1),
-        (DataFlattener, "max_depth", -1),
+        (DataFlattener, "max_depth", None),
+        (DataFlattener, "max_depth", "3"),
         (DataTransformer, "transformation_map", ["lowercase"]),
         (DataValidator, "rules", ["a"]),
         (ConditionalRouter, "routes", [("a",)]),

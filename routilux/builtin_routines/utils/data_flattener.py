@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from routilux.builtin_routines._base import AUTO, BuiltinRoutine, type_name
@@ -58,10 +59,9 @@ class DataFlattener(BuiltinRoutine):
         )
 
     def _check_config(self, key: str, value: Any) -> Any:
-        if key == "separator" and not isinstance(value, str):
-            raise self._bad_config(key, "a str", value)
-        if key == "max_depth":
-            return self._check_int(key, value, minimum=0)
+        # any separator joins through str(), as in 0.10; a max_depth must compare
+        if key == "max_depth" and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise self._bad_config(key, "a number", value)
         if key == "input_key":
             return self._check_str(key, value, allow_none=True)
         return value
