@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import time
 
 import cloudpickle
@@ -132,6 +134,17 @@ def test_code_block(collect):
 )
 def test_fence_rules(text, bodies):
     assert code_blocks(text, "python") == bodies
+
+
+def test_fences_are_found_as_the_0_10_patterns_find_them():
+    # the linear scanner must agree with re.findall of 0.10's two patterns
+    pieces = ["```", "json", "JSON", "{json}", " ", "\t", "\n", "x", "`"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        expected = re.findall(r"```json\s*\n(.*?)```", text, re.DOTALL | re.IGNORECASE)
+        expected += re.findall(r"```\{json\}\s*\n(.*?)```", text, re.DOTALL | re.IGNORECASE)
+        assert code_blocks(text, "json") == expected, text
 
 
 def test_auto_keeps_the_first_result(collect):

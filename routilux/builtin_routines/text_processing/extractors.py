@@ -31,29 +31,22 @@ def _fenced(text: str, opener: str) -> list[str]:
     whitespace ending in a line break; a body runs to the next fence. Found in one
     left-to-right pass (linear time), as ``re.findall`` of that pattern finds them."""
     bodies: list[str] = []
-    folded = opener.lower()
-    size = len(opener)
     pos = 0
-    while True:
-        start = text.find(FENCE, pos)
-        if start < 0:
-            return bodies
-        head = start + len(FENCE)
-        if text[head : head + size].lower() != folded:
-            pos = start + 1
-            continue
-        end = head + size
+    for match in re.finditer(re.escape(FENCE + opener), text, re.IGNORECASE):
+        if match.start() < pos:
+            continue  # inside the block found last
+        end = match.end()
         while end < len(text) and text[end].isspace():
             end += 1
-        newline = text.rfind("\n", head + size, end)
+        newline = text.rfind("\n", match.end(), end)
         if newline < 0:
-            pos = start + 1
             continue
         close = text.find(FENCE, newline + 1)
         if close < 0:
-            return bodies
+            break
         bodies.append(text[newline + 1 : close])
         pos = close + len(FENCE)
+    return bodies
 
 
 def code_blocks(text: str, language: str) -> list[str]:
