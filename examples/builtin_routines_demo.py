@@ -57,13 +57,16 @@ class Collector(Routine):
 def build_flow() -> tuple[Flow, dict[str, Collector]]:
     flow = Flow(flow_id="log-triage")
     flow.add_routine(Splitter(input_key="lines"), "split")
-    flow.add_routine(
-        ResultExtractor(strategy="priority", extractors=["json"], fallback_to_text=False),
-        "extract",
-    )
+    flow.add_routine(ResultExtractor(), "extract")
     flow.add_routine(
         DataValidator(
-            rules={"level": "string", "msg": "not_empty", "ms": ["integer", "non_negative"]},
+            # "value": a line that is not a JSON object reaches the validator as a str
+            rules={
+                "level": "is_string",
+                "msg": "not_empty",
+                "ms": ["integer", "non_negative"],
+                "value": "is_dict",
+            },
             required_fields=["level", "msg", "ms"],
         ),
         "validate",
@@ -87,7 +90,7 @@ def build_flow() -> tuple[Flow, dict[str, Collector]]:
     for name, sink in sinks.items():
         flow.add_routine(sink, name)
 
-    flow.connect("split", "output", "extract", "input", param_mapping={"item": "text"})
+    flow.connect("split", "output", "extract", "input", param_mapping={"item": "data"})
     flow.connect("extract", "output", "validate", "input",
                  param_mapping={"extracted_result": "data"})
     flow.connect("validate", "valid", "route", "input", param_mapping={"validated_data": "data"})
