@@ -1,0 +1,46 @@
+"""What a workload is and what one run of it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Measure:
+    """One run: our figure and the baseline's, measured back to back.
+
+    ``baseline`` is None when the baseline could not run; ``note`` says why.
+    ``extra`` holds secondary figures (numbers) worth keeping next to the row.
+    """
+
+    ours: float
+    baseline: float | None
+    extra: dict[str, float | None] = field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One row of the table.
+
+    ``ratio`` is always ours / baseline in ``unit``; ``target_op`` says whether the
+    ratio must be at least (">=", throughputs) or at most ("<=", times) ``target``.
+    ``run(smoke)`` measures once; smoke mode uses tiny sizes.
+    """
+
+    name: str
+    title: str
+    baseline: str
+    unit: str
+    target_op: str
+    target: float
+    run: Callable[[bool], Measure]
+    measures: str
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.target_op == ">="
+
+    def met(self, ratio: float) -> bool:
+        return ratio >= self.target if self.target_op == ">=" else ratio <= self.target

@@ -1,0 +1,202 @@
+"""Crash workload: SIGKILL a busy process routine, time until its redelivered
+message's result arrives; against a raw worker respawned by hand."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from workload import Measure, Workload
+
+from routilux import Flow, Routine
+
+RAW_WORKER = Path(__file__).resolve().parent / "raw_worker.py"
+
+
+class Spinner(Routine):
+    """With ``spin``, the first delivery writes its pid to ``marker`` and spins
+    (we kill it there); a redelivery finds the marker and answers at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.define_slot("trigger", handler=self.work)
+        self.define_event("done", ["x"])
+
+    def work(self, x, spin, marker):
+        if spin and not os.path.exists(marker):
+            with open(marker + ".tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.rename(marker + ".tmp", marker)  # readers never see a half-written pid
+            while True:  # busy: a pure Python CPU loop
+                pass
+        self.emit("done", x=x)
+
+
+class Arrival(Routine):
+    """Records when each result arrives."""
+
+    def __init__(self):
+        super().__init__()
+        self.times: dict[int, float] = {}
+        self.arrived = threading.Condition()
+        self.define_slot("done", handler=self.take)
+
+    def take(self, x):
+        with self.arrived:
+            self.times[x] = time.perf_counter()
+            self.arrived.notify_all()
+
+    def __getstate__(self):
+        return {k: v for k, v in vars(self).items() if k != "arrived"}
+
+
+class CrashClock(logging.Handler):
+    """Notes when the supervisor logs a crash (None if its wording changes)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.times: list[float] = []
+
+    def emit(self, record):
+        if "crashed" in record.getMessage():
+            self.times.append(time.perf_counter())
+
+
+def wait_for_file(path: Path, deadline: float) -> str:
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path.read_text()
+        time.sleep(0.0005)  # a benchmark polling a file, not a test waiting
+    raise RuntimeError(f"kill workload: the routine never started spinning ({path})")
+
+
+def kill_and_redeliver(directory: str) -> tuple[float, float | None]:
+    """One kill of a warmed-up process routine in a fresh flow (so it is the
+    routine's first crash, with the default restart policy). Returns seconds from
+    the kill to the redelivered result, and to the supervisor's crash log."""
+    clock = CrashClock()
+    log = logging.getLogger("routilux.supervisor")
+    log.addHandler(clock)
+    marker = Path(directory, "spinner.pid")
+    flow = Flow(execution_strategy="concurrent")
+    try:
+        arrival = Arrival()
+        flow.add_routine(Spinner(), "spinner", execution="process")
+        flow.add_routine(arrival, "arrival")
+        flow.connect("spinner", "done", "arrival", "done")
+        warm = flow.execute("spinner", {"x": 0, "spin": False, "marker": str(marker)})
+        if warm.status != "completed":
+            raise RuntimeError(f"kill workload warm-up: {warm.status}: {warm.error}")
+        job = flow.execute("spinner", {"x": 1, "spin": True, "marker": str(marker)}, wait=False)
+        pid = int(wait_for_file(marker, time.monotonic() + 60))
+        killed = time.perf_counter()
+        os.kill(pid, signal.SIGKILL)
+        with arrival.arrived:
+            arrival.arrived.wait_for(lambda: 1 in arrival.times, timeout=60)
+        if not job.wait(60) or job.status != "completed":
+            raise RuntimeError(f"kill workload: job {job.status}: {job.error}")
+        detect = clock.times[0] - killed if clock.times else None
+        return arrival.times[1] - killed, detect
+    finally:
+        log.removeHandler(clock)
+        flow.shutdown()
+        marker.unlink(missing_ok=True)
+
+
+class RawWorker:
+    """``raw_worker.py`` in a fresh interpreter, talking over a socket."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        self.popen = subprocess.Popen(
+            [sys.executable, str(RAW_WORKER), str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        if self.conn.recv() != ("ready",):
+            raise RuntimeError("raw worker: unexpected greeting")
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.conn.close()
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def raw_respawn() -> float:
+    """Seconds from SIGKILL of a busy raw worker to the result of the job resent
+    to a freshly started one (death seen as end-of-file on its socket)."""
+    worker = RawWorker()
+    try:
+        worker.conn.send(("job", 0, False))
+        worker.conn.recv()
+        worker.conn.send(("job", 1, True))
+        if worker.conn.recv() != ("busy",):
+            raise RuntimeError("raw worker: expected busy")
+        killed = time.perf_counter()
+        os.kill(worker.popen.pid, signal.SIGKILL)
+        try:
+            worker.conn.recv()
+            raise RuntimeError("raw worker: answered after SIGKILL")
+        except EOFError:
+            pass
+        worker.popen.wait()
+        worker.close()
+        worker = RawWorker()
+        worker.conn.send(("job", 1, False))
+        if worker.conn.recv() != ("done", 1):
+            raise RuntimeError("raw worker: wrong answer after respawn")
+        elapsed = time.perf_counter() - killed
+    finally:
+        worker.close()
+    return elapsed
+
+
+def run_kill(smoke: bool) -> Measure:
+    kills = 1 if smoke else 5
+    baseline = statistics.median(raw_respawn() for _ in range(kills)) * 1e3
+    with tempfile.TemporaryDirectory(prefix="routilux-bench-kill-") as directory:
+        runs = [kill_and_redeliver(directory) for _ in range(kills)]
+    detect = [d for _, d in runs if d is not None]
+    return Measure(
+        statistics.median(r for r, _ in runs) * 1e3,
+        baseline,
+        {"kill_to_crash_logged_ms": statistics.median(detect) * 1e3 if detect else None},
+    )
+
+
+WORKLOADS = [
+    Workload(
+        name="kill_redelivered",
+        title="SIGKILL of a worker -> result redelivered",
+        baseline="raw respawn of a worker",
+        unit="ms",
+        target_op="<=",
+        target=0.7,
+        run=run_kill,
+        measures="A process routine (default restart policy, warmed up, fresh flow per "
+        "kill so each is a first crash) is SIGKILLed while spinning on a message; "
+        "time from the kill to the redelivered message's result reaching the next "
+        "routine (median of 5 per repeat). Against a raw worker in a fresh "
+        "interpreter killed while busy, noticed by end-of-file, started again and "
+        "sent the job again. Extra: kill to the supervisor's crash log.",
+    ),
+]

@@ -1,0 +1,57 @@
+"""The benchmark suite runs end to end in smoke mode, so its scripts cannot rot.
+
+No timing is asserted: smoke sizes are too small to mean anything, and the
+machine may be busy.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT / "tests" / "benchmarks" / "suite.py"
+WORKLOADS = [
+    "chain_concurrent",
+    "chain_sequential",
+    "process_messages",
+    "process_ping_pong",
+    "kill_redelivered",
+    "process_cold_start",
+    "store_serial_jobs",
+    "store_tiny_jobs",
+    "store_concurrent_jobs",
+    "cpu_fanout",
+]
+
+
+@pytest.mark.slow
+def test_suite_smoke_prints_one_json_row_per_workload(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(SUITE), "--smoke"],
+        capture_output=True, text=True, timeout=55, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert [row["workload"] for row in rows] == WORKLOADS
+    for row in rows:
+        assert row["error"] is None, row
+        assert row["smoke"] is True and row["met"] is None, row
+        assert row["ours"] > 0, row
+        assert len(row["loadavg_before"]) == 3 and len(row["loadavg_after"]) == 3
+        if row["workload"] == "chain_sequential":  # no routilux 0.10 venv in smoke mode
+            assert row["baseline"] is None and "skipped" in row["note"], row
+        else:
+            assert row["baseline"] > 0 and row["ratio"] > 0, row
+    assert "workload" in out.stdout.splitlines()[2]  # the human table's header
+
+
+def test_suite_refuses_an_unknown_workload():
+    out = subprocess.run(
+        [sys.executable, str(SUITE), "--only", "no_such_workload"],
+        capture_output=True, text=True, timeout=55,
+    )
+    assert out.returncode == 2
+    assert "invalid choice: 'no_such_workload'" in out.stderr
