@@ -83,7 +83,11 @@ def summarize(
         "baseline_runs": [m.baseline for m in paired],
         "extra": extra,
         "note": "; ".join(notes) or None,
-        "error": errors[0] if errors else None,
+        "error": (
+            f"{len(errors)} of {len(errors) + len(measures)} runs failed; first: {errors[0]}"
+            if errors
+            else None
+        ),
         **context,
     }
 

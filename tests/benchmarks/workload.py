@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,3 +45,19 @@ class Workload:
 
     def met(self, ratio: float) -> bool:
         return ratio >= self.target if self.target_op == ">=" else ratio <= self.target
+
+
+SETTLE_SECONDS = 90.0  # far above any run's normal length: beyond it, a job is hung
+
+
+def settle(jobs: list, what: str, timeout: float = SETTLE_SECONDS) -> None:
+    """Wait for every job in ``jobs`` to end; raise if one hangs or did not complete."""
+    deadline = time.monotonic() + timeout
+    for job in jobs:
+        if not job.wait(max(0.0, deadline - time.monotonic())):
+            raise RuntimeError(
+                f"{what}: job still {job.status} after {timeout:g} s: hung "
+                f"({sum(j.status == 'running' for j in jobs)} of {len(jobs)} jobs running)"
+            )
+        if job.status != "completed":
+            raise RuntimeError(f"{what}: job {job.status}: {job.error}")

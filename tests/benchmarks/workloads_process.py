@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from chain_routines import Sink, Source
 from raw_worker import echo_loop
-from workload import Measure, Workload
+from workload import Measure, Workload, settle
 
 from routilux import Flow, Routine
 
@@ -48,11 +48,6 @@ class Pinger(Routine):
         self.remaining -= 1
         if self.remaining > 0:
             self.emit("ping", i=i + 1)
-
-
-def _check(job, what: str) -> None:
-    if job.status != "completed":
-        raise RuntimeError(f"{what}: job {job.status}: {job.error}")
 
 
 class EchoChild:
@@ -104,12 +99,12 @@ def process_messages(n: int) -> float:
         flow.add_routine(sink, "sink")
         flow.connect("source", "out", "echo", "ping")
         flow.connect("echo", "pong", "sink", "inp")
-        flow.execute("source", {"n": 100})  # warm up: the process is started
+        # warm up: the process is started
+        settle([flow.execute("source", {"n": 100}, wait=False)], "process messages warm-up")
         sink.arm(n)
         started = time.perf_counter()
-        job = flow.execute("source", {"n": n})
+        settle([flow.execute("source", {"n": n}, wait=False)], "process messages")
         elapsed = time.perf_counter() - started
-        _check(job, "process messages")
         if sink.count != n:
             raise RuntimeError(f"process messages: {sink.count} of {n} arrived")
     finally:
@@ -143,11 +138,10 @@ def ping_pong(cycles: int, execution: str) -> float:
         flow.add_routine(Echo(), "echo", execution=execution)
         flow.connect("pinger", "ping", "echo", "ping")
         flow.connect("echo", "pong", "pinger", "pong")
-        flow.execute("pinger", {"cycles": 50})
+        settle([flow.execute("pinger", {"cycles": 50}, wait=False)], "ping-pong warm-up")
         started = time.perf_counter()
-        job = flow.execute("pinger", {"cycles": cycles})
+        settle([flow.execute("pinger", {"cycles": cycles}, wait=False)], "ping-pong")
         elapsed = time.perf_counter() - started
-        _check(job, "ping-pong")
     finally:
         flow.shutdown()
     return elapsed / cycles
@@ -169,9 +163,8 @@ def cold_start() -> float:
     flow = Flow()
     try:
         flow.add_routine(Tiny(), "tiny", execution="process", workers=2)
-        job = flow.execute("tiny", {"x": 1})
+        settle([flow.execute("tiny", {"x": 1}, wait=False)], "cold start")
         elapsed = time.perf_counter() - started
-        _check(job, "cold start")
     finally:
         flow.shutdown()
     return elapsed
@@ -266,12 +259,15 @@ def fan_out(execution: str, workers: int, tasks: int, iterations: int) -> float:
         flow.add_routine(sink, "sink")
         flow.connect("fan", "task", "burn", "task")
         flow.connect("burn", "done", "sink", "inp")
-        flow.execute("fan", {"tasks": workers, "iterations": 1000})  # start-up excluded
+        warm = flow.execute("fan", {"tasks": workers, "iterations": 1000}, wait=False)
+        settle([warm], "cpu fan-out warm-up")  # start-up excluded
         sink.arm(tasks)
         started = time.perf_counter()
-        job = flow.execute("fan", {"tasks": tasks, "iterations": iterations})
+        settle(
+            [flow.execute("fan", {"tasks": tasks, "iterations": iterations}, wait=False)],
+            "cpu fan-out",
+        )
         elapsed = time.perf_counter() - started
-        _check(job, "cpu fan-out")
     finally:
         flow.shutdown()
     return tasks / elapsed

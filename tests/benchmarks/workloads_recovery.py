@@ -11,12 +11,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from workload import Measure, Workload
+from workload import Measure, Workload, settle
 
 from routilux import Flow, Routine
 
@@ -43,21 +42,15 @@ class Spinner(Routine):
 
 
 class Arrival(Routine):
-    """Records when each result arrives."""
+    """Records when each result arrives (read after the job has settled)."""
 
     def __init__(self):
         super().__init__()
         self.times: dict[int, float] = {}
-        self.arrived = threading.Condition()
         self.define_slot("done", handler=self.take)
 
     def take(self, x):
-        with self.arrived:
-            self.times[x] = time.perf_counter()
-            self.arrived.notify_all()
-
-    def __getstate__(self):
-        return {k: v for k, v in vars(self).items() if k != "arrived"}
+        self.times[x] = time.perf_counter()
 
 
 class CrashClock(logging.Handler):
@@ -94,17 +87,13 @@ def kill_and_redeliver(directory: str) -> tuple[float, float | None]:
         flow.add_routine(Spinner(), "spinner", execution="process")
         flow.add_routine(arrival, "arrival")
         flow.connect("spinner", "done", "arrival", "done")
-        warm = flow.execute("spinner", {"x": 0, "spin": False, "marker": str(marker)})
-        if warm.status != "completed":
-            raise RuntimeError(f"kill workload warm-up: {warm.status}: {warm.error}")
+        warm = flow.execute("spinner", {"x": 0, "spin": False, "marker": str(marker)}, wait=False)
+        settle([warm], "kill workload warm-up")
         job = flow.execute("spinner", {"x": 1, "spin": True, "marker": str(marker)}, wait=False)
         pid = int(wait_for_file(marker, time.monotonic() + 60))
         killed = time.perf_counter()
         os.kill(pid, signal.SIGKILL)
-        with arrival.arrived:
-            arrival.arrived.wait_for(lambda: 1 in arrival.times, timeout=60)
-        if not job.wait(60) or job.status != "completed":
-            raise RuntimeError(f"kill workload: job {job.status}: {job.error}")
+        settle([job], "kill workload")  # the result arrived before the job settled
         detect = clock.times[0] - killed if clock.times else None
         return arrival.times[1] - killed, detect
     finally:

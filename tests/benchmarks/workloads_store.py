@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from chain_routines import HOPS, wire_chain
-from workload import Measure, Workload
+from workload import Measure, Workload, settle
 
 from routilux import Flow
 from routilux.checkpoint import SQLiteStore
@@ -106,7 +106,9 @@ def run_jobs(
     )
     try:
         sink = wire_chain(flow, hops)
-        flow.execute("r0", {"n": min(n, 10)})  # warm up: actors started, store opened
+        what = f"{jobs} {'concurrent' if together else 'serial'} jobs, store {store is not None}"
+        # warm up: actors started, store opened
+        settle([flow.execute("r0", {"n": min(n, 10)}, wait=False)], what + " warm-up")
         sink.arm(jobs * n)
         with StallProbe() as probe:
             if store is not None:
@@ -114,18 +116,13 @@ def run_jobs(
                 store.save_seconds = store.intent_seconds = 0.0
             started = time.perf_counter()
             if together:
-                started_jobs = [flow.execute("r0", {"n": n}, wait=False) for _ in range(jobs)]
-                for job in started_jobs:
-                    job.wait(600)
+                settle([flow.execute("r0", {"n": n}, wait=False) for _ in range(jobs)], what)
             else:
-                started_jobs = [flow.execute("r0", {"n": n}) for _ in range(jobs)]
+                for _ in range(jobs):
+                    settle([flow.execute("r0", {"n": n}, wait=False)], what)
             elapsed = time.perf_counter() - started
-        bad = [job for job in started_jobs if job.status != "completed"]
-        if bad or sink.count != jobs * n:
-            raise RuntimeError(
-                f"{len(bad)} jobs not completed ({bad[0].status if bad else ''}); "
-                f"{sink.count} of {jobs * n} messages arrived"
-            )
+        if sink.count != jobs * n:
+            raise RuntimeError(f"{what}: {sink.count} of {jobs * n} messages arrived")
         extra = _store_extra(store, probe, jobs) if store is not None else {}
     finally:
         flow.shutdown()
