@@ -28,15 +28,13 @@ import workloads_recovery
 import workloads_store
 from workload import Measure, Workload
 
-# The issue's table order, then the DESIGN 3.4 CPU fan-out.
-WORKLOADS: list[Workload] = [
-    *workloads_chain.WORKLOADS,
-    *(w for w in workloads_process.WORKLOADS if w.name != "cpu_fanout"),
-    *workloads_recovery.WORKLOADS,
-    *workloads_store.WORKLOADS,
-    *(w for w in workloads_process.WORKLOADS if w.name == "cpu_fanout"),
-]
-_ORDER = [
+_ALL = {
+    w.name: w
+    for module in (workloads_chain, workloads_process, workloads_recovery, workloads_store)
+    for w in module.WORKLOADS
+}
+# The order of issue 15's table, then the CPU fan-out of DESIGN 3.4.
+ORDER = [
     "chain_concurrent",
     "chain_sequential",
     "process_messages",
@@ -48,7 +46,8 @@ _ORDER = [
     "store_concurrent_jobs",
     "cpu_fanout",
 ]
-WORKLOADS.sort(key=lambda w: _ORDER.index(w.name))
+assert sorted(ORDER) == sorted(_ALL), "every workload has its place in ORDER"
+WORKLOADS: list[Workload] = [_ALL[name] for name in ORDER]
 BY_NAME = {w.name: w for w in WORKLOADS}
 
 

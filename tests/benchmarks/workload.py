@@ -27,7 +27,8 @@ class Workload:
 
     ``ratio`` is always ours / baseline in ``unit``; ``target_op`` says whether the
     ratio must be at least (">=", throughputs) or at most ("<=", times) ``target``.
-    ``run(smoke)`` measures once; smoke mode uses tiny sizes.
+    ``run(smoke)`` measures once; smoke mode uses tiny sizes. What each workload
+    measures is described in docs/performance.rst.
     """
 
     name: str
@@ -37,7 +38,6 @@ class Workload:
     target_op: str
     target: float
     run: Callable[[bool], Measure]
-    measures: str
 
     @property
     def higher_is_better(self) -> bool:

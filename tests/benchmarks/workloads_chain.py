@@ -95,10 +95,6 @@ WORKLOADS = [
         target_op=">=",
         target=0.5,
         run=run_concurrent,
-        measures="One job whose entry routine emits N messages in one step; each passes "
-        "9 more thread routines (concurrent strategy, max_workers=10, history on). "
-        "Messages reaching the last routine per second, against N messages told to "
-        "the head of 10 raw pykka actors that forward them.",
     ),
     Workload(
         name="chain_sequential",
@@ -108,8 +104,5 @@ WORKLOADS = [
         target_op=">=",
         target=2.5,
         run=run_sequential,
-        measures="The same chain and job on the default sequential strategy, against "
-        "routilux 0.10.0 running the same routines in its own virtual environment "
-        "(its clock stops when the last message arrives).",
     ),
 ]

@@ -299,10 +299,6 @@ WORKLOADS = [
         target_op=">=",
         target=0.35,
         run=run_messages,
-        measures="A thread routine emits N small messages in one step to an echo routine "
-        "in its own process, whose emits reach a thread sink (concurrent strategy, "
-        "history off). Against N small dicts written to a raw echoing child over a "
-        "Pipe by one thread while another reads the echoes.",
     ),
     Workload(
         name="process_ping_pong",
@@ -312,10 +308,6 @@ WORKLOADS = [
         target_op="<=",
         target=1.5,
         run=run_ping_pong,
-        measures="One job bounces a small message between a thread routine and an echo "
-        "routine in its own process, one at a time (default strategy); time per "
-        "cycle against a send + receive to a raw echoing child over a Pipe. Extra: "
-        "the same ping-pong with the echo on a thread.",
     ),
     Workload(
         name="process_cold_start",
@@ -325,9 +317,6 @@ WORKLOADS = [
         target_op="<=",
         target=3.0,
         run=run_cold_start,
-        measures="From building a flow with one process routine of 2 replicas to its first "
-        "tiny job completed (median of 5 per repeat), against creating a 2-worker "
-        "fork multiprocessing.Pool and getting its first result.",
     ),
     Workload(
         name="cpu_fanout",
@@ -337,8 +326,5 @@ WORKLOADS = [
         target_op=">=",
         target=1.9,
         run=run_cpu_fanout,
-        measures="8 pure-Python tasks of about 0.25 s sent to one routine with "
-        "execution='process', workers=2, against the same routine on a thread (the "
-        "ratio is the speed-up). Extra: a spawn ProcessPoolExecutor(2) on the same tasks.",
     ),
 ]

@@ -181,11 +181,5 @@ WORKLOADS = [
         target_op="<=",
         target=0.7,
         run=run_kill,
-        measures="A process routine (default restart policy, warmed up, fresh flow per "
-        "kill so each is a first crash) is SIGKILLed while spinning on a message; "
-        "time from the kill to the redelivered message's result reaching the next "
-        "routine (median of 5 per repeat). Against a raw worker in a fresh "
-        "interpreter killed while busy, noticed by end-of-file, started again and "
-        "sent the job again. Extra: kill to the supervisor's crash log.",
     ),
 ]

@@ -164,10 +164,6 @@ WORKLOADS = [
         target_op=">=",
         target=0.95,
         run=run_long_jobs,
-        measures="30 jobs, one after another, each 1,000 messages through the 10-routine "
-        "chain (concurrent strategy), with an SQLiteStore at the default checkpoint "
-        "interval against no store. Extra: checkpoints and intents written per job, "
-        "ms per store write, ms the supervisor stops per checkpoint, last checkpoint size.",
     ),
     Workload(
         name="store_tiny_jobs",
@@ -177,8 +173,6 @@ WORKLOADS = [
         target_op=">=",
         target=0.5,
         run=run_tiny_jobs,
-        measures="1,000 jobs, one after another, each one message from an entry routine "
-        "to a second routine (default strategy), with an SQLiteStore against without.",
     ),
     Workload(
         name="store_concurrent_jobs",
@@ -188,7 +182,5 @@ WORKLOADS = [
         target_op=">=",
         target=0.9,
         run=run_concurrent_jobs,
-        measures="30 jobs started at once, 666 messages each (19,980 in all) through the "
-        "10-routine chain (concurrent strategy), with an SQLiteStore against without.",
     ),
 ]
