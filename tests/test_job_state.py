@@ -229,6 +229,7 @@ def test_every_routine_that_ran_gets_a_routine_state(make_flow):
         assert state["failed"] == 0
         assert state["last_error"] is None
     assert [(r.routine_id, r.data) for r in job.execution_history] == [
+        ("a", {"n": 0}),  # the "start" record with the entry params (0.10)
         ("a", {"n": 1}), ("b", {"n": 2}), ("c", {"n": 3}),
     ]
     assert job.finished_at is not None and job.error is None
@@ -289,7 +290,7 @@ def test_history_of_a_job_is_bounded(make_flow):
     assert job.status == "completed"
     history = job.execution_history
     assert len(history) == DEFAULT_HISTORY_LIMIT
-    assert job.history_dropped == 50
+    assert job.history_dropped == 51  # the "start" record and the first 50 emits
     assert history[0].data == {"i": 50}
     assert history[-1].data == {"i": DEFAULT_HISTORY_LIMIT + 49}
 
@@ -307,7 +308,7 @@ def test_save_load_of_a_real_job(make_flow, tmp_path):
     assert back.status == "completed"
     assert back.flow_id == flow.flow_id
     assert set(back.routine_states) == {"a", "b"}
-    assert len(back.execution_history) == 2
+    assert len(back.execution_history) == 3  # start, a's emit, b's emit
 
 
 # ---------------------------------------------------------------- tracker

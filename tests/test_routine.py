@@ -273,7 +273,8 @@ def test_emit_in_a_flow_with_flow_keyword_routes_through_the_flow(make_flow):
     assert job.status == "completed"
     assert sink.received == [1]
     assert [(r.routine_id, r.event_name, r.data) for r in job.execution_history] == [
-        ("src", "out", {"value": 1})
+        ("src", "start", {}),  # 0.10's first record: the entry params
+        ("src", "out", {"value": 1}),
     ]
 
 

@@ -41,6 +41,7 @@ class Delivery:
         "attempt",
         "emitted",
         "seq",
+        "first_started",
     )
 
     def __init__(self, msg_id: int, job: Any, routine_id: str, slot: str, data: dict) -> None:
@@ -55,6 +56,7 @@ class Delivery:
         # emits the same way again produces the same ids, and those are dropped.
         self.emitted = 0
         self.seq = 0  # dispatch order, to put deliveries handed back in their place
+        self.first_started: float | None = None  # first attempt's start, once retried
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly summary (for ``JobState.pending_tasks``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -610,11 +611,24 @@ class FlowSupervisor(pykka.ThreadingActor):
         if state is None:
             state = job.state.routine_states[rid] = _new_routine_state(started + self._wall_offset)
         state["last_end"] = ended + self._wall_offset
-        state["total_seconds"] += ended - started
+        seconds = ended - started
+        state["total_seconds"] += seconds
+        _record_step_time(state, seconds)
         if error is None:
             entry.figures.processed += 1
             state["processed"] += 1
             state["status"] = "completed"
+            if delivery.attempt:  # 0.10's record of a success that needed retries
+                first = delivery.first_started
+                state["execution_time"] = ended - (started if first is None else first)
+                if job.history:
+                    job.state.record_execution(
+                        rid,
+                        "completed",
+                        {"execution_time": state["execution_time"], "retried": True},
+                    )
+            else:
+                state["execution_time"] = seconds
             self.dispatcher.mark(job, rid)
             if job.in_flight == 0:
                 self._settle(job)
@@ -747,35 +761,57 @@ class FlowSupervisor(pykka.ThreadingActor):
             }
         )
         where = f"routine {rid!r} slot {delivery.slot!r}"
+        state["error"] = error.message
         if strategy is ErrorStrategy.RETRY:
             if (
                 handler.is_retryable(error.exception, error.type_name)
                 and delivery.attempt < handler.max_retries
             ):
+                if delivery.attempt == 0 and started is not None:
+                    delivery.first_started = started
                 delivery.attempt += 1
+                handler.retry_count += 1  # informational (0.10): decisions are per message
+                state["retry_count"] = state.get("retry_count", 0) + 1
                 state["status"] = "retrying"
                 self._schedule_retry(job, delivery, handler.delay_for(delivery.attempt))
                 self.dispatcher.mark(job, rid)  # the job's other messages go on meanwhile
                 self._settle(job)  # a pause waiting for this step can now complete
                 return
-            if handler.is_critical:
-                state["status"] = "failed"
+            if handler.on_exhausted != "continue":  # 0.10: fails whatever is_critical says
+                self._record_failure(job, state, rid, delivery, error)
                 self._fail(
                     job, f"{where} failed after {delivery.attempt} retries: {error.summary()}"
                 )
                 return
-            state["status"] = "failed"
+            self._record_continued(job, state, rid, delivery, error)
         elif strategy is ErrorStrategy.STOP:
-            state["status"] = "failed"
+            self._record_failure(job, state, rid, delivery, error)
             self._fail(job, f"{where} failed: {error.summary()}")
             return
         elif strategy is ErrorStrategy.SKIP:
             state["status"] = "skipped"
             state["skipped"] = state.get("skipped", 0) + 1
         else:
-            state["status"] = "failed"
+            self._record_continued(job, state, rid, delivery, error)
         self.dispatcher.mark(job, rid)
         self._settle(job)
+
+    def _record_failure(
+        self, job: JobRun, state: dict, rid: str, delivery: Delivery, error: ErrorInfo
+    ) -> None:
+        """A step that fails the job: 0.10's ``failed`` state keys and ``error`` record."""
+        state["status"] = "failed"
+        state["error_time"] = datetime.now().isoformat()
+        if job.history:
+            job.state.record_execution(rid, "error", _error_record(delivery, error))
+
+    def _record_continued(
+        self, job: JobRun, state: dict, rid: str, delivery: Delivery, error: ErrorInfo
+    ) -> None:
+        """A step whose error the job goes on after (CONTINUE)."""
+        state["status"] = "error_continued"
+        if job.history:
+            job.state.record_execution(rid, "error_continued", _error_record(delivery, error))
 
     def _schedule_retry(self, job: JobRun, delivery: Delivery, delay: float) -> None:
         post = self.mailbox.post
@@ -1223,6 +1259,8 @@ class FlowSupervisor(pykka.ThreadingActor):
             JOB_SUBMITTED, self.flow.flow_id, job.job_id, routine=routine_id, slot=slot
         )
         self._ensure_metrics_timer()
+        if job.history:
+            state.record_execution(routine_id, "start", params)  # 0.10's first record
         self._enqueue(job, Delivery(root_id(job.job_id), job, routine_id, slot, params))
 
     def _ensure_metrics_timer(self) -> None:
@@ -1295,6 +1333,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         if job is None or not job.live:
             return
         self._count_dropped(job, self._drop_queued(job))
+        if reason:
+            state.routine_states["_cancellation"] = {"reason": reason}  # as 0.10
         self._finish(job, "cancelled", f"cancelled: {reason}" if reason else "cancelled")
 
     def _cmd_metrics(self) -> dict[str, dict[str, Any]]:
@@ -1375,5 +1415,23 @@ def _new_routine_state(first_start: float) -> dict[str, Any]:
         "first_start": first_start,
         "last_end": None,
         "total_seconds": 0.0,
+        "min_seconds": None,
+        "max_seconds": None,
         "last_error": None,
+        "retry_count": 0,
     }
+
+
+def _record_step_time(state: dict[str, Any], seconds: float) -> None:
+    """Per-job shortest and longest step of a routine (for the tracker's 0.10 keys)."""
+    low = state.get("min_seconds")
+    if low is None or seconds < low:
+        state["min_seconds"] = seconds
+    high = state.get("max_seconds")
+    if high is None or seconds > high:
+        state["max_seconds"] = seconds
+
+
+def _error_record(delivery: Delivery, error: ErrorInfo) -> dict[str, Any]:
+    """The data of an ``error``/``error_continued`` history record."""
+    return {"slot": delivery.slot, "error": error.message, "error_type": error.type_name}

@@ -186,7 +186,9 @@ def test_cycle_with_a_stop_condition(make_flow, strategy):
     assert pong.seen == list(range(1, 100, 11))
     assert end_values == [(100, 100)]
     history = [(r.routine_id, r.event_name, r.data["n"]) for r in job.execution_history]
-    assert len(history) == 2 * len(ping.seen) - 1  # pong's last message made ping stop
+    assert history[0] == ("ping", "start", 0)  # 0.10's first record: the entry params
+    # pong's last message made ping stop; plus the start record
+    assert len(history) == 2 * len(ping.seen) - 1 + 1
     assert history[-1] == ("ping", "done", 100)
 
 

@@ -409,7 +409,10 @@ def test_emit_from_a_joined_helper_thread_is_routed_through_the_job(make_flow):
     job = flow.execute("src", {"v": 7})
     assert job.status == "completed"
     assert target.calls == [{"v": 7}] and jobs == [job]
-    assert [(r.routine_id, r.data) for r in job.execution_history] == [("src", {"v": 7})]
+    assert [(r.routine_id, r.event_name, r.data) for r in job.execution_history] == [
+        ("src", "start", {"v": 7}),  # 0.10's first record: the entry params
+        ("src", "out", {"v": 7}),
+    ]
 
 
 @pytest.mark.timeout(20)

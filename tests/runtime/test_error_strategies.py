@@ -111,7 +111,8 @@ def test_continue_records_the_error_and_goes_on(make_flow):
     assert job.status == "completed"
     assert nodes["other_after"].calls == [{"v": 1}]
     assert nodes["after"].calls == [{"v": "partial"}]  # emitted before the error
-    assert job.routine_states["bad"]["status"] == "failed"
+    assert job.routine_states["bad"]["status"] == "error_continued"  # 0.10's name
+    assert job.routine_states["bad"]["error"] == "'missing'"
     assert job.routine_states["bad"]["failed"] == 1
     [failure] = job.failures
     assert failure["routine_id"] == "bad" and failure["exception_type"] == "KeyError"
@@ -308,15 +309,31 @@ def test_set_as_critical_on_a_downstream_routine(make_flow):
 
 
 @pytest.mark.timeout(20)
-def test_non_critical_routine_continues_when_retries_run_out(make_flow):
+def test_non_critical_routine_fails_the_job_when_retries_run_out(make_flow):
+    # 0.10: a RETRY that gives up fails the job whatever is_critical says.
     handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01)
+    flow, nodes = downstream_flow(make_flow, explode, handler)
+    job = flow.execute("src", {"v": 4})
+    assert job.status == "failed"
+    assert len(nodes["bad"].calls) == 3
+    assert nodes["after"].calls == []
+    assert job.routine_states["bad"]["status"] == "failed"
+    assert len(job.failures) == 3
+    assert handler.retry_count == 2
+
+
+@pytest.mark.timeout(20)
+def test_on_exhausted_continue_lets_the_job_go_on_when_retries_run_out(make_flow):
+    handler = ErrorHandler(
+        ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01, on_exhausted="continue"
+    )
     flow, nodes = downstream_flow(make_flow, explode, handler)
     job = flow.execute("src", {"v": 4})
     assert job.status == "completed"
     assert len(nodes["bad"].calls) == 3
     assert nodes["after"].calls == []
     assert nodes["other_after"].calls == [{"v": 4}]
-    assert job.routine_states["bad"]["status"] == "failed"
+    assert job.routine_states["bad"]["status"] == "error_continued"
     assert len(job.failures) == 3
 
 
