@@ -19,9 +19,11 @@ from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.exceptions import CheckpointError, ConfigurationError, FlowStateError
 from routilux.execution_tracker import ExecutionTracker
-from routilux.job_state import JobState
-from routilux.routine import Routine
+from routilux.job_state import TERMINAL_STATUSES, JobState
+from routilux.routine import Routine, added_to_flow
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
+from routilux.serialization import Unencodable, decode_value, dual_method, encode_value
+from routilux.wiring import find_connection, routes_of, routine_id_in
 
 logger = logging.getLogger("routilux.flow")
 
@@ -201,6 +203,7 @@ class Flow:
             self.routines[rid] = routine
             self._plans[rid] = RoutinePlan(rid, routine, execution, workers, restart, timeout)
             self._graph_version += 1
+        added_to_flow(routine, self)
         return rid
 
     def connect(
@@ -248,6 +251,21 @@ class Flow:
         """The routine added as ``routine_id``, or None."""
         return self.routines.get(routine_id)
 
+    def _links_changed(self, routine: Routine) -> None:
+        """An event of ``routine`` was linked or unlinked outside ``connect``: the
+        next job gets a routing plan that has it."""
+        if routine_id_in(self, routine) is not None:
+            with self._lock:
+                self._graph_version += 1
+
+    def _get_routine_id(self, routine: Routine) -> str | None:
+        """The id ``routine`` was added under, or None (0.10 helper)."""
+        return routine_id_in(self, routine)
+
+    def _find_connection(self, event: Any, slot: Any) -> Connection | None:
+        """The ``Connection`` from ``event`` to ``slot`` in this flow, or None (0.10 helper)."""
+        return find_connection(self, event, slot)
+
     def set_error_handler(self, error_handler: ErrorHandler | None) -> None:
         """The handler for routines that have none of their own."""
         self.error_handler = error_handler
@@ -272,12 +290,9 @@ class Flow:
 
     # ------------------------------------------------------------------ running
     def _plan(self) -> dict[str, Any]:
-        routes: dict[tuple[str, str], list[tuple[str, str, Connection]]] = {}
-        for src, event, dst, slot, connection in self._wiring:
-            routes.setdefault((src, event), []).append((dst, slot, connection))
         return {
             "routines": dict(self._plans),
-            "routes": routes,
+            "routes": routes_of(self),
             "replica_states": getattr(self, "_replica_states", {}),
             "store": self.checkpoint_store,
             "bus": self.bus,

@@ -9,55 +9,84 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from routilux.serialization import dual_method, jsonable as _jsonable
+
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 SETTLED_STATUSES = TERMINAL_STATUSES | {"paused"}
 STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
 DEFAULT_HISTORY_LIMIT = 10_000
+# Records the supervisor writes besides emits (0.10's): the job's entry params, a
+# failed step, a step whose error the job went on after, a success after retries.
+HISTORY_MARKS = frozenset({"start", "error", "error_continued", "completed"})
 
 
 class ExecutionRecord:
-    """One emitted event: which routine, which event, the data, and when."""
+    """One history record: which routine, which event, the data, and when.
 
-    __slots__ = ("routine_id", "event_name", "data", "timestamp")
+    ``timestamp`` is a :class:`datetime`; the wall-clock seconds are kept in
+    ``wall_time`` (cheap to pickle in checkpoints).
+    """
+
+    __slots__ = ("routine_id", "event_name", "data", "wall_time")
 
     def __init__(
         self,
-        routine_id: str,
-        event_name: str,
+        routine_id: str = "",
+        event_name: str = "",
         data: dict[str, Any] | None = None,
-        timestamp: float | None = None,
+        timestamp: datetime | float | str | None = None,
     ) -> None:
         self.routine_id = routine_id
         self.event_name = event_name
         self.data = data if data is not None else {}
-        self.timestamp = time.time() if timestamp is None else timestamp
+        self.wall_time = _seconds(timestamp)
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the record was made (local time, as in 0.10)."""
+        return datetime.fromtimestamp(self.wall_time)
+
+    @timestamp.setter
+    def timestamp(self, value: datetime | float | str | None) -> None:
+        self.wall_time = _seconds(value)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict (data values JSON cannot hold become their repr)."""
         return {
+            "_type": "ExecutionRecord",
             "routine_id": self.routine_id,
             "event_name": self.event_name,
             "data": _jsonable(self.data),
-            "timestamp": self.timestamp,
+            "timestamp": self.timestamp.isoformat(),
         }
+
+    serialize = to_dict
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecutionRecord:
-        """Rebuild a record from :meth:`to_dict` output."""
-        return cls(data["routine_id"], data["event_name"], data.get("data"), data.get("timestamp"))
+        """Rebuild a record from :meth:`to_dict` output (ours or 0.10's)."""
+        return cls().deserialize(data)
+
+    def deserialize(self, data: dict[str, Any]) -> ExecutionRecord:
+        """Fill this record from :meth:`serialize` output; returns it."""
+        self.routine_id = data.get("routine_id", "")
+        self.event_name = data.get("event_name", "")
+        self.data = dict(data.get("data") or {})
+        self.wall_time = _seconds(data.get("timestamp"))
+        return self
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ExecutionRecord) and self.to_tuple() == other.to_tuple()
 
     def to_tuple(self) -> tuple:
-        """``(routine_id, event_name, data, timestamp)``."""
-        return (self.routine_id, self.event_name, self.data, self.timestamp)
+        """``(routine_id, event_name, data, wall_time)``."""
+        return (self.routine_id, self.event_name, self.data, self.wall_time)
 
     def __getstate__(self) -> tuple:
         return self.to_tuple()
 
     def __setstate__(self, state: tuple) -> None:
-        self.routine_id, self.event_name, self.data, self.timestamp = state
+        self.routine_id, self.event_name, self.data, self.wall_time = state
 
     def __repr__(self) -> str:
         return f"ExecutionRecord({self.routine_id!r}, {self.event_name!r}, {self.data!r})"
@@ -297,14 +326,12 @@ class JobState:
         return f"JobState(job_id={self.job_id!r}, flow_id={self.flow_id!r}, status={self.status!r})"
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` made JSON-compatible: containers converted, anything else by repr."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
+def _seconds(value: datetime | float | str | None) -> float:
+    """Wall-clock seconds from a datetime, an ISO string, seconds, or None (now)."""
+    if value is None:
+        return time.time()
     if isinstance(value, datetime):
-        return value.isoformat()
-    return repr(value)
+        return value.timestamp()
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).timestamp()
+    return float(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -9,7 +11,25 @@ from routilux._context import current_step, hosting_step
 from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.event import Event
 from routilux.exceptions import ConfigurationError, FlowStateError
+from routilux.serialization import decode_value, encode_value
 from routilux.slot import Slot
+
+# routine -> weak reference to the flow it was last added to (kept outside the
+# object: a routine is pickled into process routines and must not drag its flow).
+_last_flow: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def added_to_flow(routine: Any, flow: Any) -> None:
+    """Remember that ``routine`` was added to ``flow`` (for ``_current_flow``)."""
+    try:
+        _last_flow[routine] = weakref.ref(flow)
+    except TypeError:  # an unhashable routine: _current_flow outside steps is None
+        pass
+
+
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"{what} name must be a non-empty string, got {name!r}")
 
 
 def _is_flow(value: Any) -> bool:
@@ -43,6 +63,8 @@ class Routine:
     In a flow each routine runs as an actor: one handler call (a *step*) at a time.
     """
 
+    __routilux_routine__ = True  # callable (0.10's deprecated call) but not a function
+
     def __init__(self) -> None:
         self._id: str = hex(id(self))
         self._slots: dict[str, Slot] = {}
@@ -59,6 +81,7 @@ class Routine:
         merge_strategy: Any = "override",
     ) -> Slot:
         """Add an input slot; a duplicate name raises ``ValueError``."""
+        _check_name(name, "slot")
         if name in self._slots:
             raise ConfigurationError(
                 f"{type(self).__name__} already has a slot named {name!r}; "
@@ -70,6 +93,7 @@ class Routine:
 
     def define_event(self, name: str, output_params: list[str] | None = None) -> Event:
         """Add an output event; a duplicate name raises ``ValueError``."""
+        _check_name(name, "event")
         if name in self._events:
             raise ConfigurationError(
                 f"{type(self).__name__} already has an event named {name!r}; "
@@ -208,5 +232,85 @@ class Routine:
             is_critical=True,
         )
 
+    # -- 0.10 compatibility -----------------------------------------------------------
+    def __call__(self, **kwargs: Any) -> None:
+        """Deprecated in 0.10 and a no-op: routines run through their slots."""
+        warnings.warn(
+            f"calling a routine ({type(self).__name__}(**kwargs)) does nothing; deliver "
+            "data to a slot (flow.execute, slot.receive) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+
+    @property
+    def _current_flow(self) -> Any:
+        """The flow running the current step; outside a step the flow this routine
+        was last added to (None if it is gone, or inside a process routine)."""
+        step = current_step()
+        if step is not None:
+            env = getattr(step, "env", None)
+            return env.flow if env is not None else None
+        try:
+            ref = _last_flow.get(self)
+        except TypeError:
+            return None
+        return ref() if ref is not None else None
+
+    def _wiring_changed(self) -> None:
+        """A link of one of our events changed: the flow re-plans its routes."""
+        flow = self._current_flow
+        if flow is not None:
+            flow._links_changed(self)
+
+    # -- serialization ----------------------------------------------------------------
+    def serialize(self) -> dict[str, Any]:
+        """A JSON-compatible dict: ``_type`` (the class name), ``_id``, ``_config``
+        (callables as references or lambda expressions), ``_slots``, ``_events``,
+        ``_error_handler``. Raises ``ValueError`` naming a config value that has no
+        JSON form."""
+        handler = self._error_handler
+        return {
+            "_type": type(self).__name__,
+            "_id": self._id,
+            "_config": self._serialize_config(),
+            "_slots": {name: slot.serialize() for name, slot in self._slots.items()},
+            "_events": {name: event.serialize() for name, event in self._events.items()},
+            "_error_handler": handler.serialize() if handler is not None else None,
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> Routine:
+        """Fill this routine from :meth:`serialize` output; returns it.
+
+        Sets ``_id``, the config, the error handler and slot data, and adds slots
+        and events this instance lacks. Handlers set by ``__init__`` stay. Data
+        holding function references imports their modules: load trusted data only.
+        """
+        if not isinstance(data, dict):
+            raise ConfigurationError(
+                f"{type(self).__name__}.deserialize expects a dict, got {type(data).__name__}"
+            )
+        self._id = data.get("_id", self._id)
+        self._deserialize_config(data.get("_config") or {})
+        handler = data.get("_error_handler")
+        self._error_handler = ErrorHandler().deserialize(handler) if handler else None
+        for name, slot_data in (data.get("_slots") or {}).items():
+            slot = self._slots.get(name)
+            if slot is None:
+                slot = self.define_slot(name)
+            slot.deserialize(slot_data)
+        for name, event_data in (data.get("_events") or {}).items():
+            if name not in self._events:
+                self.define_event(name).deserialize(event_data)
+        return self
+
+    def _serialize_config(self) -> dict[str, Any]:
+        """The config as JSON data (built-ins may leave out what their constructor
+        sets again)."""
+        return encode_value(self._config, self, "config")
+
+    def _deserialize_config(self, config: dict[str, Any]) -> None:
+        """Apply serialized config (through ``set_config``, so built-ins check it)."""
+        self.set_config(**decode_value(config, self))
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._id})"
+        return f"{type(self).__name__}[{self._id}]"

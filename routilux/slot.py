@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from routilux.exceptions import ConfigurationError
+from routilux.serialization import decode_callable, encode_callable, is_plain_callable, jsonable
 
 if TYPE_CHECKING:
     from routilux.connection import Connection
+    from routilux.event import Event
     from routilux.routine import Routine
+
+logger = logging.getLogger("routilux.slot")
 
 
 _KWARGS, _DATA, _ONE, _MANY, _NONE, _POSITIONAL = range(6)
@@ -54,7 +59,10 @@ def merge_data(
         stored = dict(old)
         handler_data = {}
         for key, value in new.items():
-            accumulated = list(stored.get(key, ()))
+            previous = stored.get(key, [])
+            # A stored non-list value is wrapped, as in 0.10 (never split: "ab" is
+            # one value, not two characters).
+            accumulated = list(previous) if isinstance(previous, list) else [previous]
             accumulated.append(value)
             stored[key] = accumulated
             handler_data[key] = list(accumulated)
@@ -79,19 +87,19 @@ class Slot:
 
     def __init__(
         self,
-        name: str,
+        name: str = "",
         routine: Routine | None = None,
         handler: Callable[..., Any] | None = None,
         merge_strategy: Any = "override",
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"slot name must be a non-empty string, got {name!r}")
-        if not (merge_strategy in ("override", "append") or callable(merge_strategy)):
+        if not isinstance(name, str):
+            raise ConfigurationError(f"slot name must be a string, got {name!r}")
+        if not (merge_strategy in ("override", "append") or is_plain_callable(merge_strategy)):
             raise ConfigurationError(
                 f"slot {name!r}: merge_strategy must be 'override', 'append' or a "
                 f"callable f(old, new) -> dict, got {merge_strategy!r}"
             )
-        if handler is not None and not callable(handler):
+        if handler is not None and not is_plain_callable(handler):
             raise ConfigurationError(
                 f"slot {name!r}: handler must be callable, got {type(handler).__name__}"
             )
@@ -105,9 +113,30 @@ class Slot:
 
     # -- standalone use -------------------------------------------------------------
     def receive(self, data: dict[str, Any], job_state: Any = None, flow: Any = None) -> Any:
-        """Merge ``data`` into this slot's standalone state and call the handler."""
-        self._data, handler_data = merge_data(self.merge_strategy, self._data, data)
-        return self.call_handler(handler_data)
+        """Merge ``data`` into this slot's standalone state and call the handler
+        (its exceptions propagate)."""
+        return self._call(self._merge_data(data))
+
+    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> Any:
+        """0.10's call: merge ``data`` like :meth:`receive` and call the handler.
+
+        With ``propagate_exceptions=False`` (the 0.10 default) a handler exception is
+        logged and swallowed, as the caller asked.
+        """
+        merged = self._merge_data(data)
+        try:
+            return self._call(merged)
+        except Exception:
+            if propagate_exceptions:
+                raise
+            logger.exception("handler of %r failed", self)
+            return None
+
+    def _merge_data(self, new: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``new`` into the standalone ``_data`` by the merge strategy; returns
+        what the handler gets."""
+        self._data, handler_data = merge_data(self.merge_strategy, self._data, new)
+        return handler_data
 
     @property
     def data(self) -> dict[str, Any]:
@@ -118,9 +147,28 @@ class Slot:
         """Forget accumulated standalone data."""
         self._data = {}
 
+    # -- wiring (standalone) ----------------------------------------------------------
+    @property
+    def connected_events(self) -> list[Event]:
+        """The events feeding this slot, without duplicates, in connection order."""
+        events: list[Event] = []
+        for connection in self.connections:
+            event = connection.source_event
+            if event is not None and all(e is not event for e in events):
+                events.append(event)
+        return events
+
+    def connect(self, event: Event, param_mapping: dict[str, str] | None = None) -> Connection:
+        """Link ``event`` to this slot (same as ``event.connect(self, param_mapping)``)."""
+        return event.connect(self, param_mapping)
+
+    def disconnect(self, event: Event) -> None:
+        """Remove the link from ``event`` (harmless if there is none)."""
+        event.disconnect(self)
+
     # -- used by the runtime ----------------------------------------------------------
-    def call_handler(self, data: dict[str, Any]) -> Any:
-        """Call the handler with ``data`` following the signature rules."""
+    def _call(self, data: dict[str, Any]) -> Any:
+        """Call the handler with ``data`` following the signature rules (no merge)."""
         handler = self.handler
         if handler is None:
             return None
@@ -135,10 +183,48 @@ class Slot:
         if kind == _ONE:
             return handler(data[arg]) if arg in data else handler(data)
         if kind == _MANY:
-            return handler(**{k: data[k] for k in arg if k in data})
+            matched = {k: data[k] for k in arg if k in data}
+            # No parameter matches a key: the whole dict goes first (as 0.10).
+            return handler(**matched) if matched else handler(data)
         if kind == _POSITIONAL:
             return handler(*(data[k] for k in arg if k in data))
         return handler()
+
+    # -- serialization ----------------------------------------------------------------
+    def serialize(self) -> dict[str, Any]:
+        """``{"_type": "Slot", "name", "_data", "handler", "merge_strategy"}``; the
+        handler and a callable strategy as references (None if they have none)."""
+        strategy = self.merge_strategy
+        if strategy not in ("override", "append"):
+            strategy = encode_callable(strategy, self.routine)
+        return {
+            "_type": "Slot",
+            "name": self.name,
+            "_data": jsonable(self._data),
+            "handler": encode_callable(self.handler, self.routine)
+            if self.handler is not None
+            else None,
+            "merge_strategy": strategy,
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> Slot:
+        """Fill this slot from :meth:`serialize` output; returns it.
+
+        A handler already set (by the routine's ``__init__``) is kept when the data
+        has none or one that cannot be restored here.
+        """
+        self.name = data.get("name", self.name)
+        self._data = dict(data.get("_data") or {})
+        handler = data.get("handler")
+        if isinstance(handler, dict):
+            self.handler = decode_callable(handler, self.routine)
+            self._plan = None
+        strategy = data.get("merge_strategy")
+        if strategy in ("override", "append"):
+            self.merge_strategy = strategy
+        elif isinstance(strategy, dict):
+            self.merge_strategy = decode_callable(strategy, self.routine)
+        return self
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -191,6 +191,12 @@ def test_non_callable_handler_is_a_value_error():
 
 @pytest.mark.parametrize("name", ["", None, 3])
 def test_slot_name_must_be_a_non_empty_string(name):
+    if name == "":
+        # 0.10 builds Slot() / Slot("") before deserialize; a routine's slot needs a name.
+        assert Slot(name).name == "" and Slot().name == ""
+        with pytest.raises(ValueError):
+            Routine().define_slot(name)
+        return
     with pytest.raises(ValueError):
         Slot(name)
 

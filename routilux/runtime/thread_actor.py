@@ -160,7 +160,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
             try:
                 # A copy: what a handler does to its dict must not change what a
                 # retry, the history or a checkpoint sees.
-                slots[delivery.slot].call_handler(dict(delivery.call_data))
+                slots[delivery.slot]._call(dict(delivery.call_data))
                 error = None
             except BaseException as exc:  # a handler's SystemExit must not stop pykka
                 error = ErrorInfo.from_exception(exc)

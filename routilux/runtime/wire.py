@@ -14,6 +14,7 @@ from typing import Any
 import cloudpickle
 
 from routilux.exceptions import SerializationError
+from routilux.serialization import is_plain_callable
 
 _HEADER = struct.Struct(">I")
 _MAX_DESCRIBE_DEPTH = 20
@@ -85,7 +86,7 @@ def describe_unpicklable(obj: Any, what: str) -> str:
         elif isinstance(obj, (list, tuple)):
             items = list(enumerate(obj))
             label = "item"
-        elif hasattr(obj, "__dict__") and not callable(obj):
+        elif hasattr(obj, "__dict__") and not is_plain_callable(obj):
             items = sorted(vars(obj).items(), key=lambda kv: str(kv[0]).startswith("_"))
             label = "attribute"
         else:

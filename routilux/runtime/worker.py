@@ -198,7 +198,7 @@ def serve(channel: Any) -> None:
             started = clock()
             step.active = True
             try:
-                slots[slot_name].call_handler(data)
+                slots[slot_name]._call(data)
                 error = None
             except BaseException as exc:
                 error = _error_tuple(exc)
