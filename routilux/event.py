@@ -94,4 +94,3 @@ def _checked_mapping(param_mapping: Any) -> dict[str, str]:
             f"{type(param_mapping).__name__}"
         )
     return dict(param_mapping)
-

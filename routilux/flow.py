@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import atexit
 import importlib
-import json
 import logging
 import threading
 import time
 import uuid
+import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,10 +19,10 @@ from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.exceptions import CheckpointError, ConfigurationError, FlowStateError
 from routilux.execution_tracker import ExecutionTracker
-from routilux.job_state import TERMINAL_STATUSES, JobState
+from routilux.job_state import JobState
 from routilux.routine import Routine, added_to_flow
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
-from routilux.serialization import Unencodable, decode_value, dual_method, encode_value
+from routilux.serialization import dual_method
 from routilux.wiring import find_connection, routes_of, routine_id_in
 
 logger = logging.getLogger("routilux.flow")
@@ -78,7 +78,7 @@ class Flow:
         self.flow_id: str = flow_id or str(uuid.uuid4())
         self._anonymous = flow_id is None  # a new id per process: not resumable
         self.execution_strategy = execution_strategy
-        self.max_workers = int(max_workers)
+        self._max_workers = int(max_workers)
         self.execution_timeout = execution_timeout
         self.restart = restart
         self._checkpoint_store = checkpoint_store
@@ -149,6 +149,17 @@ class Flow:
         with self._lock:
             self._checkpoint_store = store
             self._graph_version += 1  # the running supervisor takes it with the plan
+
+    @property
+    def max_workers(self) -> int:
+        """Steps of a job in flight at once: the configured number for
+        ``concurrent``, 1 for ``sequential`` (as in 0.10)."""
+        return self._max_workers if self.execution_strategy == "concurrent" else 1
+
+    @max_workers.setter
+    def max_workers(self, value: int) -> None:
+        _check_strategy("concurrent", value)
+        self._max_workers = int(value)
 
     # ------------------------------------------------------------------ building
     def add_routine(
@@ -280,13 +291,13 @@ class Flow:
 
     def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
         """Switch between ``"sequential"`` and ``"concurrent"`` (no job may be running)."""
-        max_workers = self.max_workers if max_workers is None else max_workers
+        max_workers = self._max_workers if max_workers is None else max_workers
         _check_strategy(strategy, max_workers)
         with self._lock:
             if self._supervisor is not None:
                 self._supervisor.ask(("strategy", strategy, max_workers))
             self.execution_strategy = strategy
-            self.max_workers = max_workers
+            self._max_workers = max_workers
 
     # ------------------------------------------------------------------ running
     def _plan(self) -> dict[str, Any]:
@@ -328,9 +339,10 @@ class Flow:
         self,
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        timeout: float | None = None,
         *,
         entry_slot: str = "trigger",
-        timeout: float | None = None,
         wait: bool = True,
         job_id: str | None = None,
     ) -> JobState:
@@ -340,12 +352,23 @@ class Flow:
         cancelled or paused; with ``wait=False`` returns at once. ``timeout`` (or the
         flow's ``execution_timeout``) fails the job when it runs longer. ``job_id``
         names the job (default: a new UUID); a name already running is refused.
+        ``execution_strategy`` (0.10's per-call override) is accepted and ignored
+        with a DeprecationWarning: use :meth:`set_execution_strategy`.
         """
+        if execution_strategy is not None:
+            warnings.warn(
+                "execute(..., execution_strategy=...) is ignored; call "
+                "flow.set_execution_strategy() between jobs instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         routine = self._routine(entry_routine_id, "entry")
         if routine.get_slot(entry_slot) is None:
             raise ConfigurationError(
-                f"entry routine {entry_routine_id!r} has no slot {entry_slot!r}; "
-                f"slots: {sorted(routine._slots)}"
+                f"entry routine {entry_routine_id!r} has no slot {entry_slot!r} (slots: "
+                f"{sorted(routine._slots)}); 0.10 started such a job and failed it inside "
+                "execute without running anything, this release refuses it: define a "
+                f"{entry_slot!r} slot or pass entry_slot= naming one of its slots"
             )
         if entry_params is not None and not isinstance(entry_params, dict):
             raise ConfigurationError(
@@ -385,7 +408,7 @@ class Flow:
     ) -> JobState:
         state = JobState(self.flow_id, job_id)
         state.output_handler = self.output_handler
-        state.execution_tracker = ExecutionTracker(state)
+        state.execution_tracker = ExecutionTracker(state, flow=self)
         state._set_status("running")
         self.job_state = state
         self.execution_tracker = state.execution_tracker
@@ -410,10 +433,14 @@ class Flow:
         ``wait=False``). ``checkpoint`` is accepted for 0.10 compatibility.
 
         Called from a handler (the 0.10 way to pause from a routine) it returns at
-        once: waiting there would wait for the calling step itself.
+        once: waiting there would wait for the calling step itself. The pause point
+        records ``reason`` and ``checkpoint`` (default ``{}``). A finished job is
+        left as it is.
         """
+        if self._finished(job_state):
+            return job_state
         supervisor = self._require_supervisor(job_state)
-        supervisor.ask(("pause", job_state, reason))
+        supervisor.ask(("pause", job_state, reason, checkpoint))
         if _in_handler():
             if self.checkpoint_store is not None:
                 supervisor.ask(("checkpoint",))  # written once the step returns
@@ -428,13 +455,45 @@ class Flow:
         return job_state
 
     def resume(self, job_state: JobState) -> JobState:
-        """Resume a paused job (emitting its deferred events); returns at once."""
+        """Resume a paused job (emitting its deferred events); returns at once.
+
+        A finished job is returned unchanged. A paused JobState this flow does not
+        run (e.g. deserialized on another host) continues from its
+        ``pending_tasks`` and ``deferred_events``.
+        """
+        if self._finished(job_state):
+            logger.info("resume: job %s is %s; nothing to do", job_state.job_id, job_state.status)
+            return job_state
+        if job_state.status == "paused":
+            with self._lock:
+                supervisor = self._ensure_supervisor()
+                if job_state.job_id not in supervisor.ask(("job_ids",)):
+                    self._adopt_paused(supervisor, job_state)
         supervisor = self._require_supervisor(job_state)
         supervisor.ask(("resume", job_state))
         return job_state
 
+    def _finished(self, job_state: JobState) -> bool:
+        """Check ``job_state`` belongs here; True if it is completed, failed or cancelled."""
+        self._check_job(job_state)
+        return job_state.is_terminal
+
+    def _adopt_paused(self, supervisor: Any, job_state: JobState) -> None:
+        """Take over a paused job this supervisor never ran (moved between hosts)."""
+        job_state.output_handler = self.output_handler
+        job_state.execution_tracker = ExecutionTracker(job_state, flow=self)
+        queue = [
+            (t["id"], t["routine_id"], t["slot"], t.get("data") or {}, None, t.get("attempt", 0), 0)
+            for t in job_state.pending_tasks
+        ]
+        supervisor.ask(("adopt", [{"state": job_state, "slot_data": {}, "queue": queue}]))
+        self.job_state = job_state
+        self.execution_tracker = job_state.execution_tracker
+
     def cancel(self, job_state: JobState, reason: str = "") -> JobState:
         """Cancel one job: its queued messages are dropped, it ends as ``cancelled``."""
+        if self._finished(job_state):
+            return job_state
         supervisor = self._require_supervisor(job_state)
         supervisor.ask(("cancel", job_state, reason))
         if self.checkpoint_store is not None:
@@ -444,11 +503,14 @@ class Flow:
                 self.checkpoint()
         return job_state
 
-    def wait_for_completion(self, timeout: float | None = None) -> bool:
-        """Wait until every job this flow is running has settled (0.10 compatibility).
-
-        Returns False if ``timeout`` passed first.
+    def wait_for_completion(
+        self, timeout: float | None = None, job_state: JobState | None = None
+    ) -> bool:
+        """Wait until every job this flow is running (or only ``job_state``) has
+        settled (0.10 compatibility). Returns False if ``timeout`` passed first.
         """
+        if job_state is not None:
+            return job_state.wait(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         for state in list(self._active_jobs()):
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
@@ -463,7 +525,7 @@ class Flow:
             return []
         return supervisor.ask(("job_states",))
 
-    def _require_supervisor(self, job_state: JobState) -> Any:
+    def _check_job(self, job_state: JobState) -> None:
         if not isinstance(job_state, JobState):
             raise ConfigurationError(f"expected a JobState, got {type(job_state).__name__}")
         if job_state.flow_id != self.flow_id:
@@ -471,6 +533,9 @@ class Flow:
                 f"job {job_state.job_id} belongs to flow {job_state.flow_id!r}, "
                 f"not {self.flow_id!r}"
             )
+
+    def _require_supervisor(self, job_state: JobState) -> Any:
+        self._check_job(job_state)
         with self._lock:
             if self._supervisor is None or not self._supervisor.is_alive():
                 raise FlowStateError(
@@ -615,7 +680,7 @@ class Flow:
             live_ids.add(state.job_id)
         for record in records:
             record["state"].output_handler = self.output_handler
-            record["state"].execution_tracker = ExecutionTracker(record["state"])
+            record["state"].execution_tracker = ExecutionTracker(record["state"], flow=self)
         self._replica_states = replica_states
         store.check_key()
         self._claimed_store = store  # every unfinished job is now held here
@@ -651,8 +716,8 @@ class Flow:
             for rid, plan in self._plans.items()
         }
 
-    def shutdown(self, timeout: float = 10.0, wait: bool = True) -> None:
-        """Stop the supervisor and every routine actor.
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop the supervisor and every routine actor (``timeout`` default 10 s).
 
         Without a checkpoint store unfinished jobs are cancelled. With one, running
         steps finish (up to ``timeout``), unfinished jobs are checkpointed as they
@@ -660,6 +725,8 @@ class Flow:
         Idempotent. A later ``execute`` starts the flow again. ``wait`` is accepted
         for 0.10 compatibility.
         """
+        if timeout is None:
+            timeout = 10.0
         with self._lock:
             supervisor, self._supervisor = self._supervisor, None
             # Parked jobs are in the store, not here: a later execute must recover first.
@@ -700,48 +767,49 @@ class Flow:
     def serialize(self) -> dict[str, Any]:
         """The graph as a JSON-compatible dict (routine ids on every connection).
 
-        Routines are recorded by class path and config; handlers are code and come
-        back from the class when :meth:`deserialize` builds new instances. Config
-        values JSON cannot hold (callables, objects) are left out and their keys
-        listed under ``unserialized_config``: set them again after deserializing.
+        Routines are recorded by class path, config and error handler; handlers are
+        code and come back from the class when :meth:`deserialize` builds new
+        instances. Callables in config are written as function or method
+        references or lambda expressions (see :mod:`routilux.serialization`);
+        values with no JSON form are left out and their keys listed under
+        ``unserialized_config``: set them again after deserializing. Links made
+        with ``Event.connect`` are not included (as in 0.10).
         """
         return {
+            "_type": "Flow",
             "format": "routilux.flow/1",
             "flow_id": self.flow_id,
             "execution_strategy": self.execution_strategy,
-            "max_workers": self.max_workers,
+            "max_workers": self._max_workers,
             "execution_timeout": self.execution_timeout,
-            "routines": {
-                rid: {
-                    "class": f"{type(p.routine).__module__}:{type(p.routine).__qualname__}",
-                    "config": {k: v for k, v in p.routine._config.items() if _is_json(v)},
-                    "unserialized_config": sorted(
-                        k for k, v in p.routine._config.items() if not _is_json(v)
-                    ),
-                    "execution": p.execution,
-                    "workers": p.workers,
-                    "timeout": p.timeout,
-                }
-                for rid, p in self._plans.items()
-            },
+            "routines": {rid: _routine_spec(p) for rid, p in self._plans.items()},
             "connections": [
                 {
                     "source_routine_id": src,
                     "source_event": event,
                     "target_routine_id": dst,
                     "target_slot": slot,
-                    "param_mapping": connection.param_mapping,
+                    "param_mapping": connection.param_mapping or None,
                 }
                 for src, event, dst, slot, connection in self._wiring
+                if connection in connection.source_event.connections  # still linked
             ],
-            "error_handler": self.error_handler.to_dict() if self.error_handler else None,
+            "error_handler": self.error_handler.serialize() if self.error_handler else None,
         }
 
-    @classmethod
+    @dual_method
     def deserialize(cls, data: dict[str, Any]) -> Flow:
-        """Build a flow from :meth:`serialize` output (routine classes are imported)."""
+        """Build a flow from :meth:`serialize` output (routine classes are imported).
+
+        ``Flow.deserialize(d)`` returns a new flow; ``flow.deserialize(d)`` (the 0.10
+        way) replaces that flow's routines and connections and returns it (it must
+        run no job). Only load trusted data: it names classes and functions to import.
+        """
         if not isinstance(data, dict) or data.get("format") != "routilux.flow/1":
-            raise ConfigurationError("not a serialized flow (expected format 'routilux.flow/1')")
+            raise ConfigurationError(
+                "not a serialized flow (expected format 'routilux.flow/1'); 0.10's flow "
+                "format does not load: rebuild the flow in code, then serialize() it again"
+            )
         flow = cls(
             data.get("flow_id"),
             data.get("execution_strategy", "sequential"),
@@ -750,7 +818,9 @@ class Flow:
         )
         for rid, spec in data["routines"].items():
             routine = _import_class(spec["class"])()
-            routine.set_config(**spec.get("config", {}))
+            routine._deserialize_config(spec.get("config", {}))
+            if spec.get("error_handler"):
+                routine.set_error_handler(ErrorHandler().deserialize(spec["error_handler"]))
             flow.add_routine(
                 routine,
                 rid,
@@ -768,14 +838,23 @@ class Flow:
             )
         handler = data.get("error_handler")
         if handler:
-            flow.error_handler = ErrorHandler(
-                handler["strategy"],
-                handler["max_retries"],
-                handler["retry_delay"],
-                handler["retry_backoff"],
-                is_critical=handler["is_critical"],
-            )
+            flow.error_handler = ErrorHandler().deserialize(handler)
         return flow
+
+    @deserialize.instance
+    def _deserialize_into(self, data: dict[str, Any]) -> Flow:
+        loaded = type(self).deserialize(data)
+        with self._lock:
+            if self._supervisor is not None and self._supervisor.ask(("live_jobs",)):
+                raise FlowStateError(
+                    f"flow {self.flow_id!r} runs jobs; deserialize into an idle flow"
+                )
+        self.shutdown()
+        _live_flows.discard(loaded)
+        self.__dict__.update(loaded.__dict__)
+        for routine in self.routines.values():
+            added_to_flow(routine, self)
+        return self
 
     def __repr__(self) -> str:
         return (
@@ -789,12 +868,19 @@ def _in_handler() -> bool:
     return current_step() is not None
 
 
-def _is_json(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+def _routine_spec(plan: RoutinePlan) -> dict[str, Any]:
+    routine = plan.routine
+    config = routine._serialize_config(strict=False)
+    handler = routine.get_error_handler()
+    return {
+        "class": f"{type(routine).__module__}:{type(routine).__qualname__}",
+        "config": config,
+        "unserialized_config": sorted(set(routine._config) - set(config)),
+        "error_handler": handler.serialize() if handler is not None else None,
+        "execution": plan.execution,
+        "workers": plan.workers,
+        "timeout": plan.timeout,
+    }
 
 
 def _check_strategy(strategy: str, max_workers: int) -> None:

@@ -6,10 +6,13 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from routilux.serialization import dual_method, jsonable as _jsonable
+from routilux.exceptions import ConfigurationError
+from routilux.serialization import dual_method
+from routilux.serialization import jsonable as _jsonable
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 SETTLED_STATUSES = TERMINAL_STATUSES | {"paused"}
@@ -101,7 +104,7 @@ class JobState:
 
     def __init__(self, flow_id: str | None = None, job_id: str | None = None) -> None:
         self.job_id: str = job_id or str(uuid.uuid4())
-        self.flow_id = flow_id
+        self.flow_id: str = flow_id if flow_id is not None else ""
         self.status: str = "pending"
         self.current_routine_id: str | None = None
         self.routine_states: dict[str, dict[str, Any]] = {}
@@ -214,19 +217,27 @@ class JobState:
         return self.shared_data.get(key, default)
 
     def append_to_shared_log(self, entry: dict[str, Any]) -> None:
-        """Append an entry (timestamped if it has no ``timestamp``) to ``shared_log``."""
+        """Append a dict entry to ``shared_log`` (with an ISO ``timestamp`` if it has
+        none); anything but a dict raises ``ValueError``."""
+        if not isinstance(entry, dict):
+            raise ValueError(f"shared log entries must be dicts, got {type(entry).__name__}")
         entry = dict(entry)
-        entry.setdefault("timestamp", time.time())
+        entry.setdefault("timestamp", datetime.now().isoformat())
         self.shared_log.append(entry)
 
-    def get_shared_log(self) -> list[dict[str, Any]]:
-        """A copy of the shared log."""
-        return list(self.shared_log)
+    def get_shared_log(
+        self, filter_func: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """A copy of the shared log, optionally only the entries ``filter_func`` keeps."""
+        if filter_func is None:
+            return list(self.shared_log)
+        return [entry for entry in self.shared_log if filter_func(entry)]
 
     # -- persistence ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict; values JSON cannot hold are stored as their repr."""
         return {
+            "_type": "JobState",
             "job_id": self.job_id,
             "flow_id": self.flow_id,
             "status": self.status,
@@ -254,9 +265,7 @@ class JobState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobState:
-        """Rebuild a JobState from :meth:`to_dict` output."""
-        from routilux.exceptions import ConfigurationError
-
+        """Rebuild a JobState from :meth:`to_dict` output (ours or a 0.10 file)."""
         if not isinstance(data, dict) or "job_id" not in data:
             raise ConfigurationError("not a serialized JobState: expected a dict with 'job_id'")
         job = cls(data.get("flow_id"), data["job_id"])
@@ -288,10 +297,16 @@ class JobState:
         )
         return job
 
-    @classmethod
+    @dual_method
     def deserialize(cls, data: dict[str, Any]) -> JobState:
-        """Alias of :meth:`from_dict`."""
+        """``JobState.deserialize(d)`` builds a new job from :meth:`to_dict` output;
+        ``JobState().deserialize(d)`` (the 0.10 way) fills that instance and returns it."""
         return cls.from_dict(data)
+
+    @deserialize.instance
+    def _deserialize_into(self, data: dict[str, Any]) -> JobState:
+        self.__dict__.update(type(self).from_dict(data).__dict__)
+        return self
 
     def save(self, path: str) -> None:
         """Write the job as JSON to ``path``."""

@@ -11,7 +11,7 @@ from routilux._context import current_step, hosting_step
 from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.event import Event
 from routilux.exceptions import ConfigurationError, FlowStateError
-from routilux.serialization import decode_value, encode_value
+from routilux.serialization import Unencodable, decode_value, encode_value
 from routilux.slot import Slot
 
 # routine -> weak reference to the flow it was last added to (kept outside the
@@ -303,10 +303,18 @@ class Routine:
                 self.define_event(name).deserialize(event_data)
         return self
 
-    def _serialize_config(self) -> dict[str, Any]:
+    def _serialize_config(self, strict: bool = True) -> dict[str, Any]:
         """The config as JSON data (built-ins may leave out what their constructor
-        sets again)."""
-        return encode_value(self._config, self, "config")
+        sets again). A value with no JSON form raises ``ValueError`` naming it, or
+        with ``strict=False`` its key is left out."""
+        encoded = {}
+        for key, value in self._config.items():
+            try:
+                encoded[key] = encode_value(value, self, f"{type(self).__name__} config[{key!r}]")
+            except Unencodable:
+                if strict:
+                    raise
+        return encoded
 
     def _deserialize_config(self, config: dict[str, Any]) -> None:
         """Apply serialized config (through ``set_config``, so built-ins check it)."""

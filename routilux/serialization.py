@@ -56,7 +56,7 @@ class Unencodable(ValueError):
         self.path = path
 
 
-class dual_method:  # noqa: N801 - used like classmethod
+class dual_method:
     """A method that works on the class and on an instance.
 
     ``Cls.name(data)`` calls ``for_class(Cls, data)`` (builds a new object);

@@ -51,12 +51,16 @@ def test_compat_keywords_are_accepted(make_flow):
 
 def test_serialize_lists_config_it_cannot_hold():
     routine = Routine()
-    routine.set_config(limit=3, predicate=lambda x: x > 1)
+    routine.set_config(limit=3, predicate=lambda x: x > 1, lock=threading.Lock())
     flow = Flow(flow_id="cfg")
     flow.add_routine(routine, "r")
     spec = flow.serialize()["routines"]["r"]
-    assert spec["config"] == {"limit": 3}
-    assert spec["unserialized_config"] == ["predicate"]
+    # Callables are encoded now (0.10's lambda_expression form); objects are not.
+    assert spec["config"] == {
+        "limit": 3,
+        "predicate": {"_type": "lambda_expression", "expression": "x > 1", "params": ["x"]},
+    }
+    assert spec["unserialized_config"] == ["lock"]
 
 
 def test_runtime_takes_a_store_path(tmp_path):

@@ -37,7 +37,8 @@ def test_flow_defaults():
     assert isinstance(flow.flow_id, str) and flow.flow_id
     assert Flow().flow_id != flow.flow_id
     assert flow.execution_strategy == "sequential"
-    assert flow.max_workers == 5
+    assert flow.max_workers == 1  # 0.10: a sequential flow reads 1
+    assert Flow(execution_strategy="concurrent").max_workers == 5
     assert flow.execution_timeout is None
     assert flow.routines == {} and flow.connections == []
     named = Flow("my-flow", "concurrent", 3, 2.5)
@@ -184,7 +185,9 @@ def test_set_execution_strategy(make_flow):
     flow.set_execution_strategy("concurrent", 3)
     assert (flow.execution_strategy, flow.max_workers) == ("concurrent", 3)
     flow.set_execution_strategy("sequential")
-    assert (flow.execution_strategy, flow.max_workers) == ("sequential", 3)
+    assert (flow.execution_strategy, flow.max_workers) == ("sequential", 1)  # as 0.10
+    flow.set_execution_strategy("concurrent")  # the configured number comes back
+    assert (flow.execution_strategy, flow.max_workers) == ("concurrent", 3)
     with pytest.raises(ValueError):
         flow.set_execution_strategy("bogus")
     with pytest.raises(ValueError):

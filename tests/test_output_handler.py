@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+from datetime import datetime
 
 import pytest
 
@@ -28,6 +29,8 @@ def test_queue_handler_puts_dicts():
     h.handle("job", "rid", "log", {"v": 2})
     assert h.queue.qsize() == 2
     items = h.get_all()
+    # 0.10 entries carry an ISO timestamp too
+    assert all(datetime.fromisoformat(item.pop("timestamp")) for item in items)
     assert items == [
         {"job_id": "job", "routine_id": "rid", "output_type": "result", "data": {"v": 1}},
         {"job_id": "job", "routine_id": "rid", "output_type": "log", "data": {"v": 2}},
@@ -46,7 +49,11 @@ def test_callback_handler_calls_back():
     calls = []
     h = CallbackOutputHandler(lambda *args: calls.append(args))
     h.handle("j", "r", "t", {"x": 1})
-    assert calls == [("j", "r", "t", {"x": 1})]
+    # *args takes a fifth argument: the 0.10 datetime timestamp
+    assert calls[0][:4] == ("j", "r", "t", {"x": 1}) and isinstance(calls[0][4], datetime)
+    four = CallbackOutputHandler(lambda job, rid, kind, data: calls.append((job, rid, kind, data)))
+    four.handle("j", "r", "t", {"x": 1})
+    assert calls[1] == ("j", "r", "t", {"x": 1})
     with pytest.raises(ValueError):
         CallbackOutputHandler("not callable")
 

@@ -22,6 +22,7 @@ from routilux.exceptions import (
     JobTimeoutError,
     RoutineCrashedError,
 )
+from routilux.output_handler import deliver_output
 from routilux.runtime.backpressure import Gate
 from routilux.runtime.bus import (
     CHECKPOINT_WRITTEN,
@@ -270,9 +271,10 @@ class FlowSupervisor(pykka.ThreadingActor):
                 job.live = job.running = False
                 job.state.pause_points.append(
                     {
-                        "timestamp": time.time(),
+                        "timestamp": datetime.now().isoformat(),
                         "reason": "the flow was shut down",
                         "current_routine_id": job.state.current_routine_id,
+                        "checkpoint": {},
                     }
                 )
                 job.state._set_status("paused")
@@ -713,19 +715,30 @@ class FlowSupervisor(pykka.ThreadingActor):
     def _on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
         job = delivery.job
         state = job.state
+        now = datetime.now()
         state.output_log.append(
-            {"routine_id": rid, "output_type": output_type, "data": data, "timestamp": time.time()}
+            {
+                "routine_id": rid,
+                "output_type": output_type,
+                "data": data,
+                "timestamp": now.isoformat(),
+            }
         )
         handler = state.output_handler
         if handler is not None:
             try:
-                handler.handle(state.job_id, rid, output_type, data)
+                deliver_output(handler, state.job_id, rid, output_type, data, now)
             except Exception:
                 logger.exception("output handler %r failed for job %s", handler, state.job_id)
 
     def _on_defer(self, delivery: Delivery, rid: str, event: str, data: dict) -> None:
         delivery.job.state.deferred_events.append(
-            {"routine_id": rid, "event_name": event, "data": data}
+            {
+                "routine_id": rid,
+                "event_name": event,
+                "data": data,
+                "timestamp": datetime.now().isoformat(),
+            }
         )
 
     # ------------------------------------------------------------------ errors
@@ -1283,7 +1296,7 @@ class FlowSupervisor(pykka.ThreadingActor):
     def _job(self, state: Any) -> JobRun | None:
         return self.jobs.get(state.job_id)
 
-    def _cmd_pause(self, state: Any, reason: str) -> None:
+    def _cmd_pause(self, state: Any, reason: str, checkpoint: Any = None) -> None:
         job = self._job(state)
         if job is None or not job.running:
             return
@@ -1291,9 +1304,10 @@ class FlowSupervisor(pykka.ThreadingActor):
         job.pausing = True
         state.pause_points.append(
             {
-                "timestamp": time.time(),
+                "timestamp": datetime.now().isoformat(),
                 "reason": reason,
                 "current_routine_id": state.current_routine_id,
+                "checkpoint": checkpoint if checkpoint is not None else {},
                 "queued": job.queued,
                 "in_flight": job.in_flight,
             }

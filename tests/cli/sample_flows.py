@@ -15,7 +15,10 @@ class Numbers(Routine):
         self.define_slot("trigger", handler=self.go)
         self.define_event("number", ["n"])
 
-    def go(self, count=10, fail_at=None):
+    def go(self, **params):
+        # **params: with several parameters and no matching key (empty params), a
+        # handler gets the whole dict as its first argument (0.10's rule).
+        count, fail_at = params.get("count", 10), params.get("fail_at")
         for n in range(1, count + 1):
             self.emit("number", n=n, fail_at=fail_at)
 
