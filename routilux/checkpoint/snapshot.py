@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from routilux.event import Event
 from routilux.exceptions import CheckpointError
+from routilux.slot import Slot
 
 GRAPH_ATTRIBUTES = ("_slots", "_events", "_id")
+
+
+def _is_graph(key: str, value: Any) -> bool:
+    # 0.10-style routines keep their slots and events in attributes too
+    # (``self.input_slot = self.define_slot(...)``): those are graph, not state.
+    return key in GRAPH_ATTRIBUTES or isinstance(value, (Slot, Event))
 
 
 def capture_state(routine: Any) -> dict[str, Any]:
@@ -22,9 +30,9 @@ def capture_state(routine: Any) -> dict[str, Any]:
     if custom is not None and custom is not object.__getstate__:
         state = routine.__getstate__()
         if isinstance(state, dict):
-            return {k: v for k, v in state.items() if k not in GRAPH_ATTRIBUTES}
+            return {k: v for k, v in state.items() if not _is_graph(k, v)}
         return {"__state__": state}
-    return {k: v for k, v in vars(routine).items() if k not in GRAPH_ATTRIBUTES}
+    return {k: v for k, v in vars(routine).items() if not _is_graph(k, v)}
 
 
 def restore_state(routine: Any, state: dict[str, Any]) -> None:
@@ -33,7 +41,7 @@ def restore_state(routine: Any, state: dict[str, Any]) -> None:
         state = {k: v for k, v in state.items() if k != "__unpicklable__"}
     custom = getattr(type(routine), "__setstate__", None)
     if custom is not None and custom is not getattr(object, "__setstate__", None):
-        graph = {k: v for k, v in vars(routine).items() if k in GRAPH_ATTRIBUTES}
+        graph = {k: v for k, v in vars(routine).items() if _is_graph(k, v)}
         routine.__setstate__(state.get("__state__", state))
         vars(routine).update(graph)
     else:

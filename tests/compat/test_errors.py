@@ -52,7 +52,7 @@ def test_a_non_retryable_exception_fails_at_once(make_flow, execution):
 @pytest.mark.parametrize("execution", EXECUTIONS)
 def test_retry_count_after_one_failure_then_success(make_flow, execution):
     handler = retry()
-    flow, worker, collector = pipeline(make_flow, execution, Worker(fail_first=1), handler)
+    flow, _, collector = pipeline(make_flow, execution, Worker(fail_first=1), handler)
     job = run(flow, params={"values": [3]})
     assert job.status == "completed"
     assert collector.results == [{"value": 6}]
@@ -65,7 +65,7 @@ def test_retry_count_counts_every_retry_under_the_handler_object(make_flow):
     # One handler object on the flow: retries of every routine and job add up;
     # retry decisions stay per message (each value gets its own budget).
     handler = retry(max_retries=1)
-    flow, worker, collector = pipeline(make_flow, "thread", Worker(fail_first=1))
+    flow, _, collector = pipeline(make_flow, "thread", Worker(fail_first=1))
     flow.set_error_handler(handler)
     assert run(flow, params={"values": [1, 2]}).status == "completed"
     assert handler.retry_count == 2

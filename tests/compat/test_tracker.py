@@ -32,7 +32,8 @@ def test_standalone_tracker_records_like_0_10():
     tracker.record_event("a", "out", "b", {"x": 1})
     tracker.record_event("a", "out")
     assert tracker.event_flow[0]["target_routine_id"] == "b"
-    assert tracker.event_flow[1]["data"] == {} and tracker.event_flow[1]["target_routine_id"] is None
+    assert tracker.event_flow[1]["data"] == {}
+    assert tracker.event_flow[1]["target_routine_id"] is None
     perf = tracker.get_routine_performance("a")
     assert perf["total_executions"] == 1 and perf["completed"] == 1 and perf["failed"] == 0
     assert perf["success_rate"] == 1.0
@@ -77,7 +78,7 @@ def test_standalone_serialize_round_trip():
 # ---------------------------------------------------------------- job view
 @pytest.mark.parametrize("execution", EXECUTIONS)
 def test_job_view_has_the_0_10_shapes(make_flow, execution):
-    flow, worker, collector = pipeline(make_flow, execution)
+    flow, worker, _ = pipeline(make_flow, execution)
     job = run(flow, params={"values": [1, 2]})
     tracker = job.execution_tracker
     assert tracker is flow.execution_tracker and tracker.flow_id == flow.flow_id
