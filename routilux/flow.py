@@ -193,7 +193,8 @@ class Flow:
             if other is routine:
                 raise ConfigurationError(
                     f"this {type(routine).__name__} object is already in the flow as "
-                    f"{other_id!r}; create a second instance to add it again"
+                    f"{other_id!r}; 0.10 ran one object under two ids, here each routine "
+                    "object is one actor: add a second instance instead"
                 )
         if execution not in EXECUTIONS:
             raise ConfigurationError(f"execution must be one of {EXECUTIONS}, got {execution!r}")

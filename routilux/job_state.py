@@ -79,7 +79,13 @@ class ExecutionRecord:
         return self
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ExecutionRecord) and self.to_tuple() == other.to_tuple()
+        # Timestamps compare to the microsecond: what an ISO string keeps.
+        return isinstance(other, ExecutionRecord) and (
+            self.routine_id,
+            self.event_name,
+            self.data,
+            round(self.wall_time * 1e6),
+        ) == (other.routine_id, other.event_name, other.data, round(other.wall_time * 1e6))
 
     def to_tuple(self) -> tuple:
         """``(routine_id, event_name, data, wall_time)``."""

@@ -96,8 +96,9 @@ class Slot:
             raise ConfigurationError(f"slot name must be a string, got {name!r}")
         if not (merge_strategy in ("override", "append") or is_plain_callable(merge_strategy)):
             raise ConfigurationError(
-                f"slot {name!r}: merge_strategy must be 'override', 'append' or a "
-                f"callable f(old, new) -> dict, got {merge_strategy!r}"
+                f"slot {name!r}: unknown merge_strategy {merge_strategy!r}; 0.10 silently "
+                "used 'override' for it, this release refuses it: write 'override', "
+                "'append' or a callable f(old, new) -> dict"
             )
         if handler is not None and not is_plain_callable(handler):
             raise ConfigurationError(
@@ -216,7 +217,9 @@ class Slot:
         self.name = data.get("name", self.name)
         self._data = dict(data.get("_data") or {})
         handler = data.get("handler")
-        if isinstance(handler, dict):
+        if isinstance(handler, dict) and not (
+            handler.get("callable_type") == "method" and self.routine is None
+        ):  # a method reference needs the routine being filled; else keep ours
             self.handler = decode_callable(handler, self.routine)
             self._plan = None
         strategy = data.get("merge_strategy")

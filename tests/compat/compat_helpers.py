@@ -99,3 +99,54 @@ def run(flow: Flow, entry: str = "producer", params: dict | None = None) -> JobS
 def history(job: JobState) -> list[tuple[str, str, dict]]:
     """``(routine_id, event_name, data)`` of every history record."""
     return [(r.routine_id, r.event_name, r.data) for r in job.execution_history]
+
+
+# Module-level (importable by class path) routines for the serialization tests:
+# Flow.deserialize rebuilds routines from their class path.
+def double(value: Any) -> Any:
+    """A module-level function (serialized as a function reference)."""
+    return value * 2
+
+
+class Starter(Routine):
+    """Emits ``output(value=v)`` for each value; with ``pause=True`` it defers one
+    more emit and pauses its job from the handler (the 0.10 way)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trigger_slot = self.define_slot("trigger", handler=self.start)
+        self.output_event = self.define_event("output", ["value"])
+
+    def start(self, values: list | None = None, pause: bool = False, **kwargs: Any) -> None:
+        for value in values or []:
+            self.emit("output", value=value)
+        if pause:
+            self.emit_deferred_event("output", value=100)
+            flow, job_state, _ = self.get_execution_context()
+            flow.pause(job_state, reason="handover", checkpoint={"at": "start"})
+
+
+class Doubler(Routine):
+    """``output(value=fn(value))`` with ``fn`` from config (default: double)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_config(fn=double)
+        self.input_slot = self.define_slot("input", handler=self.work, merge_strategy="append")
+        self.output_event = self.define_event("output", ["value"])
+
+    def work(self, value: Any) -> None:
+        latest = value[-1] if isinstance(value, list) else value
+        self.emit("output", value=self.get_config("fn")(latest))
+
+
+class Keeper(Routine):
+    """Keeps every received value in ``values``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[Any] = []
+        self.input_slot = self.define_slot("input", handler=self.keep)
+
+    def keep(self, value: Any = None, **kwargs: Any) -> None:
+        self.values.append(value)
