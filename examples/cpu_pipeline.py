@@ -39,7 +39,8 @@ class Chunker(Routine):
         self.define_slot("trigger", handler=self.split)
         self.define_event("chunk", ["start", "stop"])
 
-    def split(self, limit=400_000, chunks=8):
+    def split(self, **params):
+        limit, chunks = params.get("limit", 400_000), params.get("chunks", 8)
         size = -(-limit // chunks)
         for start in range(0, limit, size):
             self.emit("chunk", start=start, stop=min(start + size, limit))
