@@ -242,6 +242,16 @@ class Routine:
             stacklevel=2,
         )
 
+    def _extract_input_data(self, data: Any = None, **kwargs: Any) -> Any:
+        """0.10's helper for handlers ``(self, data=None, **kwargs)``: ``data`` if not
+        None, else the value of a single keyword, else the dict of the keywords
+        (``{}`` when there are none)."""
+        if data is not None:
+            return data
+        if len(kwargs) == 1:
+            return next(iter(kwargs.values()))
+        return dict(kwargs)
+
     @property
     def _current_flow(self) -> Any:
         """The flow running the current step; outside a step the flow this routine

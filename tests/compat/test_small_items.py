@@ -276,3 +276,12 @@ def test_deprecation_warnings_name_what_to_write(make_flow):
         warnings.simplefilter("always")
         flow.execute("producer", {"values": [1]}, "sequential")
     assert any("set_execution_strategy" in str(w.message) for w in caught)
+
+
+def test_extract_input_data_follows_0_10():
+    routine = Routine()
+    assert routine._extract_input_data("text") == "text"
+    assert routine._extract_input_data(data="x") == "x"
+    assert routine._extract_input_data(None, text="value") == "value"
+    assert routine._extract_input_data(None, a=1, b=2) == {"a": 1, "b": 2}
+    assert routine._extract_input_data() == {}
