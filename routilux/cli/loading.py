@@ -10,6 +10,7 @@ from typing import Any
 
 from routilux.exceptions import ConfigurationError
 from routilux.flow import Flow
+from routilux.serialization import is_plain_callable
 
 
 def load_flow(target: str) -> Flow:
@@ -25,7 +26,7 @@ def load_flow(target: str) -> Flow:
         if not hasattr(obj, part):
             raise ConfigurationError(f"{source} has no attribute {name!r}")
         obj = getattr(obj, part)
-    if callable(obj) and not isinstance(obj, Flow):
+    if is_plain_callable(obj) and not isinstance(obj, Flow):
         try:
             obj = obj()
         except TypeError as exc:
