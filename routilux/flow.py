@@ -263,12 +263,11 @@ class Flow:
         """The routine added as ``routine_id``, or None."""
         return self.routines.get(routine_id)
 
-    def _links_changed(self, routine: Routine) -> None:
-        """An event of ``routine`` was linked or unlinked outside ``connect``: the
-        next job gets a routing plan that has it."""
-        if routine_id_in(self, routine) is not None:
-            with self._lock:
-                self._graph_version += 1
+    def _links_changed(self) -> None:
+        """An event of one of our routines was linked or unlinked: the next job gets
+        a routing plan that has it."""
+        with self._lock:
+            self._graph_version += 1
 
     def _get_routine_id(self, routine: Routine) -> str | None:
         """The id ``routine`` was added under, or None (0.10 helper)."""

@@ -14,15 +14,19 @@ from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.serialization import Unencodable, decode_value, encode_value
 from routilux.slot import Slot
 
-# routine -> weak reference to the flow it was last added to (kept outside the
-# object: a routine is pickled into process routines and must not drag its flow).
+# routine -> the flow it was last added to, and every flow holding it (weakly, and
+# outside the object: a routine is pickled into process routines and must not drag
+# its flows along).
 _last_flow: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_flows: weakref.WeakKeyDictionary[Any, weakref.WeakSet] = weakref.WeakKeyDictionary()
 
 
 def added_to_flow(routine: Any, flow: Any) -> None:
-    """Remember that ``routine`` was added to ``flow`` (for ``_current_flow``)."""
+    """Remember that ``routine`` was added to ``flow`` (for ``_current_flow`` and
+    for re-planning routes when its links change)."""
     try:
         _last_flow[routine] = weakref.ref(flow)
+        _flows.setdefault(routine, weakref.WeakSet()).add(flow)
     except TypeError:  # an unhashable routine: _current_flow outside steps is None
         pass
 
@@ -267,10 +271,13 @@ class Routine:
         return ref() if ref is not None else None
 
     def _wiring_changed(self) -> None:
-        """A link of one of our events changed: the flow re-plans its routes."""
-        flow = self._current_flow
-        if flow is not None:
-            flow._links_changed(self)
+        """A link of one of our events changed: the flows holding us re-plan routes."""
+        try:
+            flows = list(_flows.get(self, ()))
+        except TypeError:
+            return
+        for flow in flows:
+            flow._links_changed()
 
     # -- serialization ----------------------------------------------------------------
     def serialize(self) -> dict[str, Any]:
