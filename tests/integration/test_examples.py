@@ -4,8 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,22 +29,6 @@ def test_error_handling_example():
     assert "RETRY: job completed; sink received [1, 3, 2]" in stdout  # retry does not block 3
 
 
-def _builtins_follow_0_10() -> bool:
-    """The built-in routines take any config key, as in 0.10 (the compat-builtins work)."""
-    from routilux.builtin_routines import ConditionalRouter
-
-    try:
-        ConditionalRouter().set_config(threshold=1)
-    except ValueError:
-        return False
-    return True
-
-
-@pytest.mark.xfail(
-    not _builtins_follow_0_10(),
-    reason="the 0.10 built-in routines are not on this branch yet",
-    strict=True,
-)
 def test_compat_010_example_runs_unchanged():
     stdout = run_example("compat_010.py")
     assert "job status: completed" in stdout
