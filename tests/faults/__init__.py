@@ -1,0 +1,1 @@
+"""Fault-injection suite: host kills, routine crashes, memory bounds, stalls (slow)."""
