@@ -127,7 +127,7 @@ def test_every_job_survives_a_kill_loop_exactly(surface, kind, tmp_path, spawn):
     # Each kill is judged by the first recovery after it.
     reports = [life["report"] for life in lives[1:]] + [final_report]
     judged, pending = [], 0
-    for life, report in zip(lives, reports, strict=True):
+    for report in reports:
         pending += 1
         if report is not None:
             judged += [problems(report)] * pending
