@@ -53,8 +53,7 @@ def print_figures():
     """The module's figures, for the record (shown with ``-s``)."""
     yield
     print(f"\nroutine failures survived (process deaths and OOMs): {FIGURES['crashes']}; "
-          f"orphan processes: "
-          f"{FIGURES['orphans']}")
+          f"orphan processes: {FIGURES['orphans']}")
 
 
 class Numbers(Routine):
