@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def one_life(spawn, args: list[str], delay: float) -> dict:
                 break
             try:
                 line = program.lines.get(timeout=remaining)
-            except Exception:  # queue.Empty: the kill time came
+            except queue.Empty:  # the kill time came
                 break
             if line is None:
                 raise AssertionError(f"the host ended by itself; {program.describe()}")

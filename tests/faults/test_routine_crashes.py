@@ -179,13 +179,16 @@ def test_every_kind_of_crash_in_one_job_is_redelivered_exactly(
         assert sorted(flow.routines["sink"].got) == sorted(expected(0) + expected(OTHER_START))
     finally:
         flow.shutdown()
+        if store is not None:
+            store.close()
     alive, zombies = orphans_after(before)
     FIGURES["orphans"] += len(alive) + len(zombies)
     assert not alive and not zombies, (
         f"left running: {describe_processes(alive)}; unreaped: {describe_processes(zombies)}"
     )
     if durable:  # the same exact results come back from the store
-        fresh = build(tmp_path, strategy, workers, SQLiteStore(store_file, key=KEY))
+        reopened = SQLiteStore(store_file, key=KEY)
+        fresh = build(tmp_path, strategy, workers, reopened)
         try:
             back = {j.job_id: j for j in fresh.recover()}
             assert set(back) == {job.job_id, other.job_id}
@@ -197,6 +200,7 @@ def test_every_kind_of_crash_in_one_job_is_redelivered_exactly(
             assert not blocked, f"wait() blocks on recovered finished jobs {blocked}"
         finally:
             fresh.shutdown()
+            reopened.close()
 
 
 class Stuck(Routine):
