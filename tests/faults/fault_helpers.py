@@ -12,6 +12,7 @@ Both workers keep counters across jobs, so the final routine state is known too.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import resource
@@ -183,8 +184,6 @@ def crash(how: str) -> None:
     if how == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
     elif how == "segfault":
-        import ctypes
-
         ctypes.string_at(0)
     elif how == "exit":
         os._exit(7)

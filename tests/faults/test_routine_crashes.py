@@ -23,6 +23,8 @@ from runtime_helpers import wait_until
 
 from faults.fault_helpers import (
     CRASH_KINDS,
+    GIL_PATTERN,
+    GIL_SUBJECT,
     KEY,
     STEP_TIMEOUT,
     Crasher,
@@ -215,8 +217,6 @@ class Stuck(Routine):
     def work(self, **_):
         Path(self.marker).touch()
         if self.how == "gil":
-            from faults.fault_helpers import GIL_PATTERN, GIL_SUBJECT
-
             while True:
                 GIL_PATTERN.match(GIL_SUBJECT)
         threading.Event().wait()
