@@ -7,8 +7,9 @@ SURFACE ``flow`` recovers with ``flow.recover(store)`` and submits with
 and ``Runtime.submit(job_id=...)``. KIND is ``sqlite`` or ``dir``.
 
 LEDGER is a file of the job ids this host (or an earlier one) submitted: an id is
-appended once ``execute``/``submit`` returned, i.e. once the job is durable. Every
-job in it must come back from every later recovery.
+appended once ``execute``/``submit`` returned, i.e. once the job is durable (or when
+a recovery returns a job the ledger lacks: its host died before writing the line).
+Every job in it must come back from every later recovery.
 
 Every mode first recovers and prints ``recovered <json>``:
 ``{"jobs": {id: status}, "lost": [ledger ids not recovered], "blocked": [finished
@@ -20,6 +21,9 @@ jobs whose wait(0) is False], "wrong": [finished jobs whose result is not exact]
 ``finish``  like ``life`` without the limit P, then shut down cleanly and exit 0.
 ``verify``  submit nothing; print ``verify <json>`` with every job's result, the
             routines' counters and the store's job list, and exit 0.
+
+``--die-before-job-index`` makes the host die at one exact point (see
+``die_before_job_index``) rather than where the test kills it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import json
 import os
 import sys
 import threading
+from datetime import datetime
 
 import psutil
 from fault_helpers import (
@@ -43,7 +48,9 @@ from fault_helpers import (
 )
 
 from routilux import Runtime
+from routilux.checkpoint import DirectoryStore
 
+STARTED = datetime.now()  # JobState.finished_at is a naive local datetime too
 WAIT = 30.0  # seconds a live job may take in one life before the host gives up
 
 
@@ -86,10 +93,19 @@ class Host:
             self.runtime = Runtime(store=self.store, keep_finished_jobs=1000)
             self.recovered = self.runtime.add_flow(self.flow)
         self.jobs = {job.job_id: job for job in self.recovered}
+        # A job recovered but not in the ledger was durable when its host died
+        # between execute() returning and the ledger line: it was submitted.
+        ledger = set(read_ledger(args.ledger))
+        for jid in sorted(set(self.jobs) - ledger):
+            if jid.startswith("job-"):
+                append_ledger(args.ledger, jid)
 
     def report(self) -> dict:
         ledger = read_ledger(self.args.ledger)
-        finished = [j for j in self.recovered if j.is_terminal]
+        # Judged: jobs that had finished before this host started. A recovered job
+        # that finishes here is terminal a moment before its waiters are woken
+        # (its end is made durable first), so wait(0) may be False for it.
+        finished = [j for j in self.recovered if j.is_terminal and j.finished_at < STARTED]
         return {
             "jobs": {j.job_id: j.status for j in self.recovered},
             "lost": [jid for jid in ledger if jid not in self.jobs],
@@ -146,7 +162,11 @@ class Host:
             "ledger": ledger,
             "results": {jid: job_result(self.jobs[jid]) for jid in ledger if jid in self.jobs},
             "recovered": {j.job_id: j.status for j in self.recovered},
-            "settled": {j.job_id: j.wait(0) for j in self.recovered},
+            "settled": {
+                j.job_id: j.wait(0)
+                for j in self.recovered
+                if j.finished_at is not None and j.finished_at < STARTED
+            },
             "store_jobs": {row["job_id"]: row["status"] for row in listed},
             "runtime_jobs": listed_here,
             "totals": totals(self.flow),
@@ -159,6 +179,22 @@ class Host:
             self.flow.shutdown()
 
 
+def die_before_job_index() -> None:
+    """Die (exit 9, as if SIGKILLed) when a DirectoryStore, having written a checkpoint
+    in which a job finished, is about to update its job list: a kill at that point."""
+    record = getattr(DirectoryStore, "_record_jobs", None)
+    if record is None:
+        say("error", "DirectoryStore._record_jobs is gone: move this injection point")
+        sys.exit(3)
+
+    def dying(self, directory, flow_id, jobs):
+        if any(job["status"] in ("completed", "failed", "cancelled") for job in jobs):
+            os._exit(9)
+        return record(self, directory, flow_id, jobs)
+
+    DirectoryStore._record_jobs = dying
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["life", "finish", "verify"])
@@ -169,8 +205,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=24)
     parser.add_argument("--per-life", type=int, default=4)
     parser.add_argument("--live", type=int, default=2)
+    parser.add_argument("--die-before-job-index", action="store_true")
     args = parser.parse_args()
     say("pid", str(os.getpid()))
+    if args.die_before_job_index:
+        die_before_job_index()
     host = Host(args)
     say("recovered", json.dumps(host.report(), sort_keys=True))
     say("children", json.dumps(sorted(p.pid for p in psutil.Process().children())))

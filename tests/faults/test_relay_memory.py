@@ -28,8 +28,8 @@ COUNTS = {  # messages of 1 KiB; sized to take seconds, not minutes
     "direct": 50_000,
     "relay": 200_000,
     "fan_in": 90_000,
-    "fan_out": 60_000,
-    "cycle": 30_000,
+    "fan_out": 40_000,
+    "cycle": 20_000,
 }
 
 
