@@ -310,9 +310,9 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                     continue
                 if gate.full or len(mailbox) > gate.limit:
                     targets = self.env.targets.get((rid, event), ())
-                    if gate.must_wait(targets):
+                    if gate.must_wait(targets, rid):
                         post((SUSPEND, handle, delivery, targets))
-                        gate.wait(targets)
+                        gate.wait(targets, rid)
                         post((UNSUSPEND, handle, delivery))
                 post((EMIT, delivery, n, rid, event, data))
             elif kind == "done":

@@ -500,8 +500,13 @@ class FlowSupervisor(pykka.ThreadingActor):
             return
         entry.queued += 1
         job.queued += 1
-        if entry.queued >= self.gate.limit and not self._blocked_cycle(entry):
-            self.gate.full.add(entry.routine_id)
+        if entry.queued >= self.gate.limit:
+            self.gate.mark_full(entry.routine_id)
+            if entry.routine_id not in self.gate.escape and entry.all_suspended():
+                # Filling the queue of a blocked routine may close a blocked cycle.
+                cycle = self._blocked_cycle(entry)
+                if cycle:
+                    self.gate.escape[entry.routine_id] = cycle
         self.dispatcher.push(job, delivery, front)
 
     # ------------------------------------------------------------------ sending
@@ -527,7 +532,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         entry.queued -= count
         job.queued -= count
         if entry.queued < self.gate.limit and self.gate.full:
-            self.gate.full.discard(entry.routine_id)
+            self.gate.mark_room(entry.routine_id)
         ready = []
         for delivery in batch:
             if delivery.call_data is None and not self._prepare(job, entry, delivery):
@@ -684,18 +689,38 @@ class FlowSupervisor(pykka.ThreadingActor):
         if change > 0:
             self._settle(delivery.job)  # a pausing job may be waiting for this step
         entry = self.entries.get(actor.routine_id)
-        if entry is not None and change > 0 and self._blocked_cycle(entry):
-            self.gate.full.discard(entry.routine_id)
+        if entry is not None and change > 0 and entry.routine_id in self.gate.full:
+            cycle = self._blocked_cycle(entry)
+            if cycle:
+                self.gate.escape[entry.routine_id] = cycle
 
-    def _blocked_cycle(self, entry: RoutineEntry) -> bool:
-        """Rule *bounded memory*, its one escape: True when every replica of
-        ``entry`` waits in emit() on a full routine that (through routines equally
-        blocked) waits on ``entry`` itself — a routine feeding itself, or a cycle of
-        routines each feeding the next. Nobody could drain those queues, so emits
-        into ``entry`` are let through instead of deadlocking. A relay between a
-        fast producer and a slow consumer is not a cycle and stays bounded."""
+    def _blocked_cycle(self, entry: RoutineEntry) -> frozenset[str]:
+        """Rule *bounded memory*, its one escape: when every replica of ``entry``
+        waits in emit() on a full routine that (through routines equally blocked)
+        waits on ``entry`` itself — a routine feeding itself, or a cycle of routines
+        each feeding the next — nobody could drain those queues. Returns the
+        routines of that cycle, whose emits into ``entry`` are let through instead
+        of deadlocking; emits from outside the cycle still wait. Empty when there
+        is no such cycle (a relay between a fast producer and a slow consumer is
+        not one, and stays bounded)."""
         if not entry.all_suspended():
-            return False
+            return frozenset()
+        start = entry.routine_id
+        full = self.gate.full
+        stack, seen = [entry], {start}
+        found = False
+        while stack:
+            for actor in stack.pop().actors:
+                for target in actor.waiting_on:
+                    if target == start:
+                        found = True
+                    if target in seen or target not in full:
+                        continue
+                    seen.add(target)
+                    blocked = self.entries.get(target)
+                    if blocked is not None and blocked.all_suspended():
+                        stack.append(blocked)
+        return frozenset(seen) if found else frozenset()
         start = entry.routine_id
         full = self.gate.full
         stack, seen = [entry], {start}
@@ -1012,7 +1037,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             if entry is not None:
                 entry.queued -= 1
                 if entry.queued < self.gate.limit:
-                    self.gate.full.discard(delivery.routine_id)
+                    self.gate.mark_room(delivery.routine_id)
         job.queued = 0
         for handle, _ in job.timers.values():
             handle.cancel()

@@ -73,14 +73,14 @@ class StepContext:
         gate = self.env.gate
         if gate.full or len(self.env.mailbox) > gate.limit:
             targets = self.env.targets.get((rid, event_name), ())
-            if gate.must_wait(targets):
-                self._wait_for_room(gate, targets)
+            if gate.must_wait(targets, rid):
+                self._wait_for_room(gate, targets, rid)
         with self.lock:  # helper threads may emit too: number and post in one go
             n = self.n
             self.n = n + 1
             self.post((EMIT, self.delivery, n, rid, event_name, data))
 
-    def _wait_for_room(self, gate: Any, targets: tuple[str, ...]) -> None:
+    def _wait_for_room(self, gate: Any, targets: tuple[str, ...], rid: str) -> None:
         """Block in emit() until the targets have room; the supervisor hears of the
         step's suspension once, however many of its threads wait."""
         delivery = self.delivery
@@ -89,7 +89,7 @@ class StepContext:
             if self.waiting == 1:
                 self.post((SUSPEND, self.actor, delivery, targets))
         try:
-            gate.wait(targets)
+            gate.wait(targets, rid)
         finally:
             with self.lock:
                 self.waiting -= 1
