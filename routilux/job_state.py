@@ -348,11 +348,15 @@ class JobState:
 
 
 def _seconds(value: datetime | float | str | None) -> float:
-    """Wall-clock seconds from a datetime, an ISO string, seconds, or None (now)."""
+    """Wall-clock seconds from a datetime, an ISO string, seconds, or None (now).
+
+    Kept at the microsecond resolution of a datetime, so that a record written as
+    ISO text (``serialize``) reads back equal.
+    """
     if value is None:
-        return time.time()
+        value = time.time()
     if isinstance(value, datetime):
         return value.timestamp()
     if isinstance(value, str):
         return datetime.fromisoformat(value).timestamp()
-    return float(value)
+    return datetime.fromtimestamp(float(value)).timestamp()
