@@ -43,10 +43,23 @@ class CheckpointError(RoutiluxError):
     """A checkpoint could not be written, or failed verification when read."""
 
 
+class FlowFileError(ConfigurationError):
+    """A flow file is malformed or describes a flow that cannot be built.
+
+    ``problems`` lists every problem found (each with its file, line and column);
+    the message is the first one, on one line.
+    """
+
+    def __init__(self, message: str, problems: list | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
 __all__ = [
     "CheckpointError",
     "ConfigurationError",
     "ExpressionEvaluationError",
+    "FlowFileError",
     "FlowStateError",
     "JobTimeoutError",
     "RoutiluxError",

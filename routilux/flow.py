@@ -862,6 +862,32 @@ class Flow:
             f"connections={len(self.connections)})"
         )
 
+    # ------------------------------------------------------------------ flow files
+    #: The entry routine and slot a flow file named (set by :meth:`from_file`).
+    entry: tuple[str, str] | None = None
+
+    @classmethod
+    def from_file(cls, path: str, allowed_modules: Iterable[str] = ()) -> Flow:
+        """Build a flow from a YAML or JSON flow file ``path`` (a str or path object;
+        see the "Flow files" docs page).
+
+        Routine classes are imported only from modules in ``allowed_modules``
+        (``"package.module"``, or ``"package.*"`` for a package and everything below
+        it); built-in routines are always allowed. Nothing is imported before the
+        file passed its syntax, schema and allow-list checks. Raises
+        :class:`~routilux.exceptions.FlowFileError` listing every problem found.
+        """
+        from routilux.flowfile import load_file  # PyYAML loads on first use only
+
+        return load_file(path, allowed_modules, cls)
+
+    def to_file(self, path: str) -> None:
+        """Write this flow as a flow file (YAML, or JSON for a ``.json`` path) that
+        :meth:`from_file` loads back to an equal graph."""
+        from routilux.flowfile import dump_file  # PyYAML loads on first use only
+
+        dump_file(self, path)
+
 
 def _in_handler() -> bool:
     """True when called from a step (a handler run by some flow's actor)."""

@@ -1,24 +1,31 @@
-"""Finding a flow from a command-line target: ``path/to/file.py:NAME`` or ``module:NAME``."""
+"""Finding a flow from a command-line target: ``path/to/file.py:NAME``, ``module:NAME``
+or a flow file (``.yaml``, ``.yml``, ``.json``)."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from routilux.exceptions import ConfigurationError
 from routilux.flow import Flow
+from routilux.flowfile import format_of
 from routilux.serialization import is_plain_callable
 
 
-def load_flow(target: str) -> Flow:
-    """Import ``target`` and return its Flow (a Flow object or a function returning one)."""
+def load_flow(target: str, allowed_modules: Iterable[str] = ()) -> Flow:
+    """Import ``target`` and return its Flow (a Flow object or a function returning one);
+    a flow file is read with :meth:`Flow.from_file` and ``allowed_modules``."""
+    if format_of(target) is not None:
+        return Flow.from_file(target, allowed_modules)
     source, sep, name = target.rpartition(":")
     if not sep or not source or not name:
         raise ConfigurationError(
-            f"{target!r} is not a flow target; use FILE.py:NAME or module:NAME"
+            f"{target!r} is not a flow target; use FILE.py:NAME, module:NAME or a flow "
+            "file (.yaml, .yml, .json)"
         )
     module = _import(source)
     obj: Any = module
@@ -71,6 +78,16 @@ def _import(source: str) -> Any:
         return importlib.import_module(source)
     except ModuleNotFoundError as exc:
         raise ConfigurationError(f"cannot import module {source!r}: {exc}") from None
+
+
+def choose_entry(flow: Flow, entry: str | None, slot: str) -> tuple[str, str]:
+    """``(routine, slot)`` a job starts at: ``entry`` if given, else the flow file's
+    ``entry``, else :func:`default_entry`."""
+    if entry:
+        return entry, slot
+    if flow.entry is not None:
+        return flow.entry
+    return default_entry(flow, slot), slot
 
 
 def default_entry(flow: Flow, slot: str) -> str:

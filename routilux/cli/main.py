@@ -12,6 +12,16 @@ from typing import Any
 
 import click
 
+from routilux.cli.flowfile_cmds import (
+    allow_option,
+    option_given,
+    portable_target,
+    record_allow,
+    recorded_allow,
+    schema,
+    validate,
+)
+from routilux.cli.results import print_result
 from routilux.exceptions import RoutiluxError
 
 DEFAULT_STORE = os.path.join(".routilux", "routilux.sqlite3")
@@ -33,11 +43,11 @@ def _open_store(path: str, *, must_exist: bool = False, read_only: bool = False)
     return open_store(target, create=not read_only)
 
 
-def _load(target: str) -> Any:
+def _load(target: str, allow: tuple[str, ...] = ()) -> Any:
     from routilux.cli.loading import load_flow
 
     try:
-        return load_flow(target)
+        return load_flow(target, allow)
     except RoutiluxError:
         raise
     except SyntaxError as exc:
@@ -83,6 +93,7 @@ def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
         click.echo(_resume_hint(flow, job))
         sys.exit(EXIT_INTERRUPTED)
     flow.shutdown()
+    print_result(flow, job)
     click.echo(_status_line(job))
     for failure in job.failures[-3:]:
         where = failure["routine_id"] or "job"
@@ -126,6 +137,7 @@ def cli() -> None:
 )
 @click.option("--timeout", type=float, help="Fail the job after this many seconds.")
 @click.option("--no-progress", is_flag=True, help="Do not draw live progress.")
+@allow_option
 def run(
     target: str,
     entry: str | None,
@@ -134,15 +146,17 @@ def run(
     store: str,
     timeout: float | None,
     no_progress: bool,
+    allow: tuple[str, ...],
 ) -> None:
-    """Run one job of the flow TARGET (FILE.py:NAME or module:NAME).
+    """Run one job of the flow TARGET (FILE.py:NAME, module:NAME or a flow file).
 
-    TARGET names a Flow or a function returning one. Exits 0 only if the job
+    TARGET names a Flow or a function returning one, or is a .yaml/.yml/.json flow
+    file. Prints what the job produced, then its status. Exits 0 only if the job
     completes. Ctrl-C checkpoints the job; `routilux resume` continues it.
     """
     from rich.console import Console
 
-    from routilux.cli.loading import default_entry
+    from routilux.cli.loading import choose_entry
 
     try:
         entry_params = json.loads(params)
@@ -150,11 +164,13 @@ def run(
         _fail(f"--params is not valid JSON: {exc}")
     if not isinstance(entry_params, dict):
         _fail("--params must be a JSON object, e.g. '{\"n\": 3}'")
-    flow = _load(target)
-    flow.checkpoint_store = _open_store(store)
+    flow = _load(target, allow)
+    if flow.checkpoint_store is None or option_given("store"):  # a flow file may name one
+        flow.checkpoint_store = _open_store(store)
     if not flow._anonymous:
         flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
-    entry = entry or default_entry(flow, slot)
+        record_allow(flow.checkpoint_store, flow.flow_id, allow)
+    entry, slot = choose_entry(flow, entry, slot)
     console = Console(stderr=False)
     job = flow.execute(entry, entry_params, entry_slot=slot, timeout=timeout, wait=False)
     click.echo(f"job {job.job_id} started (flow {flow.flow_id!r}, entry {entry}.{slot})")
@@ -163,6 +179,8 @@ def run(
 
 def _portable(target: str) -> str:
     source, _, name = target.rpartition(":")
+    if portable_target(target):
+        return portable_target(target)
     if source.endswith(".py") or "/" in source:
         return f"{Path(source).resolve()}:{name}"
     return target
@@ -173,11 +191,12 @@ def _portable(target: str) -> str:
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
-def graph(target: str, fmt: str) -> None:
-    """Print the graph of the flow TARGET (FILE.py:NAME or module:NAME)."""
+@allow_option
+def graph(target: str, fmt: str, allow: tuple[str, ...]) -> None:
+    """Print the graph of the flow TARGET (FILE.py:NAME, module:NAME or a flow file)."""
     from routilux.cli.graph import to_dot, to_mermaid
 
-    flow = _load(target)
+    flow = _load(target, allow)
     click.echo(to_mermaid(flow) if fmt == "mermaid" else to_dot(flow), nl=False)
 
 
@@ -205,11 +224,14 @@ def jobs(store: str, status: str | None) -> None:
 @click.option(
     "--flow",
     "target",
-    help="FILE.py:NAME or module:NAME of the job's flow "
+    help="FILE.py:NAME, module:NAME or flow file of the job's flow "
     "(default: the one `routilux run` recorded).",
 )
 @click.option("--no-progress", is_flag=True, help="Do not draw live progress.")
-def resume(job_id: str, store: str, target: str | None, no_progress: bool) -> None:
+@allow_option
+def resume(
+    job_id: str, store: str, target: str | None, no_progress: bool, allow: tuple[str, ...]
+) -> None:
     """Continue an interrupted or paused job from its last checkpoint."""
     from rich.console import Console
 
@@ -221,7 +243,7 @@ def resume(job_id: str, store: str, target: str | None, no_progress: bool) -> No
     target = target or checkpoint_store.get_meta(f"flow:{flow_id}")
     if target is None:
         _fail(f"job {job_id} belongs to flow {flow_id!r}; say where it is defined with --flow")
-    flow = _load(target)
+    flow = _load(target, allow or recorded_allow(checkpoint_store, flow_id))
     if flow.flow_id != flow_id:
         _fail(f"{target} builds flow {flow.flow_id!r}, but job {job_id} belongs to {flow_id!r}")
     jobs_back = {j.job_id: j for j in flow.recover(checkpoint_store)}
@@ -289,6 +311,10 @@ def _print_jobs(header: dict[str, Any]) -> None:
     for job in header.get("jobs", []):
         error = f"  {job['error']}" if job.get("error") else ""
         click.echo(f"  job {job['job_id']}  {job['status']}{error}")
+
+
+cli.add_command(validate)
+cli.add_command(schema)
 
 
 def main() -> None:
