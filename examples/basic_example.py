@@ -1,6 +1,8 @@
 """A three-stage chain: read words, count their letters, collect the totals.
 
     python examples/basic_example.py
+    routilux run examples/basic_example.py:flow --params '{"text": "one job at a time"}'
+    routilux run examples/basic_example.yaml --allow basic_example --params '{"text": "hi"}'
 """
 
 from routilux import Flow, JobState, Routine
@@ -34,7 +36,7 @@ class LetterCounter(Routine):
 
 
 class Collector(Routine):
-    """Keeps every result it receives."""
+    """Keeps every result it receives, and sends it out as the job's output."""
 
     def __init__(self):
         super().__init__()
@@ -43,6 +45,7 @@ class Collector(Routine):
 
     def collect(self, word, letters):
         self.results.append((word, letters))
+        self.send_output("letters", word=word, letters=letters)
 
 
 def build_flow() -> tuple[Flow, Collector]:
@@ -54,6 +57,11 @@ def build_flow() -> tuple[Flow, Collector]:
     flow.connect("source", "word", "counter", "input")
     flow.connect("counter", "counted", "collector", "input")
     return flow, collector
+
+
+def flow() -> Flow:
+    """The flow alone, for `routilux run examples/basic_example.py:flow`."""
+    return build_flow()[0]
 
 
 def main() -> None:

@@ -1,6 +1,9 @@
 """Built-in routines working together: triage a batch of JSON log lines.
 
     python examples/builtin_routines_demo.py
+    routilux run examples/builtin_routines_demo.py:flow --entry split --slot input \
+        --params "$(cat examples/log_lines.json)"
+    routilux run examples/builtin_routines_demo.yaml --params "$(cat examples/log_lines.json)"
 
 The flow::
 
@@ -17,6 +20,8 @@ incomplete batch comes out; a third asks a TimeProvider for the report time.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from routilux import Flow, Routine
@@ -30,16 +35,8 @@ from routilux.builtin_routines import (
     TimeProvider,
 )
 
-LINES = [
-    '{"level": "info", "msg": "service started", "ms": 12}',
-    "this line is not JSON at all",
-    '{"level": "error", "msg": "disk full", "ms": 40}',
-    '{"level": "info", "msg": "slow query", "ms": 900}',
-    '{"level": "debug", "msg": "tick", "ms": 1}',
-    '{"level": "info", "msg": "slow upload", "ms": 1500}',
-    '{"level": "warning", "msg": "", "ms": -3}',
-    '{"level": "info", "msg": "shutdown", "ms": 30}',
-]
+# The log lines, also used as `--params "$(cat examples/log_lines.json)"` on the CLI.
+LINES = json.loads((Path(__file__).parent / "log_lines.json").read_text())["lines"]
 
 
 class Collector(Routine):
@@ -52,6 +49,7 @@ class Collector(Routine):
 
     def collect(self, **message: Any) -> None:
         self.received.append(message)
+        self.send_output("received", **message)
 
 
 def build_flow() -> tuple[Flow, dict[str, Collector]]:
@@ -102,6 +100,11 @@ def build_flow() -> tuple[Flow, dict[str, Collector]]:
     flow.connect("route", "normal", "normal", "input")
     flow.connect("clock", "output", "time", "input")
     return flow, sinks
+
+
+def flow() -> Flow:
+    """The flow alone, for `routilux run examples/builtin_routines_demo.py:flow`."""
+    return build_flow()[0]
 
 
 def main() -> None:

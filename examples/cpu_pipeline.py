@@ -1,6 +1,7 @@
 """A CPU-heavy pipeline whose middle stage runs in two OS processes.
 
     python examples/cpu_pipeline.py
+    routilux run examples/cpu_pipeline.py:flow --params '{"limit": 200000}'
 
 The flow splits a range of numbers into chunks, counts the primes in each chunk
 (pure Python, CPU-bound) and adds the counts up. The counting stage runs with
@@ -72,6 +73,7 @@ class Total(Routine):
     def add(self, start, primes):
         self.total += primes
         self.chunks += 1
+        self.send_output("total", primes=self.total, chunks=self.chunks)
 
 
 def build_flow(execution: str = "process", workers: int = 2) -> Flow:

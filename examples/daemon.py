@@ -1,6 +1,7 @@
 """A small job service: drop JSON files in a directory, get results in another.
 
     python examples/daemon.py [--dir ./daemon-data]
+    routilux run examples/daemon.py:build_flow --params '{"numbers": 10}'   (one job)
 
 Put files like ``inbox/job-1.json`` containing ``{"numbers": 30}`` (optionally
 ``"delay": 0.05`` seconds per number, to watch it work); the service

@@ -1,6 +1,7 @@
 """A job that survives the death of the process running it.
 
     python examples/durable_job.py
+    routilux run examples/durable_job.py:flow --params '{"count": 20}'
 
 The job sends the numbers 1..200 through a slow stage (about 50 ms each, so the
 job takes about 10 s) that keeps a running total in an attribute. The flow saves
@@ -40,11 +41,11 @@ class Numbers(Routine):
     def __init__(self):
         super().__init__()
         self.define_slot("trigger", handler=self.send)
-        self.define_event("number", ["n"])
+        self.define_event("number", ["n", "of"])
 
     def send(self, count):
         for n in range(1, count + 1):
-            self.emit("number", n=n)
+            self.emit("number", n=n, of=count)
 
 
 class RunningTotal(Routine):
@@ -63,16 +64,18 @@ class RunningTotal(Routine):
         self.handled = {}
         self.define_slot("number", handler=self.add)
 
-    def add(self, n):
+    def add(self, n, of=COUNT):
         job_id = self.get_execution_context().job_state.job_id
         time.sleep(self.delay)  # stands for real work
         self.totals[job_id] = self.totals.get(job_id, 0) + n
         self.handled[job_id] = handled = self.handled.get(job_id, 0) + 1
         if handled % 20 == 0:
             print(
-                f"progress: {handled}/{COUNT} numbers, total so far {self.totals[job_id]}",
+                f"progress: {handled}/{of} numbers, total so far {self.totals[job_id]}",
                 flush=True,
             )
+        if handled == of:
+            self.send_output("total", total=self.totals[job_id], numbers=of)
 
 
 def build_flow(store):
@@ -81,6 +84,11 @@ def build_flow(store):
     flow.add_routine(RunningTotal(), "total")
     flow.connect("numbers", "number", "total", "number")
     return flow
+
+
+def flow():
+    """For `routilux run examples/durable_job.py:flow` (the CLI gives it its store)."""
+    return build_flow(None)
 
 
 def main() -> int:

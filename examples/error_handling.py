@@ -6,6 +6,9 @@ prints the job status, what reached the sink and the failures recorded in the
 JobState.
 
     python examples/error_handling.py
+    routilux run examples/error_handling.py:skip_flow --params '{"items": ["1", "bad", "3"]}'
+    routilux run examples/error_handling.yaml --allow error_handling \
+        --params '{"items": ["1", "2", "3"]}'
 """
 
 from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
@@ -59,16 +62,52 @@ class Sink(Routine):
 
     def store(self, value):
         self.values.append(value)
+        self.send_output("value", value=value)
 
 
-def run(title, worker, items):
-    flow = Flow(flow_id=f"errors-{title}")
-    sink = Sink()
+def build_flow(title, worker):
+    """``source -> worker -> sink``; ``worker`` carries the error handler."""
+    flow = Flow(flow_id=f"errors-{title.replace(' ', '-')}")
     flow.add_routine(Source(), "source")
     flow.add_routine(worker, "worker")
-    flow.add_routine(sink, "sink")
+    flow.add_routine(Sink(), "sink")
     flow.connect("source", "item", "worker", "input")
     flow.connect("worker", "parsed", "sink", "input")
+    return flow
+
+
+def with_handler(worker, handler):
+    worker.set_error_handler(handler)
+    return worker
+
+
+# One flow per strategy, for `routilux run examples/error_handling.py:<name>_flow`.
+def stop_flow():
+    return build_flow("STOP", with_handler(Parser(), ErrorHandler(ErrorStrategy.STOP)))
+
+
+def continue_flow():
+    return build_flow("CONTINUE", with_handler(Parser(), ErrorHandler(ErrorStrategy.CONTINUE)))
+
+
+def skip_flow():
+    return build_flow("SKIP", with_handler(Parser(), ErrorHandler(ErrorStrategy.SKIP)))
+
+
+def retry_flow():
+    handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=3, retry_delay=0.02, retry_backoff=2.0)
+    return build_flow("RETRY", with_handler(FlakyParser(), handler))
+
+
+def critical_flow():
+    """A critical routine whose retries run out fails the job."""
+    worker = Parser()
+    worker.set_as_critical(max_retries=2, retry_delay=0.01)
+    return build_flow("RETRY critical", worker)
+
+
+def run(title, flow, items):
+    sink = flow.routines["sink"]
     try:
         job = flow.execute("source", {"items": items}, timeout=30)
     finally:
@@ -92,29 +131,11 @@ def run(title, worker, items):
 
 def main():
     items = ["1", "bad", "3"]
-
-    worker = Parser()
-    worker.set_error_handler(ErrorHandler(ErrorStrategy.STOP))
-    run("STOP", worker, items)
-
-    worker = Parser()
-    worker.set_error_handler(ErrorHandler(ErrorStrategy.CONTINUE))
-    run("CONTINUE", worker, items)
-
-    worker = Parser()
-    worker.set_error_handler(ErrorHandler(ErrorStrategy.SKIP))
-    run("SKIP", worker, items)
-
-    worker = FlakyParser()
-    worker.set_error_handler(
-        ErrorHandler(ErrorStrategy.RETRY, max_retries=3, retry_delay=0.02, retry_backoff=2.0)
-    )
-    run("RETRY", worker, ["1", "2", "3"])
-
-    # A critical routine whose retries run out fails the job.
-    worker = Parser()
-    worker.set_as_critical(max_retries=2, retry_delay=0.01)
-    run("RETRY critical", worker, items)
+    run("STOP", stop_flow(), items)
+    run("CONTINUE", continue_flow(), items)
+    run("SKIP", skip_flow(), items)
+    run("RETRY", retry_flow(), ["1", "2", "3"])
+    run("RETRY critical", critical_flow(), items)
 
 
 if __name__ == "__main__":

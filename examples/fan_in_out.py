@@ -7,6 +7,8 @@ complete once three metrics have arrived. Accumulated slot data belongs to the j
 the second job starts with empty lists.
 
     python examples/fan_in_out.py
+    routilux run examples/fan_in_out.py:flow --params '{"text": "fan out and fan in"}'
+    routilux run examples/fan_in_out.yaml --allow fan_in_out --params '{"text": "a b"}'
 """
 
 from routilux import Flow, Routine
@@ -76,7 +78,9 @@ class Report(Routine):
         # With "append", metric and value are the lists accumulated so far in this job.
         print(f"  report slot now holds metric={metric} value={value}")
         if len(metric) == self.expected:
-            self.reports.append(dict(zip(metric, value, strict=True)))
+            report = dict(zip(metric, value, strict=True))
+            self.reports.append(report)
+            self.send_output("report", **report)
 
 
 def build_flow():
@@ -90,6 +94,11 @@ def build_flow():
         flow.connect("document", "text", rid, "input")  # fan-out
         flow.connect(rid, "result", "report", "result")  # fan-in
     return flow, report
+
+
+def flow():
+    """The flow alone, for `routilux run examples/fan_in_out.py:flow`."""
+    return build_flow()[0]
 
 
 def main():
