@@ -45,4 +45,4 @@ napoleon_numpy_docstring = False
 # -- HTML ----------------------------------------------------------------------------
 html_theme = "furo"
 html_title = f"routilux {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]  # flowfile.schema.json is published from here

@@ -35,6 +35,22 @@ _HEADER = (
 )
 
 
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML, with nested lists indented and short lists of scalars on one line."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    scalars = all(isinstance(item, (str, int, float, type(None))) for item in data)
+    inline = scalars and len(data) <= 8 and len(repr(data)) <= 60
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
 def dump_file(flow: Any, path: str | Path) -> None:
     """Write ``flow`` to ``path`` (YAML for .yaml/.yml, JSON for .json)."""
     fmt = format_of(str(path))
@@ -48,7 +64,7 @@ def to_text(data: dict[str, Any], fmt: str) -> str:
     """Flow file text of ``data`` in ``fmt`` (``"yaml"`` or ``"json"``)."""
     if fmt == "json":
         return json.dumps({"$schema": SCHEMA_ID, **data}, indent=2) + "\n"
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return _HEADER + body
 
 

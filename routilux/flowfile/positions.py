@@ -25,7 +25,7 @@ Path = tuple[Any, ...]
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 MAX_NODES = 200_000  # guards against alias bombs ("billion laughs")
 
-_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map"))
+_STR, _SEQ, _MAP, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map", "merge"))
 
 
 @dataclass
@@ -119,7 +119,7 @@ class _Converter:
             raise self.fail(node, f"the file expands to more than {MAX_NODES} values")
         self.doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if id(node) in self.active:
-            raise self.fail(node, "an alias refers to a value that contains it")
+            raise self.fail(node, "an alias refers to a value that contains it (anchored here)")
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
         self.active.add(id(node))
@@ -130,14 +130,18 @@ class _Converter:
                 return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
             if node.tag != _MAP:
                 raise self.fail(node, f"unsupported YAML tag {node.tag!r}")
-            self.loader.flatten_mapping(node)  # merge keys (<<)
+            explicit = {id(k) for k, _ in node.value if k.tag != _MERGE}
+            self.loader.flatten_mapping(node)  # merge keys (<<): merged pairs come first
             result: dict[str, Any] = {}
+            written: set[str] = set()  # keys given in this mapping itself (not merged)
             for key_node, value_node in node.value:
                 key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
                 if not isinstance(key, str):
                     raise self.fail(key_node, "mapping keys must be strings")
-                if key in result:
+                if key in result and id(key_node) in explicit and key in written:
                     raise self.fail(key_node, f"duplicate key {key!r}")
+                if id(key_node) in explicit:
+                    written.add(key)
                 mark = key_node.start_mark
                 self.doc.keys[(*path, key)] = (mark.line + 1, mark.column + 1)
                 result[key] = self.convert(value_node, (*path, key))

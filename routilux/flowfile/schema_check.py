@@ -64,7 +64,7 @@ def dotted(path: Path) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value) if not isinstance(value, (dict, list)) else type_of(value)
+    text = repr(value) if not isinstance(value, (dict, list)) else _TYPE_NAMES[type_of(value)]
     return text if len(text) <= 60 else text[:57] + "..."
 
 
