@@ -80,8 +80,8 @@ CASES = [
      "routines:\n  d:\n    class: flowfile_routines:Declared\n    config:\n      colour: 1\n",
      5, 7, r"Declared has no config key 'colour'; its keys: name, size"),
     ("config-value", ".yaml",
-     "routines:\n  clip:\n    class: TextClipper\n    config: {max_length: -1}\n", 4, 26,
-     r"routine 'clip': TextClipper: config 'max_length' must be an int >= 1"),
+     "routines:\n  b:\n    class: Batcher\n    config: {batch_size: 0}\n", 4, 26,
+     r"routine 'b': Batcher: config 'batch_size' must be an int >= 1"),
     ("unsafe-condition", ".yaml",
      "routines:\n  r:\n    class: ConditionalRouter\n    config:\n      routes:\n"
      "        - [x, \"__import__('os').system('true')\"]\n", 6, 9,
@@ -160,7 +160,7 @@ def test_every_problem_of_a_phase_is_reported_at_once(tmp_path):
 def test_the_semantic_phase_reports_every_routine_at_once(tmp_path):
     path = write(tmp_path, ".yaml", textwrap.dedent("""\
         routines:
-          a: {class: TextClipper, config: {max_length: 0, colour: red}}
+          a: {class: Batcher, config: {batch_size: 0, colour: red}}
           b: {class: 'flowfile_routines:NotARoutine'}
           c: {class: Mapper, timeout: 3}
         """))
