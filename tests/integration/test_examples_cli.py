@@ -1,0 +1,82 @@
+"""Every example runs through the CLI, with the very commands the README lists."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def readme_commands() -> list[str]:
+    """The `routilux ...` lines of the code blocks in the README's Examples section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Examples\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("routilux ")]
+
+
+COMMANDS = readme_commands()
+
+# What each command must print (besides a completed job), keyed by its target.
+EXPECTED = {
+    "basic_example.py:flow": ['collector [letters] {"word": "actors", "letters": 6}'],
+    "basic_example.yaml": ['collector [letters] {"word": "one", "letters": 3}'],
+    "builtin_routines_demo.py:flow": ["alerts [received]", "rejected [received]"],
+    "builtin_routines_demo.yaml": ["validate.invalid", "render.output", "batch.output"],
+    "cpu_pipeline.py:flow": ['total [total] {"primes": 17984, "chunks": 8}'],
+    "daemon.py:build_flow": ['total [result] {"sum_of_squares": 385, "numbers": 10}'],
+    "durable_job.py:flow": ['total [total] {"total": 210, "numbers": 20}'],
+    "error_handling.py:skip_flow": ['sink [value] {"value": 3}', "ValueError: cannot parse"],
+    "error_handling.yaml": ['sink [value] {"value": 2}', "ConnectionError"],
+    "fan_in_out.py:flow": ['report [report] {"words": 5, "lines": 1, "longest": "fan"}'],
+    "fan_in_out.yaml": ['report [report] {"words": 5, "lines": 3, "longest": "append"}'],
+    "self_healing.py:flow": ['summer [sum] {"sum_of_squares": 2870, "numbers": 20}'],
+    "self_healing.yaml": ['summer [sum] {"sum_of_squares": 2870, "numbers": 20}'],
+}
+SLOW = ("cpu_pipeline", "self_healing")
+
+
+def target_of(command: str) -> str:
+    return command.split()[2].removeprefix("examples/")
+
+
+def test_every_example_is_run_by_a_readme_command():
+    named = " ".join(COMMANDS)
+    examples = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".yaml"))
+    missing = [name for name in examples if f"examples/{name}" not in named]
+    assert not missing, f"examples without a README command: {missing}"
+    runs = [target_of(c) for c in COMMANDS if c.startswith("routilux run ")]
+    assert sorted(runs) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(c, marks=[pytest.mark.slow] if any(s in c for s in SLOW) else [])
+        for c in COMMANDS
+    ],
+    ids=lambda c: target_of(c) if c.startswith("routilux run ") else c.split()[1],
+)
+def test_readme_command(command, tmp_path):
+    shell = f"{sys.executable} -m routilux" + command.removeprefix("routilux")
+    shell = shell.replace("examples/", f"{EXAMPLES}/")
+    running = command.startswith("routilux run ")
+    if running:
+        shell += " --no-progress"
+    result = subprocess.run(
+        ["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if running:
+        assert re.search(r"^job \S+ completed$", result.stdout, re.M), result.stdout
+        for expected in EXPECTED[target_of(command)]:
+            assert expected in result.stdout, result.stdout
+    else:
+        ok = [line for line in result.stdout.splitlines() if ": OK, flow " in line]
+        assert len(ok) == len(list(EXAMPLES.glob("*.yaml"))), result.stdout
