@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-SHOWN = 20  # at most this many lines of each kind; the count of the rest follows
+SHOWN = 20  # at most the last this many lines of each kind, after the count of the rest
 WIDTH = 400  # characters of one value
 
 
@@ -37,10 +37,10 @@ def _text(data: Any) -> str:
 
 def _echo_lines(title: str, lines: list[str]) -> None:
     click.echo(f"{title} ({len(lines)}):")
-    for line in lines[:SHOWN]:
-        click.echo(f"  {line}")
     if len(lines) > SHOWN:
-        click.echo(f"  ... and {len(lines) - SHOWN} more")
+        click.echo(f"  ... {len(lines) - SHOWN} earlier, not shown")
+    for line in lines[-SHOWN:]:
+        click.echo(f"  {line}")
 
 
 def print_result(flow: Any, job: Any) -> None:
