@@ -77,6 +77,8 @@ def split_ref(ref: str) -> tuple[str, str]:
 def refusal(ref: str, allowed: Iterable[str], kind: str = "routine") -> str | None:
     """Why ``ref`` may not be used (None: it may). Imports nothing."""
     module, qualname = split_ref(ref)
+    if any(part.startswith("_") for part in qualname.split(".")):
+        return f"{qualname!r} names a private attribute; flow files name public classes only"
     if kind == "exception" and not module:
         if builtin_exception(qualname) is None:
             return (
@@ -91,9 +93,7 @@ def refusal(ref: str, allowed: Iterable[str], kind: str = "routine") -> str | No
                 "name other classes as 'package.module:ClassName'"
             )
         return None
-    if module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + "."):
-        return None
-    if module_allowed(module, allowed):
+    if _builtin_module(module) or module_allowed(module, allowed):
         return None
     allowed = list(allowed)
     shown = ", ".join(allowed) if allowed else "nothing but the built-ins"
@@ -103,8 +103,16 @@ def refusal(ref: str, allowed: Iterable[str], kind: str = "routine") -> str | No
     )
 
 
-def import_ref(ref: str) -> Any:
-    """Import what ``ref`` names (only after :func:`refusal` returned None)."""
+def _builtin_module(module: str) -> bool:
+    return module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + ".")
+
+
+def import_ref(ref: str, allowed: Iterable[str]) -> Any:
+    """Import what ``ref`` names (only after :func:`refusal` returned None).
+
+    A class reached through an allowed module but defined in another one (``mod:os``
+    style chains, re-exports) must be allowed by its own module too.
+    """
     module, qualname = split_ref(ref)
     if not module:
         return builtin_routine_classes().get(qualname) or builtin_exception(qualname)
@@ -116,6 +124,13 @@ def import_ref(ref: str) -> Any:
         if not hasattr(obj, part):
             raise ConfigurationError(f"module {module!r} has no attribute {qualname!r}")
         obj = getattr(obj, part)
+    home = getattr(obj, "__module__", None) if isinstance(obj, type) else None
+    if home and home != "builtins" and not _builtin_module(home):
+        if not module_allowed(home, allowed):
+            raise ConfigurationError(
+                f"{qualname!r} is defined in module {home!r}, which is not in the allow-list; "
+                f"allow it too (--allow {home}) if you trust it"
+            )
     return obj
 
 

@@ -112,9 +112,9 @@ def _check(text: str, fmt: str, allowed: tuple[str, ...], checked: Checked) -> N
         return  # nothing was imported
     if base is not None and str(base) not in sys.path:
         sys.path.append(str(base))  # process routines' children get it too
-    _build_routines(doc, checked)
+    _build_routines(doc, checked, allowed)
     checked.restart = _restart(doc, ("restart",), checked.problems)
-    checked.error_handler = _error_handler(doc, ("error_handler",), checked.problems)
+    checked.error_handler = _error_handler(doc, ("error_handler",), allowed, checked.problems)
     if not checked.ok:
         return
     routines = {rid: spec.routine for rid, spec in checked.routines.items()}
@@ -154,14 +154,14 @@ def _check_allowed(doc: Document, allowed: tuple[str, ...]) -> list[Problem]:
     return problems
 
 
-def _build_routines(doc: Document, checked: Checked) -> None:
+def _build_routines(doc: Document, checked: Checked, allowed: tuple[str, ...]) -> None:
     for rid, spec in doc.data["routines"].items():
         path = ("routines", rid)
-        routine = _instantiate(doc, path, spec["class"], checked.problems)
+        routine = _instantiate(doc, path, spec["class"], allowed, checked.problems)
         if routine is None:
             continue
         _configure(doc, path, routine, spec.get("config", {}), checked.problems)
-        handler = _error_handler(doc, (*path, "error_handler"), checked.problems)
+        handler = _error_handler(doc, (*path, "error_handler"), allowed, checked.problems)
         if handler is not None:
             routine.set_error_handler(handler)
         checked.routines[rid] = RoutineSpec(
@@ -175,10 +175,12 @@ def _build_routines(doc: Document, checked: Checked) -> None:
         _check_execution(doc, path, checked.routines[rid], checked.problems)
 
 
-def _instantiate(doc: Document, path: tuple, ref: str, problems: list[Problem]) -> Routine | None:
+def _instantiate(
+    doc: Document, path: tuple, ref: str, allowed: tuple[str, ...], problems: list[Problem]
+) -> Routine | None:
     where = (*path, "class")
     try:
-        cls = classes.import_ref(ref)
+        cls = classes.import_ref(ref, allowed)
     except Exception as exc:  # the module's own code raised while being imported
         problems.append(doc.problem(where, f"class {ref!r}: {_reason(exc)}"))
         return None
@@ -233,7 +235,9 @@ def _restart(doc: Document, path: tuple, problems: list[Problem]) -> RestartPoli
         return None
 
 
-def _error_handler(doc: Document, path: tuple, problems: list[Problem]) -> ErrorHandler | None:
+def _error_handler(
+    doc: Document, path: tuple, allowed: tuple[str, ...], problems: list[Problem]
+) -> ErrorHandler | None:
     spec = _at(doc.data, path)
     if spec is None:
         return None
@@ -242,7 +246,7 @@ def _error_handler(doc: Document, path: tuple, problems: list[Problem]) -> Error
     exceptions = []
     for i, ref in enumerate(names or ()):
         try:
-            cls = classes.import_ref(ref)
+            cls = classes.import_ref(ref, allowed)
         except Exception as exc:
             problems.append(doc.problem((*path, "retryable_exceptions", i), _reason(exc)))
             continue
