@@ -1,4 +1,5 @@
-"""The ``routilux`` command: run, graph, jobs, resume, inspect."""
+"""The ``routilux`` command: run, graph, jobs, resume, inspect (validate and schema
+live in :mod:`routilux.cli.flowfile_cmds`)."""
 
 from __future__ import annotations
 

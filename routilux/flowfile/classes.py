@@ -3,7 +3,8 @@
 A reference is ``package.module:ClassName`` or the short name of a built-in routine
 (``Mapper``). A module is imported only when the allow-list admits it: an entry
 ``package.module`` admits exactly that module, ``package.*`` admits ``package`` and
-every module below it. Built-in routines (the public names of
+every module below it; the class must be defined in an admitted module too, and
+private names (``_x``) are refused. Built-in routines (the public names of
 :mod:`routilux.builtin_routines`) are always allowed, and so are the names of
 Python's built-in exception classes in ``retryable_exceptions``. Nothing else is
 ever imported because a file says so.
