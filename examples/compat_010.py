@@ -5,6 +5,9 @@ Written exactly as for routilux 0.10: routines with a ``trigger`` entry slot and
 ConditionalRouter configured the 0.10 way, ``JobState.wait_for_completion``,
 results read from routine attributes, errors found by filtering the execution
 history, retries counted by the ErrorHandler, and the flow serialized.
+
+    python examples/compat_010.py
+    routilux run examples/compat_010.py:build_flow     (one job of the sample tickets)
 """
 
 import json
@@ -14,9 +17,16 @@ from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
 from routilux.builtin_routines import ConditionalRouter, DataTransformer
 from routilux.job_state import JobState
 
+TICKETS = [
+    {"id": 1, "priority": "HIGH", "topic": "outage", "owner": "ana"},
+    {"id": 2, "priority": "low", "topic": "billing", "owner": "bo", "note": None},
+    {"id": 3, "priority": "Low", "topic": "feature", "age_days": 9, "owner": "cy"},
+    {"id": 4, "priority": "normal", "topic": "question"},
+]
+
 
 class TicketSource(Routine):
-    """Emits each ticket of the job's ``tickets`` list."""
+    """Emits each ticket of the job's ``tickets`` list (the sample ones by default)."""
 
     def __init__(self):
         super().__init__()
@@ -24,7 +34,7 @@ class TicketSource(Routine):
         self.output_event = self.define_event("output", ["data"])
 
     def _handle_trigger(self, tickets=None, **kwargs):
-        for ticket in tickets or []:
+        for ticket in TICKETS if tickets is None else tickets:
             self.emit("output", data=ticket)
 
 
@@ -39,6 +49,7 @@ class Desk(Routine):
     def _handle_input(self, data=None, **kwargs):
         ticket = self._extract_input_data(data, **kwargs)
         self.tickets.append(ticket["id"])
+        self.send_output("ticket", id=ticket["id"])
 
 
 class Auditor(Routine):
@@ -75,7 +86,8 @@ def normalize_priority(ticket):
     return dict(ticket, priority=str(ticket.get("priority", "")).lower())
 
 
-def main():
+def build_flow():
+    """The support desk flow (also for `routilux run examples/compat_010.py:build_flow`)."""
     flow = Flow(flow_id="support_tickets")
 
     source = TicketSource()
@@ -114,14 +126,19 @@ def main():
     flow.connect("router", "billing", "billing_desk", "input")
     flow.connect("router", "backlog", "backlog_desk", "input")
     flow.connect("router", "output", "general_desk", "input")  # route="unmatched"
+    return flow
 
-    tickets = [
-        {"id": 1, "priority": "HIGH", "topic": "outage", "owner": "ana"},
-        {"id": 2, "priority": "low", "topic": "billing", "owner": "bo", "note": None},
-        {"id": 3, "priority": "Low", "topic": "feature", "age_days": 9, "owner": "cy"},
-        {"id": 4, "priority": "normal", "topic": "question"},
-    ]
-    job_state = flow.execute("source", entry_params={"tickets": tickets})
+
+def main():
+    flow = build_flow()
+    urgent_desk, billing_desk, backlog_desk, general_desk = (
+        flow.routines[name]
+        for name in ("urgent_desk", "billing_desk", "backlog_desk", "general_desk")
+    )
+    auditor, notifier = flow.routines["auditor"], flow.routines["notifier"]
+    pager_handler = notifier.get_error_handler()
+
+    job_state = flow.execute("source", entry_params={"tickets": TICKETS})
     JobState.wait_for_completion(flow, job_state, timeout=30)
 
     print(f"job status: {job_state.status}")

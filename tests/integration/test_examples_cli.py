@@ -29,6 +29,8 @@ EXPECTED = {
     "basic_example.yaml": ['collector [letters] {"word": "one", "letters": 3}'],
     "builtin_routines_demo.py:flow": ["alerts [received]", "rejected [received]"],
     "builtin_routines_demo.yaml": ["validate.invalid", "render.output", "batch.output"],
+    "compat_010.py:build_flow": ["urgent_desk [ticket] {\"id\": 1}",
+                                 "general_desk [ticket] {\"id\": 4}"],
     "cpu_pipeline.py:flow": ['total [total] {"primes": 17984, "chunks": 8}'],
     "daemon.py:build_flow": ['total [result] {"sum_of_squares": 385, "numbers": 10}'],
     "durable_job.py:flow": ['total [total] {"total": 210, "numbers": 20}'],
