@@ -6,6 +6,7 @@ import importlib
 from enum import Enum
 from typing import Any
 
+from routilux._validate import check_int, check_number
 from routilux.exceptions import ConfigurationError
 
 ON_EXHAUSTED = ("fail", "continue")
@@ -57,11 +58,9 @@ class ErrorHandler:
                 f"unknown error strategy {strategy!r}; use one of "
                 f"{', '.join(s.value for s in ErrorStrategy)}"
             ) from None
-        if max_retries < 0 or retry_delay < 0 or retry_backoff <= 0:
-            raise ConfigurationError(
-                "max_retries and retry_delay must be >= 0 and retry_backoff > 0 "
-                f"(got {max_retries}, {retry_delay}, {retry_backoff})"
-            )
+        check_int("max_retries", max_retries, 0)
+        check_number("retry_delay", retry_delay, positive=False)
+        check_number("retry_backoff", retry_backoff, unit="")
         self.max_retries = int(max_retries)
         self.retry_delay = float(retry_delay)
         self.retry_backoff = float(retry_backoff)

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from routilux._context import current_step
+from routilux._validate import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_number,
+    check_store,
+    check_str,
+)
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.exceptions import CheckpointError, ConfigurationError, FlowStateError
@@ -22,6 +31,7 @@ from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import JobState
 from routilux.routine import Routine, added_to_flow
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
+from routilux.runtime.restart import RestartPolicy
 from routilux.serialization import dual_method
 from routilux.wiring import find_connection, routes_of, routine_id_in
 
@@ -69,12 +79,14 @@ class Flow:
         keep_finished_jobs: int = 100,
     ) -> None:
         _check_strategy(execution_strategy, max_workers)
-        if execution_timeout is not None and execution_timeout <= 0:
-            raise ConfigurationError(f"execution_timeout must be > 0, got {execution_timeout}")
-        if max_queued_per_routine < 1:
-            raise ConfigurationError(
-                f"max_queued_per_routine must be >= 1, got {max_queued_per_routine}"
-            )
+        check_str("flow_id", flow_id, optional=True)
+        check_number("execution_timeout", execution_timeout, optional=True)
+        check_instance("restart", restart, RestartPolicy)
+        check_store("checkpoint_store", checkpoint_store)
+        check_number("checkpoint_interval", checkpoint_interval)
+        check_int("max_queued_per_routine", max_queued_per_routine, 1)
+        check_bool("record_history", record_history)
+        check_int("keep_finished_jobs", keep_finished_jobs, 0)
         self.flow_id: str = flow_id or str(uuid.uuid4())
         self._anonymous = flow_id is None  # a new id per process: not resumable
         self.execution_strategy = execution_strategy
@@ -86,8 +98,6 @@ class Flow:
         self.max_queued_per_routine = int(max_queued_per_routine)
         self.record_history = record_history
         self.keep_finished_jobs = keep_finished_jobs
-        if checkpoint_interval <= 0:
-            raise ConfigurationError(f"checkpoint_interval must be > 0, got {checkpoint_interval}")
         self._last_checkpoint_error: BaseException | None = None
         self._claimed_store: Any = None  # the store this process may write (see _claim_store)
         self.routines: dict[str, Routine] = {}
@@ -196,8 +206,10 @@ class Flow:
                     f"{other_id!r}; 0.10 ran one object under two ids, here each routine "
                     "object is one actor: add a second instance instead"
                 )
-        if execution not in EXECUTIONS:
-            raise ConfigurationError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+        check_choice("execution", execution, EXECUTIONS)
+        check_int("workers", workers, 1)
+        check_instance("restart", restart, RestartPolicy)
+        check_number("timeout", timeout, optional=True)
         if execution == "process":
             from routilux.runtime.wire import dumps_or_explain
 
@@ -207,10 +219,6 @@ class Flow:
                 f"routine {rid!r}: timeout needs execution='process' (a thread cannot be "
                 "interrupted; a process is killed and restarted)"
             )
-        if not isinstance(workers, int) or workers < 1:
-            raise ConfigurationError(f"workers must be an int >= 1, got {workers!r}")
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
         with self._lock:
             self.routines[rid] = routine
             self._plans[rid] = RoutinePlan(rid, routine, execution, workers, restart, timeout)
@@ -362,6 +370,9 @@ class Flow:
                 DeprecationWarning,
                 stacklevel=2,
             )
+        check_str("entry_routine_id", entry_routine_id)
+        check_str("entry_slot", entry_slot)
+        check_number("timeout", timeout, optional=True)
         routine = self._routine(entry_routine_id, "entry")
         if routine.get_slot(entry_slot) is None:
             raise ConfigurationError(
@@ -376,8 +387,6 @@ class Flow:
             )
         if timeout is None:
             timeout = self.execution_timeout
-        elif timeout <= 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
         if job_id is not None and (not isinstance(job_id, str) or not job_id):
             raise ConfigurationError(f"job_id must be a non-empty string, got {job_id!r}")
         if job_id is None:
@@ -632,7 +641,7 @@ class Flow:
         from routilux.runtime.replicas import apply_replica_states
         from routilux.runtime.wire import loads
 
-        store = store if store is not None else self.checkpoint_store
+        store = check_store("store", store) if store is not None else self.checkpoint_store
         if store is None:
             raise ConfigurationError(
                 f"flow {self.flow_id!r} has no checkpoint_store; pass recover(store=...)"
@@ -910,12 +919,8 @@ def _routine_spec(plan: RoutinePlan) -> dict[str, Any]:
 
 
 def _check_strategy(strategy: str, max_workers: int) -> None:
-    if strategy not in STRATEGIES:
-        raise ConfigurationError(
-            f"execution_strategy must be one of {STRATEGIES}, got {strategy!r}"
-        )
-    if not isinstance(max_workers, int) or max_workers < 1:
-        raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
+    check_choice("execution_strategy", strategy, STRATEGIES)
+    check_int("max_workers", max_workers, 1)
 
 
 def _import_class(path: str) -> type:

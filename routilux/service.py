@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from routilux._validate import check_int, check_number, invalid
 from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.flow import Flow
 from routilux.job_state import JobState
@@ -46,16 +47,14 @@ class Runtime:
     ) -> None:
         from routilux.checkpoint.stores import CheckpointStore, SQLiteStore, open_store
 
+        check_number("checkpoint_interval", checkpoint_interval, optional=True)
+        check_int("keep_finished_jobs", keep_finished_jobs, 0)
         if store is None:
             store = SQLiteStore(DEFAULT_STORE)
         elif isinstance(store, (str, Path)):
             store = open_store(store)
         elif not isinstance(store, CheckpointStore):
-            raise ConfigurationError(
-                f"store must be a CheckpointStore or a path, got {type(store).__name__}"
-            )
-        if keep_finished_jobs < 0:
-            raise ConfigurationError(f"keep_finished_jobs must be >= 0, got {keep_finished_jobs}")
+            raise invalid("store", store, "a checkpoint store, a path or None")
         self.store = store
         self.checkpoint_interval = checkpoint_interval
         self.keep_finished_jobs = keep_finished_jobs

@@ -148,6 +148,16 @@ class Slot:
         """Forget accumulated standalone data."""
         self._data = {}
 
+    def accepted_keys(self) -> tuple[str, ...] | None:
+        """The data keys the handler takes by name (others are not passed to it), or
+        None when it takes any keys (``**kwargs``, ``data``, a single parameter)."""
+        if self.handler is None:
+            return None
+        kind, arg = _call_plan(self.handler)
+        if kind in (_MANY, _POSITIONAL):
+            return tuple(arg)
+        return () if kind == _NONE else None
+
     # -- wiring (standalone) ----------------------------------------------------------
     @property
     def connected_events(self) -> list[Event]:

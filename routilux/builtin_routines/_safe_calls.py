@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from routilux._validate import a_type
+
 # name -> (function, keyword names it accepts; None: any keyword)
 SAFE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
@@ -107,7 +109,7 @@ def call_method(
     """Call an allowed method; raises ``TypeError``/``ValueError`` when it is not."""
     implementation = method_implementation(receiver, name)
     if implementation is None:
-        raise TypeError(f"method {name!r} cannot be called on a {type(receiver).__name__}")
+        raise TypeError(f"method {name!r} cannot be called on {a_type(receiver)}")
     if name == "join":
         # the separator is repeated once per item: bound what the expression controls
         parts = list(args[0]) if len(args) == 1 and not kwargs else None

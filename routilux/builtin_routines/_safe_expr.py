@@ -41,6 +41,7 @@ import ast
 from collections.abc import Mapping
 from typing import Any
 
+from routilux._validate import a_type
 from routilux.builtin_routines._safe_calls import SAFE_FUNCTIONS, TYPE_NAMES, call_method
 from routilux.builtin_routines._safe_check import (
     BINARY_OPS,
@@ -249,7 +250,7 @@ class _Interpreter:
 
     def _safe(self, value: Any, where: str) -> Any:
         if isinstance(value, BLOCKED_VALUE_TYPES):
-            raise self.fail(f"{where!r} gives a {type(value).__name__}, which is not allowed")
+            raise self.fail(f"{where!r} gives {a_type(value)}, which is not allowed")
         return value
 
     def visit_Call(self, node: ast.Call) -> Any:

@@ -12,8 +12,8 @@ from urllib.parse import quote, unquote
 
 import psutil
 
-from routilux.checkpoint.store import CheckpointStore, FinishedJob, resolve_key
-from routilux.exceptions import CheckpointError
+from routilux.checkpoint.paths import check_directory_path
+from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 
 _TERMINAL = ("completed", "failed", "cancelled")
 
@@ -39,10 +39,8 @@ class DirectoryStore(CheckpointStore):
         create: bool = True,
     ) -> None:
         self._settings(path, keep, retention)
-        if not create and not self.path.is_dir():
-            raise CheckpointError(f"{self.path} is not a checkpoint directory")
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.key = resolve_key(key, self.path / "checkpoint.key", create)
+        check_directory_path(self.path, create)
+        self.key = store_key(key, self.path / "checkpoint.key", create)
         self._lock = threading.Lock()
         if create:
             self._remove_stale_temp_files()

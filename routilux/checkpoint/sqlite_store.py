@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from routilux.checkpoint.store import CheckpointStore, FinishedJob, resolve_key
+from routilux.checkpoint.paths import check_sqlite_path
+from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 from routilux.exceptions import CheckpointError
 
 _SCHEMA = """
@@ -50,22 +51,13 @@ class SQLiteStore(CheckpointStore):
         create: bool = True,
     ) -> None:
         self._settings(path, keep, retention)
-        if not create:
-            _check_sqlite_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self.key = resolve_key(key, self.path.with_name(self.path.name + ".key"), create)
+        check_sqlite_path(self.path, create)
+        self.key = store_key(key, self.path.with_name(self.path.name + ".key"), create)
         self._lock = threading.Lock()
         if not create:  # reading only (routilux inspect/jobs): never change the file
-            self._db = sqlite3.connect(
-                f"file:{self.path}?mode=ro",
-                uri=True,
-                check_same_thread=False,
-                isolation_level=None,
-            )
+            self._db = _connect(self.path, f"file:{self.path}?mode=ro")
             return
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db = _connect(self.path, str(self.path))
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -237,9 +229,14 @@ class SQLiteStore(CheckpointStore):
         return f"SQLiteStore({self.location!r})"
 
 
-def _check_sqlite_file(path: Path) -> None:
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint store at {path}")
-    with open(path, "rb") as f:
-        if f.read(16) != b"SQLite format 3\x00":
-            raise CheckpointError(f"{path} is not an SQLite checkpoint store")
+def _connect(path: Path, target: str) -> sqlite3.Connection:
+    """An autocommit connection shared by the store's threads (under its lock)."""
+    try:
+        return sqlite3.connect(
+            target,
+            uri=target.startswith("file:"),
+            check_same_thread=False,
+            isolation_level=None,
+        )
+    except sqlite3.Error as exc:
+        raise CheckpointError(f"cannot open the SQLite store {path}: {exc}") from None

@@ -23,7 +23,9 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from routilux._validate import check_int, check_number
 from routilux.checkpoint.format import read_header
+from routilux.checkpoint.paths import as_path, os_error
 from routilux.exceptions import CheckpointError, ConfigurationError
 
 KEY_ENV = "ROUTILUX_CHECKPOINT_KEY"
@@ -81,6 +83,14 @@ def resolve_key(key: bytes | str | None, key_file: Path, create: bool = True) ->
     return data
 
 
+def store_key(key: bytes | str | None, key_file: Path, create: bool) -> bytes:
+    """:func:`resolve_key`, with a key file that cannot be made or read named (no Errno)."""
+    try:
+        return resolve_key(key, key_file, create)
+    except OSError as exc:
+        raise os_error(key_file, exc, "create or read the key file") from None
+
+
 class CheckpointStore:
     """Interface of a checkpoint store (see the module docstring)."""
 
@@ -92,11 +102,9 @@ class CheckpointStore:
     _key_checked: bool = False
 
     def _settings(self, path: str | os.PathLike[str], keep: int, retention: float) -> None:
-        if keep < 1:
-            raise ConfigurationError(f"keep must be >= 1, got {keep}")
-        if retention < 0:
-            raise ConfigurationError(f"retention must be >= 0 seconds, got {retention}")
-        self.path = Path(path)
+        check_int("keep", keep, 1)
+        check_number("retention", retention, positive=False, allow_inf=True)
+        self.path = as_path(path)
         self.location = str(self.path)
         self.keep = keep
         self.retention = retention

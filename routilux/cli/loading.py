@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from routilux._validate import a_type
 from routilux.exceptions import ConfigurationError
 from routilux.flow import Flow
 from routilux.flowfile import format_of
@@ -40,7 +41,7 @@ def load_flow(target: str, allowed_modules: Iterable[str] = ()) -> Flow:
             raise ConfigurationError(f"{target}: calling {name}() failed: {exc}") from None
     if not isinstance(obj, Flow):
         raise ConfigurationError(
-            f"{target} is a {type(obj).__name__}, not a Flow (or a function returning one)"
+            f"{target} is {a_type(obj)}, not a Flow (or a function returning one)"
         )
     return obj
 

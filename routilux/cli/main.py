@@ -95,15 +95,40 @@ def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
         sys.exit(EXIT_INTERRUPTED)
     flow.shutdown()
     print_result(flow, job)
+    _print_failures(job)
     click.echo(_status_line(job))
-    for failure in job.failures[-3:]:
+    if job.status == "paused":
+        click.echo(_resume_hint(flow, job))
+    sys.exit(0 if job.status == "completed" else 1)
+
+
+def _print_failures(job: Any, last: int = 3) -> None:
+    """The job's last failures, before its status line (which stays the last line)."""
+    failures = job.failures[-last:]
+    if not failures:
+        return
+    if job.status == "completed":
+        click.echo(f"recovered from {len(job.failures)} failure(s) (retried or skipped):")
+    for failure in failures:
         where = failure["routine_id"] or "job"
         if failure.get("slot"):
             where += f".{failure['slot']}"
         click.echo(f"  {where}: {failure['exception_type']}: {failure['message']}")
-    if job.status == "paused":
-        click.echo(_resume_hint(flow, job))
-    sys.exit(0 if job.status == "completed" else 1)
+
+
+def _warn_unknown_params(flow: Any, entry: str, slot: str, params: dict[str, Any]) -> None:
+    """One stderr line when --params has keys the entry slot's handler does not take."""
+    accepted = flow.routines[entry].get_slot(slot)
+    keys = accepted.accepted_keys() if accepted is not None else None
+    if keys is None:
+        return  # the handler takes any keys
+    unknown = sorted(k for k in params if k not in keys)
+    if unknown:
+        names = ", ".join(map(repr, unknown))
+        takes = f"takes only {', '.join(keys)}" if keys else "takes no parameters"
+        plural = "s" if len(unknown) > 1 else ""
+        message = f"warning: ignoring --params key{plural} {names}: {entry}.{slot} {takes}"
+        click.echo(message, err=True)
 
 
 class _Group(click.Group):
@@ -112,7 +137,13 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (RoutiluxError, ValueError, OSError) as exc:
+        except BrokenPipeError:
+            raise  # `routilux jobs | head`: click exits quietly on EPIPE
+        except OSError as exc:  # name the file and the reason, not "[Errno 13]"
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            where = f"{exc.filename}: " if exc.filename is not None else ""
+            raise click.ClickException(f"{where}{reason}") from None
+        except (RoutiluxError, ValueError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise click.ClickException(message) from None
 
@@ -172,6 +203,8 @@ def run(
         flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
         record_allow(flow.checkpoint_store, flow.flow_id, allow)
     entry, slot = choose_entry(flow, entry, slot)
+    if flow.get_routine(entry) is not None:  # else execute names what exists
+        _warn_unknown_params(flow, entry, slot, entry_params)
     console = Console(stderr=False)
     job = flow.execute(entry, entry_params, entry_slot=slot, timeout=timeout, wait=False)
     click.echo(f"job {job.job_id} started (flow {flow.flow_id!r}, entry {entry}.{slot})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from routilux._validate import check_int, check_number
+
 
 @dataclass(frozen=True)
 class RestartPolicy:
@@ -20,13 +22,17 @@ class RestartPolicy:
     backoff_max: float = 5.0
 
     def __post_init__(self) -> None:
-        from routilux.exceptions import ConfigurationError
+        check_int("RestartPolicy max_restarts", self.max_restarts, 0)
+        check_number("RestartPolicy within", self.within, allow_inf=True)
+        check_number("RestartPolicy backoff", self.backoff, positive=False)
+        check_number("RestartPolicy backoff_max", self.backoff_max, positive=False, allow_inf=True)
 
-        if self.max_restarts < 0 or self.within <= 0 or self.backoff < 0 or self.backoff_max < 0:
-            raise ConfigurationError(
-                "RestartPolicy needs max_restarts >= 0, within > 0, backoff >= 0 and "
-                f"backoff_max >= 0; got {self}"
-            )
+    def describe(self, crashes: int) -> str:
+        """How ``crashes`` in the current window compare with the policy, for logs."""
+        window = f"within {self.within:g} s"
+        if crashes <= self.max_restarts:
+            return f"restart {crashes} of at most {self.max_restarts} {window}"
+        return f"crash {crashes} {window} exceeds max_restarts={self.max_restarts}"
 
     def delay(self, restarts_in_window: int) -> float:
         """Seconds to wait before the given restart (1-based count in the window)."""

@@ -897,14 +897,12 @@ class FlowSupervisor(pykka.ThreadingActor):
             returncode=returncode,
         )
         logger.warning(
-            "routine %r replica %d (pid %s) crashed: %s; restart %d of %d allowed within %gs%s",
+            "routine %r replica %d (pid %s) crashed: %s; %s%s",
             entry.routine_id,
             actor.index,
             actor.pid,
             reason,
-            crashes,
-            policy.max_restarts,
-            policy.within,
+            policy.describe(crashes),
             "; failing its message" if exceeded and lost else "",
         )
         record = {

@@ -70,7 +70,7 @@ def test_run_accepts_a_function_and_a_module_target(tmp_path):
     result = routilux("run", f"{FLOWS}:slow_flow", "--params", '{"count": 2}', "--no-progress",
                       cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    result = routilux("run", "sample_flows:flow", "--no-progress", cwd=HERE,
+    result = routilux("run", "sample_flows:flow", "--no-progress", cwd=tmp_path,
                       env={"PYTHONPATH": str(HERE)})
     assert result.returncode == 0, result.stderr
 
