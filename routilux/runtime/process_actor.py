@@ -74,6 +74,7 @@ class ChildProcess:
                     "routilux.runtime.worker",
                     str(child_sock.fileno()),
                     str(lifeline_read),
+                    str(os.getpid()),  # so the child can tell if we died before it armed
                 ],
                 pass_fds=(child_sock.fileno(), lifeline_read),
                 stdin=subprocess.DEVNULL,

@@ -1,13 +1,16 @@
 """The loop inside a routine's OS process.
 
-Started as ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD`` by a process
-routine actor. It receives the routine (cloudpickle), then runs steps one at a time,
-streaming emits back as they happen. It exits when told to, when its channel closes,
-or as soon as its parent dies (the lifeline pipe reaches end-of-file), even mid-step.
+Started as ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD PARENT_PID`` by a
+process routine actor. It receives the routine (cloudpickle), then runs steps one at a
+time, streaming emits back as they happen. It exits when told to, when its channel
+closes, or as soon as its parent dies, even mid-step: on Linux the kernel kills it
+(parent-death signal), so not even a step that holds the GIL can keep it alive;
+elsewhere a thread watches the lifeline pipe reach end-of-file.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -20,6 +23,30 @@ from typing import Any
 # Keep this module's imports light: it is what every routine process starts with.
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+EXIT_ORPHANED = 70
+
+
+def _die_with_parent(parent_pid: int) -> bool:
+    """Have the kernel SIGKILL this process when its parent dies (Linux only).
+
+    The signal is tied to the parent thread that started us; a process routine's
+    child is started by its actor thread, which outlives it. If the parent died
+    before the request was made, no signal will come: exit now. Returns whether the
+    kernel took the request (else the lifeline thread is the only watch).
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if parent_pid and os.getppid() != parent_pid:
+        os._exit(EXIT_ORPHANED)  # reparented already: the parent is gone
+    return armed
+
+
 def _watch_parent(lifeline_fd: int) -> None:
     """Exit the moment the parent's end of the lifeline closes (parent death)."""
     try:
@@ -27,7 +54,7 @@ def _watch_parent(lifeline_fd: int) -> None:
             pass
     except OSError:
         pass
-    os._exit(70)
+    os._exit(EXIT_ORPHANED)
 
 
 class JobRef:
@@ -228,9 +255,10 @@ def serve(channel: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD``."""
+    """Entry point: ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD [PARENT_PID]``."""
     argv = sys.argv[1:] if argv is None else argv
     channel_fd, lifeline_fd = int(argv[0]), int(argv[1])
+    _die_with_parent(int(argv[2]) if len(argv) > 2 else 0)
     # Ctrl-C in a terminal reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(lifeline_fd,), daemon=True).start()
