@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 import psutil
 
-from routilux.checkpoint.paths import check_directory_path
+from routilux.checkpoint.boundary import check_directory_path, store_errors
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 
 _TERMINAL = ("completed", "failed", "cancelled")
@@ -88,6 +88,7 @@ class DirectoryStore(CheckpointStore):
             return []
         return sorted(p for p in folder.glob("*.job") if not p.name.startswith("."))
 
+    @store_errors("save a checkpoint")
     def _save(
         self,
         flow_id: str,
@@ -148,12 +149,14 @@ class DirectoryStore(CheckpointStore):
         }
         self._write_atomic(index, json.dumps(known).encode())
 
+    @store_errors("read the latest checkpoint")
     def load_latest(self, flow_id: str) -> bytes | None:
         with self._lock:
             directory = self._flow_dir(flow_id, create=False)
             files = self._checkpoints(directory) if directory.is_dir() else []
         return files[-1].read_bytes() if files else None
 
+    @store_errors("read finished jobs")
     def load_finished(self, flow_id: str, limit: int | None = None) -> list[bytes]:
         with self._lock:
             files = self._finished_files(self._flow_dir(flow_id, create=False))
@@ -161,12 +164,14 @@ class DirectoryStore(CheckpointStore):
             files = files[max(len(files) - limit, 0) :]
         return [f.read_bytes() for f in files]
 
+    @store_errors("record a job intent")
     def _add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
         with self._lock:
             directory = self._flow_dir(flow_id)
             self._write_atomic(directory / f"{_dir_name(job_id)}.intent", blob)
             self._record_jobs(directory, flow_id, [{"job_id": job_id, "status": "running"}])
 
+    @store_errors("read job intents")
     def intents(self, flow_id: str) -> list[bytes]:
         with self._lock:
             directory = self._flow_dir(flow_id, create=False)
@@ -175,9 +180,11 @@ class DirectoryStore(CheckpointStore):
             files = sorted(directory.glob("*.intent"), key=lambda p: p.stat().st_mtime)
         return [f.read_bytes() for f in files]
 
+    @store_errors("list flows")
     def flows(self) -> list[str]:
         return sorted(_flow_id(d.name) for d in self.path.iterdir() if d.is_dir())
 
+    @store_errors("list flows")
     def list_flows(self) -> list[dict[str, Any]]:
         result = []
         for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
@@ -192,6 +199,7 @@ class DirectoryStore(CheckpointStore):
                 )
         return result
 
+    @store_errors("list jobs")
     def list_jobs(
         self, flow_id: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
@@ -207,6 +215,7 @@ class DirectoryStore(CheckpointStore):
                     rows.append(row)
         return sorted(rows, key=lambda r: r["updated_at"])
 
+    @store_errors("write metadata")
     def _put_meta(self, key: str, value: str) -> None:
         with self._lock:
             path = self.path / "meta.json"
@@ -214,6 +223,7 @@ class DirectoryStore(CheckpointStore):
             meta[key] = value
             self._write_atomic(path, json.dumps(meta).encode())
 
+    @store_errors("read metadata")
     def _fetch_meta(self, key: str) -> str | None:
         path = self.path / "meta.json"
         return json.loads(path.read_text()).get(key) if path.exists() else None

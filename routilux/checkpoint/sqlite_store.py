@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from routilux.checkpoint.paths import check_sqlite_path
+from routilux.checkpoint.boundary import check_sqlite_path, quick_check, store_errors
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 from routilux.exceptions import CheckpointError
 
@@ -56,8 +56,10 @@ class SQLiteStore(CheckpointStore):
         self._lock = threading.Lock()
         if not create:  # reading only (routilux inspect/jobs): never change the file
             self._db = _connect(self.path, f"file:{self.path}?mode=ro")
+            quick_check(self._db, self.path)
             return
         self._db = _connect(self.path, str(self.path))
+        quick_check(self._db, self.path)  # never write into a damaged file
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -72,6 +74,7 @@ class SQLiteStore(CheckpointStore):
             if extra.exists():
                 os.chmod(extra, 0o600)
 
+    @store_errors("save a checkpoint")
     def _save(
         self,
         flow_id: str,
@@ -131,6 +134,7 @@ class SQLiteStore(CheckpointStore):
                 cur.execute("ROLLBACK")
                 raise
 
+    @store_errors("read the latest checkpoint")
     def load_latest(self, flow_id: str) -> bytes | None:
         with self._lock:
             row = self._db.execute(
@@ -139,6 +143,7 @@ class SQLiteStore(CheckpointStore):
             ).fetchone()
         return bytes(row[0]) if row else None
 
+    @store_errors("read finished jobs")
     def load_finished(self, flow_id: str, limit: int | None = None) -> list[bytes]:
         with self._lock:
             try:
@@ -151,6 +156,7 @@ class SQLiteStore(CheckpointStore):
                 return []
         return [bytes(r[0]) for r in reversed(rows)]
 
+    @store_errors("record a job intent")
     def _add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -169,6 +175,7 @@ class SQLiteStore(CheckpointStore):
                 self._db.execute("ROLLBACK")
                 raise
 
+    @store_errors("read job intents")
     def intents(self, flow_id: str) -> list[bytes]:
         with self._lock:
             rows = self._db.execute(
@@ -176,6 +183,7 @@ class SQLiteStore(CheckpointStore):
             ).fetchall()
         return [bytes(r[0]) for r in rows]
 
+    @store_errors("list flows")
     def flows(self) -> list[str]:
         with self._lock:
             rows = self._db.execute(
@@ -184,6 +192,7 @@ class SQLiteStore(CheckpointStore):
             ).fetchall()
         return sorted(r[0] for r in rows)
 
+    @store_errors("list flows")
     def list_flows(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
@@ -191,6 +200,7 @@ class SQLiteStore(CheckpointStore):
             ).fetchall()
         return [{"flow_id": f, "checkpoints": n, "latest_at": t} for f, n, t in sorted(rows)]
 
+    @store_errors("list jobs")
     def list_jobs(
         self, flow_id: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
@@ -209,10 +219,12 @@ class SQLiteStore(CheckpointStore):
         keys = ("job_id", "flow_id", "status", "error", "updated_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    @store_errors("write metadata")
     def _put_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    @store_errors("read metadata")
     def _fetch_meta(self, key: str) -> str | None:
         with self._lock:
             try:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from routilux._validate import check_int, check_number
+from routilux.checkpoint.boundary import as_path, os_error
 from routilux.checkpoint.format import read_header
-from routilux.checkpoint.paths import as_path, os_error
 from routilux.exceptions import CheckpointError, ConfigurationError
 
 KEY_ENV = "ROUTILUX_CHECKPOINT_KEY"
@@ -142,6 +142,7 @@ class CheckpointStore:
         """Refuse to write with a key other than the one the store was written with."""
         if self._key_checked:
             return
+        self._fetch_meta(_KEY_CHECK)  # a store that cannot be read says so, not "wrong key"
         try:
             marker = self.get_meta(_KEY_CHECK)
         except CheckpointError:

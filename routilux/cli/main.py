@@ -38,10 +38,9 @@ def _open_store(path: str, *, must_exist: bool = False, read_only: bool = False)
     no schema) — for commands that only look."""
     from routilux.checkpoint.stores import open_store
 
-    target = Path(path)
-    if (must_exist or read_only) and not target.exists():
+    if (must_exist or read_only) and not Path(path).exists():
         _fail(f"no checkpoint store at {path}")
-    return open_store(target, create=not read_only)
+    return open_store(path, create=not read_only)  # a str: a trailing "/" means a directory
 
 
 def _load(target: str, allow: tuple[str, ...] = ()) -> Any:
@@ -99,7 +98,11 @@ def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
     click.echo(_status_line(job))
     if job.status == "paused":
         click.echo(_resume_hint(flow, job))
-    sys.exit(0 if job.status == "completed" else 1)
+    lost = flow._last_checkpoint_error  # the final checkpoint, taken by shutdown()
+    if lost is not None:
+        reason = str(lost).splitlines()[0] if str(lost) else type(lost).__name__
+        click.echo(f"Error: job {job.job_id} was not made durable: {reason}", err=True)
+    sys.exit(0 if job.status == "completed" and lost is None else 1)
 
 
 def _print_failures(job: Any, last: int = 3) -> None:

@@ -393,8 +393,9 @@ def test_sqlite_failure_inside_the_transaction_rolls_back(tmp_path):
     store.save("f", blob_of(store, "f", "first"), [{"job_id": "j1", "status": "running"}])
     store.add_intent("f", "j2", blob_of(store, "f", "intent"))
     bad_jobs = [{"job_id": "j2", "status": "completed"}, {"job_id": "j3", "status": None}]
-    with pytest.raises(sqlite3.IntegrityError):  # NOT NULL fails after the INSERT
+    with pytest.raises(CheckpointError, match=r"ck\.db: cannot save a checkpoint") as failed:
         store.save("f", blob_of(store, "f", "second"), bad_jobs)
+    assert isinstance(failed.value.__cause__, sqlite3.IntegrityError)  # NOT NULL, after INSERT
     assert loaded(store, "f") == "first"
     assert store.list_flows()[0]["checkpoints"] == 1
     assert len(store.intents("f")) == 1, "the intent the failed checkpoint covered stays"
@@ -414,7 +415,7 @@ def test_directory_failure_during_the_write_keeps_the_previous(tmp_path, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(directory_store_module.os, "fsync", no_space)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(CheckpointError, match="cannot save a checkpoint: no space left"):
         store.save("f", blob_of(store, "f", "second"), [])
     monkeypatch.undo()
     assert loaded(store, "f") == "first"

@@ -1,27 +1,42 @@
-"""Checking a store's path before anything is created there.
+"""A checkpoint store's boundary: its path checked before use, its errors named.
 
 A store refuses a path it cannot use with one :class:`CheckpointError` naming the
 path and the reason (no raw ``[Errno N]``), before it creates a file, a directory
 or a key file: a wrong ``--store`` must leave nothing behind (no ``/dev/null.key``).
+Every error of a store operation (``sqlite3.Error``, ``OSError``, a damaged JSON
+index) leaves the store as a CheckpointError that names the store and what failed.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from routilux._validate import a_type
 from routilux.exceptions import CheckpointError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+DAMAGED_HINT = "the file is damaged; restore it from a backup or use a new store"
+_DAMAGED = ("malformed", "not a database", "file is encrypted", "disk i/o error")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def os_error(path: str | os.PathLike[str], exc: OSError, doing: str) -> CheckpointError:
     """``cannot <doing> <path>: permission denied`` from an OSError."""
-    reason = exc.strerror or type(exc).__name__
-    reason = reason[:1].lower() + reason[1:]
     where = exc.filename if exc.filename is not None else path
-    return CheckpointError(f"cannot {doing} {where}: {reason}")
+    return CheckpointError(f"cannot {doing} {where}: {_reason(exc)}")
+
+
+def _reason(exc: OSError) -> str:
+    """'permission denied': the OS's reason without its errno number."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
 
 
 def as_path(path: object) -> Path:
@@ -111,4 +126,65 @@ def check_directory_path(path: Path, create: bool) -> None:
     _writable_dir(path, "a store opened for writing must be writable by this user")
 
 
-__all__ = ["SQLITE_MAGIC", "as_path", "check_directory_path", "check_sqlite_path", "os_error"]
+def sqlite_error(location: str, exc: sqlite3.Error, doing: str) -> CheckpointError:
+    """``<store>: cannot <doing>: <reason>`` (saying so when the file is damaged)."""
+    reason = str(exc) or type(exc).__name__
+    if any(mark in reason.lower() for mark in _DAMAGED):
+        reason += f" ({DAMAGED_HINT})"
+    elif "no such table" in reason:
+        reason = f"not a routilux checkpoint store ({reason})"
+    return CheckpointError(f"{location}: cannot {doing}: {reason}")
+
+
+def store_errors(doing: str) -> Callable[[F], F]:
+    """Decorate a store method so its errors leave as CheckpointError naming the store."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise sqlite_error(self.location, exc, doing) from exc
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise CheckpointError(
+                    f"{self.location}: cannot {doing}: an index file is not valid JSON "
+                    f"({exc}; {DAMAGED_HINT})"
+                ) from exc
+            except OSError as exc:
+                reason = _reason(exc)
+                if exc.filename is not None and os.fspath(exc.filename) != self.location:
+                    reason += f": {exc.filename}"
+                raise CheckpointError(f"{self.location}: cannot {doing}: {reason}") from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def quick_check(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged SQLite file (``PRAGMA quick_check``), closing ``db``."""
+    try:
+        rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error as exc:
+        db.close()
+        raise sqlite_error(str(path), exc, "check its integrity") from None
+    if rows != [("ok",)]:
+        db.close()
+        first = str(rows[0][0]) if rows else "no answer"
+        more = f" (and {len(rows) - 1} more problem(s))" if len(rows) > 1 else ""
+        raise CheckpointError(
+            f"{path} failed SQLite's integrity check: {first}{more}; {DAMAGED_HINT}"
+        )
+
+
+__all__ = [
+    "SQLITE_MAGIC",
+    "as_path",
+    "check_directory_path",
+    "check_sqlite_path",
+    "os_error",
+    "quick_check",
+    "sqlite_error",
+    "store_errors",
+]
