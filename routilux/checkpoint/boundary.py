@@ -178,10 +178,28 @@ def quick_check(db: sqlite3.Connection, path: Path) -> None:
         )
 
 
+def check_ours(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite database of some other program (tables, none of ours)."""
+    try:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.Error as exc:
+        db.close()
+        raise sqlite_error(str(path), exc, "list its tables") from None
+    tables = sorted(name for (name,) in rows if not name.startswith("sqlite_"))
+    if tables and "checkpoints" not in tables:
+        db.close()
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise CheckpointError(
+            f"{path} is an SQLite database but not a routilux checkpoint store "
+            f"(its tables: {shown}); choose another path"
+        )
+
+
 __all__ = [
     "SQLITE_MAGIC",
     "as_path",
     "check_directory_path",
+    "check_ours",
     "check_sqlite_path",
     "os_error",
     "quick_check",

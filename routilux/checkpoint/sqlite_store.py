@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from routilux.checkpoint.boundary import check_sqlite_path, quick_check, store_errors
+from routilux.checkpoint.boundary import check_ours, check_sqlite_path, quick_check, store_errors
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 from routilux.exceptions import CheckpointError
 
@@ -52,14 +52,17 @@ class SQLiteStore(CheckpointStore):
     ) -> None:
         self._settings(path, keep, retention)
         check_sqlite_path(self.path, create)
-        self.key = store_key(key, self.path.with_name(self.path.name + ".key"), create)
         self._lock = threading.Lock()
+        self._db = _connect(self.path, str(self.path) if create else f"file:{self.path}?mode=ro")
+        quick_check(self._db, self.path)  # never use a damaged file as if it were sound
+        check_ours(self._db, self.path)  # nor another program's database
+        try:  # only now: a refused path gets no key file
+            self.key = store_key(key, self.path.with_name(self.path.name + ".key"), create)
+        except BaseException:
+            self._db.close()
+            raise
         if not create:  # reading only (routilux inspect/jobs): never change the file
-            self._db = _connect(self.path, f"file:{self.path}?mode=ro")
-            quick_check(self._db, self.path)
             return
-        self._db = _connect(self.path, str(self.path))
-        quick_check(self._db, self.path)  # never write into a damaged file
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

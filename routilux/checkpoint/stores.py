@@ -13,9 +13,9 @@ Both keep the previous good checkpoint until a new one is complete, prune old on
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
+from routilux.checkpoint.boundary import as_path
 from routilux.checkpoint.directory_store import DirectoryStore
 from routilux.checkpoint.sqlite_store import SQLiteStore
 from routilux.checkpoint.store import KEY_ENV, CheckpointStore, FinishedJob, verify_blob
@@ -24,8 +24,8 @@ from routilux.checkpoint.store import KEY_ENV, CheckpointStore, FinishedJob, ver
 def open_store(path: str | os.PathLike[str], **kwargs: Any) -> CheckpointStore:
     """A store for ``path``: a directory (or a path ending in ``/``) becomes a
     DirectoryStore, anything else an SQLite file."""
-    target = Path(path)
-    if target.is_dir() or str(path).endswith(os.sep):
+    target = as_path(path)
+    if target.is_dir() or os.fspath(path).endswith(os.sep):
         return DirectoryStore(target, **kwargs)
     return SQLiteStore(target, **kwargs)
 

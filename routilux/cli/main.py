@@ -134,12 +134,32 @@ def _warn_unknown_params(flow: Any, entry: str, slot: str, params: dict[str, Any
         click.echo(message, err=True)
 
 
+def _one_line_usage(exc: click.UsageError) -> click.ClickException:
+    """A usage error as one line (click's own takes three) with where to get help."""
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    error = click.ClickException(exc.format_message().rstrip(".") + where)
+    error.exit_code = exc.exit_code
+    return error
+
+
 class _Group(click.Group):
-    """Turns library errors into one-line messages instead of tracebacks."""
+    """Turns library and usage errors into one-line messages instead of tracebacks."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # plain `routilux` shows the help
+        except click.UsageError as exc:
+            raise _one_line_usage(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line_usage(exc) from None
         except BrokenPipeError:
             raise  # `routilux jobs | head`: click exits quietly on EPIPE
         except OSError as exc:  # name the file and the reason, not "[Errno 13]"
