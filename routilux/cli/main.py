@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from routilux._validate import check_number
 from routilux.cli.flowfile_cmds import (
     allow_option,
     option_given,
@@ -119,10 +120,23 @@ def _print_failures(job: Any, last: int = 3) -> None:
         click.echo(f"  {where}: {failure['exception_type']}: {failure['message']}")
 
 
+def _check_entry(flow: Any, entry: str, slot: str) -> None:
+    routine = flow.get_routine(entry)
+    if routine is None:
+        _fail(
+            f"--entry {entry!r}: flow {flow.flow_id!r} has no such routine; "
+            f"routines: {', '.join(sorted(flow.routines))}"
+        )
+    if routine.get_slot(slot) is None:
+        _fail(
+            f"--slot {slot!r}: routine {entry!r} has no such slot; "
+            f"slots: {', '.join(sorted(routine._slots))}"
+        )
+
+
 def _warn_unknown_params(flow: Any, entry: str, slot: str, params: dict[str, Any]) -> None:
     """One stderr line when --params has keys the entry slot's handler does not take."""
-    accepted = flow.routines[entry].get_slot(slot)
-    keys = accepted.accepted_keys() if accepted is not None else None
+    keys = flow.routines[entry].get_slot(slot).accepted_keys()
     if keys is None:
         return  # the handler takes any keys
     unknown = sorted(k for k in params if k not in keys)
@@ -219,15 +233,16 @@ def run(
         _fail(f"--params is not valid JSON: {exc}")
     if not isinstance(entry_params, dict):
         _fail("--params must be a JSON object, e.g. '{\"n\": 3}'")
+    check_number("--timeout", timeout, optional=True)
     flow = _load(target, allow)
+    entry, slot = choose_entry(flow, entry, slot)
+    _check_entry(flow, entry, slot)  # before the store: a refused run leaves nothing
+    _warn_unknown_params(flow, entry, slot, entry_params)
     if flow.checkpoint_store is None or option_given("store"):  # a flow file may name one
         flow.checkpoint_store = _open_store(store)
     if not flow._anonymous:
         flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
         record_allow(flow.checkpoint_store, flow.flow_id, allow)
-    entry, slot = choose_entry(flow, entry, slot)
-    if flow.get_routine(entry) is not None:  # else execute names what exists
-        _warn_unknown_params(flow, entry, slot, entry_params)
     console = Console(stderr=False)
     job = flow.execute(entry, entry_params, entry_slot=slot, timeout=timeout, wait=False)
     click.echo(f"job {job.job_id} started (flow {flow.flow_id!r}, entry {entry}.{slot})")
