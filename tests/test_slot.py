@@ -313,3 +313,23 @@ def test_callable_merge_returning_non_dict_fails_the_message_in_a_flow(make_flow
     assert job.failures and job.failures[0]["exception_type"] == "TypeError"
     assert job.failures[0]["routine_id"] == "bad"
     assert job.failures[0]["slot"] == "trigger"
+
+
+def test_accepted_keys_are_known_only_for_named_parameters():
+    def named(count, fail_at=None):
+        pass
+
+    def kwargs(**data):
+        pass
+
+    def whole(data):
+        pass
+
+    def nothing():
+        pass
+
+    assert Slot("a", handler=named).accepted_keys() == ("count", "fail_at")
+    assert Slot("b", handler=kwargs).accepted_keys() is None
+    assert Slot("c", handler=whole).accepted_keys() is None
+    assert Slot("d", handler=nothing).accepted_keys() == ()
+    assert Slot("e").accepted_keys() is None

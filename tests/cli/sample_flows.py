@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from routilux import Flow, Routine
+from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
 
 
 class Numbers(Routine):
@@ -61,6 +61,30 @@ flow = build()
 
 def slow_flow():
     return build(delay=0.02, flow_id="slow-numbers")
+
+
+class Flaky(Accumulate):
+    """Refuses each number the first time it sees it; a retry succeeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def add(self, n, fail_at=None):
+        if n not in self.seen:
+            self.seen.add(n)
+            raise RuntimeError(f"flaky on {n}")
+        super().add(n)
+
+
+def flaky_flow():
+    flow = Flow(flow_id="flaky-numbers")
+    flow.add_routine(Numbers(), "numbers")
+    flaky = Flaky()
+    flaky.set_error_handler(ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01))
+    flow.add_routine(flaky, "acc")
+    flow.connect("numbers", "number", "acc", "number")
+    return flow
 
 
 not_a_flow = 42

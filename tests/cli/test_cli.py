@@ -217,3 +217,87 @@ def test_jobs_filters_by_status(tmp_path):
     assert result.returncode == 0 and result.stdout.strip() == "no jobs"
     result = routilux("jobs", "--status", "completed", cwd=tmp_path)
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 1
+
+
+def test_a_completed_job_lists_its_retried_failures_before_the_status_line(tmp_path):
+    result = routilux("run", f"{FLOWS}:flaky_flow", "--params", '{"count": 2}', "--no-progress",
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"job [0-9a-f-]+ completed", lines[-1]), lines
+    assert lines[-4] == "recovered from 2 failure(s) (retried or skipped):"
+    assert lines[-3:-1] == ["  acc.number: RuntimeError: flaky on 1",
+                            "  acc.number: RuntimeError: flaky on 2"]
+
+
+def test_progress_fits_a_narrow_terminal_and_ends_with_a_summary(tmp_path):
+    result = routilux("run", f"{FLOWS}:flow", "--params", '{"count": 7}', cwd=tmp_path,
+                      env={"COLUMNS": "40"})
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    assert all(len(line) <= 40 for line in result.stdout.splitlines()[1:-1]), result.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()
+            if line.strip().startswith(("numbers ", "acc "))}
+    assert rows["acc"][0] == "7" and rows["numbers"][0] == "1", result.stdout  # done, whole
+    words = " ".join(result.stdout.split())  # the summary may wrap at 40 columns
+    assert re.search(r"job [0-9a-f]{8} completed in [0-9.]+ s: 8 steps, 0 failed", words)
+
+
+def test_unknown_params_keys_are_named_with_what_the_slot_takes(tmp_path):
+    result = routilux("run", f"{FLOWS}:flow", "--params", '{"count": 2, "cout": 5}',
+                      "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: ignoring --params key 'cout': numbers.trigger takes only count, fail_at"
+    ]
+
+
+def test_jobs_into_a_closed_pipe_stops_quietly(tmp_path):
+    from routilux.checkpoint import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "many.sqlite3")
+    for i in range(3000):  # far more than a pipe buffer holds
+        store.add_intent("f", f"job-{i:05d}", b"x")
+    store.close()
+    jobs = subprocess.Popen([sys.executable, "-m", "routilux", "jobs", "--store", "many.sqlite3"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert jobs.stdout.readline().startswith(b"job-00000")
+    jobs.stdout.close()  # like `| head -1`
+    stderr = jobs.stderr.read().decode()
+    jobs.wait(30)
+    assert stderr == "", stderr
+
+
+NOT_DURABLE = '''
+import threading
+from routilux import Flow, Routine
+
+
+class Grab(Routine):
+    def __init__(self):
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+
+    def go(self):
+        self.lock = threading.Lock()  # state no checkpoint can hold
+
+
+flow = Flow(flow_id="not-durable")
+flow.add_routine(Grab(), "grab")
+'''
+
+
+def test_run_exits_non_zero_when_the_job_was_not_made_durable(tmp_path):
+    (tmp_path / "nd.py").write_text(NOT_DURABLE)
+    result = routilux("run", "nd.py:flow", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 1
+    assert re.search(r"job [0-9a-f-]+ completed$", result.stdout.strip())
+    assert re.search(r"^Error: job [0-9a-f-]+ was not made durable: .*'lock'", result.stderr,
+                     re.MULTILINE), result.stderr
+
+
+def test_a_store_path_ending_in_a_slash_is_a_directory_store(tmp_path):
+    result = routilux("run", f"{FLOWS}:flow", "--no-progress", "--store", "ckdir/", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ckdir").is_dir() and (tmp_path / "ckdir" / "checkpoint.key").is_file()

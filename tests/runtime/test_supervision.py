@@ -94,6 +94,7 @@ def test_crash_is_restarted_and_the_message_redelivered(make_flow, tmp_path, how
     (crash,) = job.crashes
     assert crash["routine_id"] == "work" and crash["reason"] == reason and crash["restart"] == 1
     assert any(reason in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    assert any("restart 1 of at most 3 within 60 s" in r.getMessage() for r in caplog.records)
     # the new process continued from the state after the last completed step
     assert worker.handled == 3 and worker.stats() == {"handled": 3}
 

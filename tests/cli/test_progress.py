@@ -1,0 +1,75 @@
+"""The progress table keeps every figure whole: narrow terminals lose columns."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from routilux.cli.progress import choose_columns, progress_table
+from routilux.flow import Flow
+from routilux.job_state import JobState
+from routilux.routine import Routine
+
+
+def rows(n: int = 2) -> list[dict[str, str]]:
+    return [
+        {"routine": f"routine-{i}", "mode": "process x2", "done": "1234567", "queued": "10",
+         "busy": "2", "failed": "0", "restarts": "1", "cpu%": "180", "rss": "35M"}
+        for i in range(n)
+    ]
+
+
+def test_a_wide_terminal_shows_every_column():
+    assert choose_columns(rows(), 200) == [
+        "routine", "mode", "done", "queued", "busy", "failed", "restarts", "cpu%", "rss"
+    ]
+
+
+def test_narrow_terminals_drop_the_least_useful_columns_first():
+    assert choose_columns(rows(), 60) == ["routine", "done", "queued", "busy", "failed",
+                                          "restarts"]
+    assert choose_columns(rows(), 50) == ["routine", "done", "queued", "failed", "restarts"]
+    assert choose_columns(rows(), 30) == ["routine", "done", "failed"]
+
+
+class Figures:
+    """Stands in for a flow: only ``metrics()`` is read."""
+
+    def metrics(self):
+        return {
+            f"routine-with-a-long-name-{i}": {
+                "execution": "process", "workers": 2, "processed": 1234567, "queued": 10,
+                "in_flight": 2, "failed": 0, "restarts": 1, "cpu_percent": 180.0,
+                "rss_bytes": 35 * 1024 * 1024,
+            }
+            for i in range(2)
+        }
+
+
+def test_at_every_width_figures_stay_whole_and_lines_fit():
+    for width in range(30, 121):
+        out = io.StringIO()
+        console = Console(file=out, width=width, color_system=None)
+        console.print(progress_table(Figures(), JobState("w"), width))
+        text = out.getvalue()
+        assert "…" not in text, (width, text)
+        assert all(len(line) <= width for line in text.splitlines()), (width, text)
+        assert text.count("1234567") == 2, (width, text)
+
+
+class Idle(Routine):
+    def __init__(self):
+        super().__init__()
+        self.define_slot("trigger", handler=lambda: None)
+
+
+def test_rendered_at_40_columns_nothing_is_cut():
+    flow = Flow(flow_id="narrow")
+    flow.add_routine(Idle(), "a-rather-long-routine-name")
+    out = io.StringIO()
+    console = Console(file=out, width=40, color_system=None)
+    console.print(progress_table(flow, JobState("narrow"), console.width))
+    text = out.getvalue()
+    assert "…" not in text and all(len(line) <= 40 for line in text.splitlines())
+    assert "done" in text and "failed" in text
