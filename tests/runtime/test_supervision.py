@@ -121,7 +121,9 @@ def test_sigkill_from_outside_mid_step(make_flow, tmp_path):
             self.define_event("out", ["x"])
 
         def work(self, x):
-            started.write_text(str(os.getpid()))
+            temp = started.with_suffix(".tmp")
+            temp.write_text(str(os.getpid()))
+            os.replace(temp, started)  # whole or absent: the test reads it at once
             while not release.exists():
                 time.sleep(0.002)
             self.emit("out", x=x)
