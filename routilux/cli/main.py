@@ -140,12 +140,20 @@ def _warn_unknown_params(flow: Any, entry: str, slot: str, params: dict[str, Any
     if keys is None:
         return  # the handler takes any keys
     unknown = sorted(k for k in params if k not in keys)
-    if unknown:
-        names = ", ".join(map(repr, unknown))
+    if not unknown:
+        return
+    names = ", ".join(map(repr, unknown))
+    plural = "s" if len(unknown) > 1 else ""
+    if keys and len(unknown) == len(params):  # nothing matches: 0.10's whole-dict rule
+        message = (
+            f"warning: --params key{plural} {names} {'match' if plural else 'matches'} no "
+            f"parameter of {entry}.{slot} "
+            f"(it takes {', '.join(keys)}); its first parameter gets the whole dict"
+        )
+    else:
         takes = f"takes only {', '.join(keys)}" if keys else "takes no parameters"
-        plural = "s" if len(unknown) > 1 else ""
         message = f"warning: ignoring --params key{plural} {names}: {entry}.{slot} {takes}"
-        click.echo(message, err=True)
+    click.echo(message, err=True)
 
 
 def _one_line_usage(exc: click.UsageError) -> click.ClickException:
