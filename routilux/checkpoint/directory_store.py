@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 import psutil
 
 from routilux.checkpoint.boundary import check_directory_path, store_errors
+from routilux.checkpoint.format import peek_jobs
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 
 _TERMINAL = ("completed", "failed", "cancelled")
@@ -83,10 +84,26 @@ class DirectoryStore(CheckpointStore):
         return sorted(p for p in directory.glob(f"*{self.SUFFIX}") if not p.name.startswith("."))
 
     def _finished_files(self, directory: Path) -> list[Path]:
+        """Finished-job files of committed checkpoints, oldest end first.
+
+        A file is named ``<checkpoint number>-<end time>-<job>.job``; it counts only
+        once the checkpoint with that number is on disk (the commit point), so a
+        save that died half-way leaves nothing that recovery would believe.
+        """
         folder = directory / "finished"
         if not folder.is_dir():
             return []
-        return sorted(p for p in folder.glob("*.job") if not p.name.startswith("."))
+        latest = self._latest_number(directory)
+        files = [
+            p
+            for p in folder.glob("*.job")
+            if not p.name.startswith(".") and _cut_number(p) <= latest
+        ]
+        return sorted(files, key=_end_stamp)
+
+    def _latest_number(self, directory: Path) -> int:
+        existing = self._checkpoints(directory) if directory.is_dir() else []
+        return int(existing[-1].stem) if existing else 0
 
     @store_errors("save a checkpoint")
     def _save(
@@ -99,24 +116,24 @@ class DirectoryStore(CheckpointStore):
     ) -> None:
         with self._lock:
             directory = self._flow_dir(flow_id)
-            # Finished jobs first: the checkpoint that no longer lists them as live
-            # must never be on disk without them.
+            number = self._latest_number(directory) + 1
+            folder = directory / "finished"
+            # Leftovers of a save that died before its checkpoint: never committed.
+            if folder.is_dir():
+                for stale in folder.glob("*.job"):
+                    if _cut_number(stale) >= number:
+                        stale.unlink(missing_ok=True)
+            # Finished jobs first, tagged with this cut's number: they count once
+            # the checkpoint below (the commit point) is on disk.
             if finished:
-                folder = directory / "finished"
                 folder.mkdir(exist_ok=True, mode=0o700)
                 for job in finished:
-                    name = _dir_name(job.job_id)
-                    for older in folder.glob(f"*-{name}.job"):
-                        older.unlink(missing_ok=True)  # the id was used again
                     stamp = int(job.finished_at * 1_000_000)
-                    self._write_atomic(folder / f"{stamp:020d}-{name}.job", job.blob)
-                if keep_finished is not None:
-                    files = self._finished_files(directory)
-                    for old in files[: max(len(files) - keep_finished, 0)]:
-                        old.unlink(missing_ok=True)
-            existing = self._checkpoints(directory)
-            number = int(existing[-1].stem) + 1 if existing else 1
+                    name = f"{number:012d}-{stamp:020d}-{_dir_name(job.job_id)}.job"
+                    self._write_atomic(folder / name, job.blob)
             self._write_atomic(directory / f"{number:012d}{self.SUFFIX}", blob)
+            if finished:
+                self._prune_finished(directory, finished, keep_finished)
             for old in self._checkpoints(directory)[: -self.keep]:
                 old.unlink(missing_ok=True)
             covered_names = {f"{_dir_name(j['job_id'])}.intent" for j in jobs}
@@ -124,6 +141,22 @@ class DirectoryStore(CheckpointStore):
                 if intent.name in covered_names:
                     intent.unlink(missing_ok=True)
             self._record_jobs(directory, flow_id, jobs)
+
+    def _prune_finished(
+        self, directory: Path, finished: list[FinishedJob], keep_finished: int | None
+    ) -> None:
+        """Drop older records of ids used again, then all but the newest ``keep``."""
+        files = self._finished_files(directory)
+        newest: dict[str, Path] = {}
+        for path in files:  # oldest end first: the last one of an id wins
+            older = newest.get(_job_part(path))
+            if older is not None:
+                older.unlink(missing_ok=True)
+            newest[_job_part(path)] = path
+        kept = sorted(newest.values(), key=_end_stamp)
+        if keep_finished is not None:
+            for old in kept[: max(len(kept) - keep_finished, 0)]:
+                old.unlink(missing_ok=True)
 
     def _record_jobs(self, directory: Path, flow_id: str, jobs: list[dict[str, Any]]) -> None:
         index = directory / "jobs.json"
@@ -205,15 +238,46 @@ class DirectoryStore(CheckpointStore):
     ) -> list[dict[str, Any]]:
         rows = []
         for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
-            index = directory / "jobs.json"
-            if not index.exists():
-                continue
-            for row in json.loads(index.read_text()).values():
+            for row in self._job_rows(directory).values():
                 if (flow_id is None or row["flow_id"] == flow_id) and (
                     status is None or row["status"] == status
                 ):
                     rows.append(row)
         return sorted(rows, key=lambda r: r["updated_at"])
+
+    def _job_rows(self, directory: Path) -> dict[str, dict[str, Any]]:
+        """The job list of one flow: ``jobs.json``, corrected by what is newer than
+        it could be. ``jobs.json`` is written after the checkpoint and the intents it
+        sums up, so after a kill in between, the latest checkpoint's header and the
+        intents on disk are the truth for the jobs they name."""
+        index = directory / "jobs.json"
+        rows: dict[str, dict[str, Any]] = json.loads(index.read_text()) if index.exists() else {}
+        flow_id = _flow_id(directory.name)
+        checkpoints = self._checkpoints(directory)
+        if checkpoints:
+            mtime = checkpoints[-1].stat().st_mtime
+            for job in peek_jobs(checkpoints[-1].read_bytes()):
+                row = rows.get(job.get("job_id"))
+                if row is None or row["status"] != job.get("status"):
+                    rows[job["job_id"]] = {
+                        "job_id": job["job_id"],
+                        "flow_id": flow_id,
+                        "status": job.get("status"),
+                        "error": job.get("error"),
+                        "updated_at": job.get("updated_at", mtime),
+                    }
+        for intent in directory.glob("*.intent"):
+            job_id = _flow_id(intent.name[: -len(".intent")])
+            row = rows.get(job_id)
+            if row is None or row["status"] in _TERMINAL:  # submitted (again) since
+                rows[job_id] = {
+                    "job_id": job_id,
+                    "flow_id": flow_id,
+                    "status": "running",
+                    "error": None,
+                    "updated_at": intent.stat().st_mtime,
+                }
+        return rows
 
     @store_errors("write metadata")
     def _put_meta(self, key: str, value: str) -> None:
@@ -230,6 +294,24 @@ class DirectoryStore(CheckpointStore):
 
     def __repr__(self) -> str:
         return f"DirectoryStore({self.location!r})"
+
+
+def _name_parts(path: Path) -> tuple[int, int, str]:
+    """``(checkpoint number, end time in µs, job part)`` of a finished-job file."""
+    number, stamp, job = path.name.split("-", 2)
+    return int(number), int(stamp), job
+
+
+def _cut_number(path: Path) -> int:
+    return _name_parts(path)[0]
+
+
+def _end_stamp(path: Path) -> int:
+    return _name_parts(path)[1]
+
+
+def _job_part(path: Path) -> str:
+    return _name_parts(path)[2]
 
 
 def _dir_name(flow_id: str) -> str:

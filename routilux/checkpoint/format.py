@@ -52,6 +52,23 @@ def encode(
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
 
+def peek_jobs(blob: bytes) -> list[dict[str, Any]]:
+    """The job summaries in a checkpoint's header, read without verifying it.
+
+    For listing only (``routilux jobs``): nothing is unpickled, and a damaged or
+    foreign blob gives an empty list. Anything that loads a checkpoint verifies it.
+    """
+    try:
+        if not blob.startswith(MAGIC):
+            return []
+        (hlen,) = _U32.unpack_from(blob, len(MAGIC))
+        start = len(MAGIC) + 4
+        jobs = json.loads(blob[start : start + hlen]).get("jobs", [])
+    except (ValueError, struct.error, AttributeError):
+        return []
+    return jobs if isinstance(jobs, list) else []
+
+
 def read_header(blob: bytes, key: bytes, where: str = "checkpoint") -> tuple[dict[str, Any], bytes]:
     """Verify ``blob`` and return ``(header, payload_bytes)`` (payload not unpickled)."""
     # A blob shorter than the magic is "truncated" if it is a prefix of it.

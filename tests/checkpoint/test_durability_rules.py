@@ -199,3 +199,34 @@ def test_a_written_checkpoint_is_published_on_the_event_bus(store_path):
         assert event.flow_id == "rules" and event.data["seconds"] >= 0
     finally:
         flow.shutdown()
+
+
+def test_a_directory_save_that_dies_before_its_checkpoint_leaves_no_finished_job(tmp_path):
+    """The checkpoint file is the commit point: finished-job files written before it
+    do not count until it is on disk (and are removed by the next save)."""
+    from routilux.checkpoint.store import FinishedJob
+    from routilux.exceptions import CheckpointError as StoreError
+
+    store = DirectoryStore(tmp_path / "store", key=KEY)
+    store.save("f", _cut(store, []), [])
+    real = store._write_atomic
+
+    def dies_at_the_checkpoint(target, data):
+        if target.suffix == DirectoryStore.SUFFIX:
+            raise OSError("killed")
+        real(target, data)
+
+    store._write_atomic = dies_at_the_checkpoint
+    finished = FinishedJob("j1", 1.0, b"job record")
+    with pytest.raises((OSError, StoreError)):
+        store.save("f", _cut(store, []), [{"job_id": "j1", "status": "completed"}], [finished])
+    store._write_atomic = real
+    assert store.load_finished("f") == [], "a finished job of an uncommitted cut"
+    store.save("f", _cut(store, []), [])
+    assert list((tmp_path / "store" / "f" / "finished").glob("*.job")) == []
+
+
+def _cut(store, jobs):
+    from routilux.checkpoint.format import encode
+
+    return encode("f", b"payload", store.key, jobs)
