@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class ExecutionContext(NamedTuple):
+    """Where a handler is running: its flow, its job and its routine id in the flow."""
+
+    flow: Any
+    job_state: Any
+    routine_id: str
+
 
 _local = threading.local()
 # routine -> the step context of the actor hosting it, for emits made from threads

@@ -64,6 +64,8 @@ class Flow:
     ``JobState.execution_history`` for the highest throughput.
     """
 
+    __routilux_flow__ = True  # recognised by Routine.emit without an import
+
     def __init__(
         self,
         flow_id: str | None = None,
@@ -637,8 +639,8 @@ class Flow:
         stats, slot data, JobState) counts each exactly once. Returns every job.
         """
         from routilux.checkpoint.format import decode
-        from routilux.checkpoint.snapshot import restore_state
         from routilux.runtime.replicas import apply_replica_states
+        from routilux.runtime.snapshot import restore_state
         from routilux.runtime.wire import loads
 
         store = check_store("store", store) if store is not None else self.checkpoint_store

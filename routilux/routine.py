@@ -5,9 +5,9 @@ from __future__ import annotations
 import warnings
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-from routilux._context import current_step, hosting_step
+from routilux._context import ExecutionContext, current_step, hosting_step
 from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.event import Event
 from routilux.exceptions import ConfigurationError, FlowStateError
@@ -37,17 +37,8 @@ def _check_name(name: Any, what: str) -> None:
 
 
 def _is_flow(value: Any) -> bool:
-    from routilux.flow import Flow
-
-    return isinstance(value, Flow)
-
-
-class ExecutionContext(NamedTuple):
-    """Where a handler is running: its flow, its job and its routine id in the flow."""
-
-    flow: Any
-    job_state: Any
-    routine_id: str
+    # A marker rather than isinstance: the model layer does not import flow.py.
+    return getattr(type(value), "__routilux_flow__", False) is True
 
 
 class Routine:

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from routilux.exceptions import ConfigurationError
+from routilux.expressions import compile_expression
 
 logger = logging.getLogger("routilux.serialization")
 
@@ -289,10 +290,7 @@ class ExpressionFunction:
 
 
 def _compile(expression: str) -> Any:
-    # The interpreter belongs to the built-in routines, which load on first use
-    # (see routilux/__init__.py); a core module cannot import that package eagerly.
-    safe_expr = importlib.import_module("routilux.builtin_routines._safe_expr")
-    return safe_expr.compile_expression(expression)
+    return compile_expression(expression)
 
 
 # ---------------------------------------------------------------------- lambda source

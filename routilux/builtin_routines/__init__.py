@@ -13,13 +13,6 @@ process routines.
 """
 
 from routilux.builtin_routines._base import BuiltinRoutine
-from routilux.builtin_routines._safe_expr import (
-    ExpressionEvaluationError,
-    SafeExpression,
-    UnsafeExpressionError,
-    compile_expression,
-    safe_eval,
-)
 from routilux.builtin_routines.control_flow import ConditionalRouter
 from routilux.builtin_routines.data_processing import DataFlattener, DataTransformer, DataValidator
 from routilux.builtin_routines.stream import (
@@ -36,6 +29,13 @@ from routilux.builtin_routines.text_processing import (
     TextRenderer,
 )
 from routilux.builtin_routines.utils import TimeProvider
+from routilux.expressions.evaluator import (
+    ExpressionEvaluationError,
+    SafeExpression,
+    UnsafeExpressionError,
+    compile_expression,
+    safe_eval,
+)
 
 __all__ = [
     "Aggregator",

@@ -5,7 +5,7 @@ A condition is one of:
 * a callable ``f(value) -> bool``;
 * a dict ``{field: expected}``: true when ``value`` is a mapping and every field is
   present and equal to its expected value;
-* a string: a safe expression (see :mod:`routilux.builtin_routines._safe_expr`)
+* a string: a safe expression (see :mod:`routilux.expressions.evaluator`)
   evaluated with ``data`` naming ``value`` itself, ``config`` and ``stats`` the
   routine's configuration and statistics (copies), and the str fields of a dict
   ``value`` as bare names (a non-dict ``value`` is also available as ``value``).
@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from routilux.builtin_routines._base import is_plain_callable
-from routilux.builtin_routines._safe_calls import RESERVED_CALLABLE_NAMES
-from routilux.builtin_routines._safe_expr import (
+from routilux.exceptions import ConfigurationError
+from routilux.expressions.calls import RESERVED_CALLABLE_NAMES
+from routilux.expressions.evaluator import (
     SafeExpression,
     UnsafeExpressionError,
     compile_expression,
 )
-from routilux.exceptions import ConfigurationError
 
 RESERVED_NAMES = frozenset({"data", "config", "stats"}) | RESERVED_CALLABLE_NAMES
 

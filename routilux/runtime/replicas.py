@@ -45,7 +45,7 @@ def apply_replica_states(
     stats: list[dict[str, Any] | None],
 ) -> None:
     """Copy the replicas' latest attributes and merged stats onto ``routine``."""
-    from routilux.checkpoint.snapshot import restore_state
+    from routilux.runtime.snapshot import restore_state
     from routilux.runtime.wire import loads
 
     for state in states:

@@ -1174,7 +1174,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             ticket.set()
 
     def _write_checkpoint(self) -> None:
-        from routilux.checkpoint.snapshot import check_process_state, pickle_state
+        from routilux.runtime.snapshot import check_process_state, pickle_state
 
         self.holding = False
         error: BaseException | None = None
@@ -1229,7 +1229,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         self._release_tickets(error)
 
     def _job_record(self, job: JobRun) -> dict[str, Any]:
-        from routilux.checkpoint.snapshot import delivery_record
+        from routilux.runtime.snapshot import delivery_record
 
         queued = list(self.dispatcher.queued(job)) + sorted(job.returned, key=_dispatch_order)
         queued += [delivery for _, delivery in job.timers.values()]  # retries pending
@@ -1255,7 +1255,7 @@ class FlowSupervisor(pykka.ThreadingActor):
 
     def _cmd_adopt(self, records: list[dict[str, Any]]) -> None:
         """Take over jobs restored from a checkpoint (or job intents)."""
-        from routilux.checkpoint.snapshot import delivery_from_record
+        from routilux.runtime.snapshot import delivery_from_record
 
         for record in records:
             state = record["state"]

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from routilux._context import host_routine, set_current_step, unhost_routine
-from routilux.routine import ExecutionContext
+from routilux._context import ExecutionContext, host_routine, set_current_step, unhost_routine
 from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.messages import (
     CRASHED,

@@ -20,8 +20,9 @@ import time
 import traceback
 from typing import Any
 
-# Keep this module's imports light: it is what every routine process starts with.
-
+# Keep this module's imports light: it is what every routine process starts with
+# (the imports inside functions below are for start-up time, not for cycles).
+from routilux._context import ExecutionContext, host_routine, set_current_step
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 EXIT_ORPHANED = 70
@@ -132,7 +133,6 @@ class ProcessStep:
 
     def context(self, routine: Any) -> Any:
         """``(None, JobRef(job_id), routine_id)``: the job's state lives in the parent."""
-        from routilux.routine import ExecutionContext
 
         # The flow and the JobState live in the parent process; a handler here sees
         # which job it works for, not the job's state.
@@ -169,7 +169,7 @@ def state_bytes_of(routine: Any) -> bytes:
     Attributes that cannot be pickled stay in this process; their names and types
     travel under the key ``"__unpicklable__"`` so a checkpoint can refuse them.
     """
-    from routilux.checkpoint.snapshot import capture_state
+    from routilux.runtime.snapshot import capture_state
     from routilux.runtime.wire import dumps
 
     state = capture_state(routine)
@@ -191,7 +191,6 @@ def state_bytes_of(routine: Any) -> bytes:
 
 def serve(channel: Any) -> None:
     """Receive the routine, then run steps until told to stop or the channel closes."""
-    from routilux._context import host_routine, set_current_step
     from routilux.runtime.wire import dumps, loads
 
     init = loads(channel.recv())
@@ -201,7 +200,7 @@ def serve(channel: Any) -> None:
             sys.path.insert(0, entry)
     routine = loads(routine_bytes)
     if state_bytes is not None:  # a restart: continue from the last state seen
-        from routilux.checkpoint.snapshot import restore_state
+        from routilux.runtime.snapshot import restore_state
 
         restore_state(routine, loads(state_bytes))
     step = ProcessStep(channel, routine, routine_id)

@@ -16,8 +16,8 @@ from routilux.builtin_routines import (
     compile_expression,
     safe_eval,
 )
-from routilux.builtin_routines._safe_expr import MAX_INT_BITS, MAX_SEQUENCE_LENGTH
 from routilux.exceptions import ConfigurationError
+from routilux.expressions.evaluator import MAX_INT_BITS, MAX_SEQUENCE_LENGTH
 
 NAMES = {
     "x": 5,

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from routilux.builtin_routines._base import AUTO, BuiltinRoutine
-from routilux.builtin_routines._safe_expr import SafeExpression, compile_expression
 from routilux.builtin_routines.control_flow.route_conditions import RouteCondition
 from routilux.exceptions import ConfigurationError, UnsafeExpressionError
+from routilux.expressions.evaluator import SafeExpression, compile_expression
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The four kinds of ConditionalRouter conditions and how each is tested.
 
 A condition is an expression string (the safe language of
-:mod:`routilux.builtin_routines._safe_expr`, with ``data``, ``config`` and ``stats``
+:mod:`routilux.expressions.evaluator`, with ``data``, ``config`` and ``stats``
 bound), a callable (called by its signature, as routilux 0.10 did), a dict of field
 values (a callable value is a test of the field) or anything else (never matches).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from routilux.builtin_routines._base import is_plain_callable
 from routilux.builtin_routines._conditions import expression_names
-from routilux.builtin_routines._safe_expr import SafeExpression, compile_expression
+from routilux.expressions.evaluator import SafeExpression, compile_expression
 
 # how a callable condition is called, decided once from its signature
 _DATA_ONLY, _KEYWORDS, _DATA_CONFIG, _UNREADABLE = range(4)

@@ -22,7 +22,7 @@ types is accepted:
   frozenset``), ``hasattr(obj, name)`` and ``getattr(obj, name[, default])`` (with
   ``name`` passing the attribute rule above);
 * method calls ``receiver.m(...)`` for the methods listed in
-  :data:`routilux.builtin_routines._safe_calls.METHODS` (``data.get('k')``,
+  :data:`routilux.expressions.calls.METHODS` (``data.get('k')``,
   ``name.lower().startswith('a')``, ``d.items()``...), run through the builtin
   type's own implementation.
 
@@ -42,8 +42,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from routilux._validate import a_type
-from routilux.builtin_routines._safe_calls import SAFE_FUNCTIONS, TYPE_NAMES, call_method
-from routilux.builtin_routines._safe_check import (
+from routilux.exceptions import (
+    ExpressionEvaluationError,
+    UnsafeExpressionError,
+)
+from routilux.expressions.calls import SAFE_FUNCTIONS, TYPE_NAMES, call_method
+from routilux.expressions.checks import (
     BINARY_OPS,
     BLOCKED_VALUE_TYPES,
     COMPARE_OPS,
@@ -53,10 +57,6 @@ from routilux.builtin_routines._safe_check import (
     UNARY_OPS,
     attribute_allowed,
     validate,
-)
-from routilux.exceptions import (
-    ExpressionEvaluationError,
-    UnsafeExpressionError,
 )
 
 

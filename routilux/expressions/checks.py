@@ -1,6 +1,6 @@
 """Compile-time checks of the safe expression language: limits and the node whitelist.
 
-See :mod:`routilux.builtin_routines._safe_expr` for the language itself.
+See :mod:`routilux.expressions.evaluator` for the language itself.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from routilux.builtin_routines._safe_calls import (
+from routilux.exceptions import UnsafeExpressionError
+from routilux.expressions.calls import (
     ALL_METHOD_NAMES,
     FUNCTION_KEYWORDS,
     MUTATORS,
@@ -21,7 +22,6 @@ from routilux.builtin_routines._safe_calls import (
     TYPE_NAMES,
     UNBOUNDED_METHODS,
 )
-from routilux.exceptions import UnsafeExpressionError
 
 MAX_SOURCE_LENGTH = 2000
 MAX_NODES = 400
