@@ -9,8 +9,17 @@ import sys
 import textwrap
 
 import pytest
+from helpers import Node
 
-from routilux import Flow, FlowStateError, Routine, Runtime, SQLiteStore
+from routilux import (
+    CheckpointError,
+    DirectoryStore,
+    Flow,
+    FlowStateError,
+    Routine,
+    Runtime,
+    SQLiteStore,
+)
 from routilux.exceptions import ConfigurationError
 
 
@@ -113,6 +122,30 @@ def test_context_manager(tmp_path):
         rt.submit("numbers", "numbers", {"count": 3})
         assert rt.wait_all(30)
     assert counter.total == 6
+
+
+def test_runtime_takes_a_store_path(tmp_path):
+    with Runtime(tmp_path / "rt.sqlite3") as runtime:
+        assert isinstance(runtime.store, SQLiteStore)
+    with Runtime(tmp_path / "dir") as runtime:  # a directory that does not exist yet
+        assert isinstance(runtime.store, SQLiteStore)
+    (tmp_path / "ckdir").mkdir()
+    with Runtime(str(tmp_path / "ckdir")) as runtime:
+        assert isinstance(runtime.store, DirectoryStore)
+
+
+def test_runtime_add_flow_failing_recovery_leaves_the_flow_unhosted(tmp_path):
+    store = DirectoryStore(tmp_path / "ck")
+    flow = Flow(flow_id="f", checkpoint_store=store)
+    flow.add_routine(Node(), "g")
+    flow.checkpoint_store.save("f", b"not a checkpoint", [])
+    runtime = Runtime(store)
+    try:
+        with pytest.raises(CheckpointError):
+            runtime.add_flow(flow)
+        assert "f" not in runtime.flows
+    finally:
+        runtime.shutdown()
 
 
 @pytest.mark.slow

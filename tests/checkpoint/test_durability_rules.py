@@ -8,9 +8,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from helpers import Node
 
 from routilux import Flow, Routine
 from routilux.checkpoint import DirectoryStore, SQLiteStore
+from routilux.checkpoint.format import encode
+from routilux.checkpoint.store import FinishedJob
 from routilux.exceptions import CheckpointError, FlowStateError
 
 KEY = b"k" * 32
@@ -196,17 +199,34 @@ def test_a_written_checkpoint_is_published_on_the_event_bus(store_path):
         flow.execute("c", {"n": 1}, job_id="one")
         event = sub.get(10)  # the idle cut at the job's end
         assert event is not None and event.data["finished"] == 1 and event.data["jobs"] == 0
-        assert event.flow_id == "rules" and event.data["seconds"] >= 0
+        assert event.flow_id == "rules" and event.data["seconds"] > 0
     finally:
         flow.shutdown()
+
+
+def test_checkpoint_inside_a_handler_is_refused(tmp_path):
+    """Rule *consistent cuts*: a checkpoint is taken between steps, never from one."""
+    errors = []
+
+    def ask(node, data):
+        flow, _, _ = node.get_execution_context()
+        try:
+            flow.checkpoint()
+        except FlowStateError as exc:
+            errors.append(str(exc))
+
+    flow = Flow(flow_id="ck", checkpoint_store=SQLiteStore(tmp_path / "s.db"))
+    flow.add_routine(Node(ask), "src")
+    try:
+        assert flow.execute("src", timeout=10).status == "completed"
+    finally:
+        flow.shutdown()
+    assert errors and "inside a handler" in errors[0]
 
 
 def test_a_directory_save_that_dies_before_its_checkpoint_leaves_no_finished_job(tmp_path):
     """The checkpoint file is the commit point: finished-job files written before it
     do not count until it is on disk (and are removed by the next save)."""
-    from routilux.checkpoint.store import FinishedJob
-    from routilux.exceptions import CheckpointError as StoreError
-
     store = DirectoryStore(tmp_path / "store", key=KEY)
     store.save("f", _cut(store, []), [])
     real = store._write_atomic
@@ -218,7 +238,7 @@ def test_a_directory_save_that_dies_before_its_checkpoint_leaves_no_finished_job
 
     store._write_atomic = dies_at_the_checkpoint
     finished = FinishedJob("j1", 1.0, b"job record")
-    with pytest.raises((OSError, StoreError)):
+    with pytest.raises((OSError, CheckpointError)):
         store.save("f", _cut(store, []), [{"job_id": "j1", "status": "completed"}], [finished])
     store._write_atomic = real
     assert store.load_finished("f") == [], "a finished job of an uncommitted cut"
@@ -227,6 +247,4 @@ def test_a_directory_save_that_dies_before_its_checkpoint_leaves_no_finished_job
 
 
 def _cut(store, jobs):
-    from routilux.checkpoint.format import encode
-
     return encode("f", b"payload", store.key, jobs)

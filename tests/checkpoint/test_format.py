@@ -26,9 +26,6 @@ OTHER_KEY = b"another-key-0123456789abcdefghij"
 FLOW = "flow-A"
 WHERE = "store.db (flow 'flow-A')"
 
-pytestmark = pytest.mark.timeout(60)
-
-
 class Tripwire:
     """Unpickling this creates ``marker`` (via a stdlib callable, so it works anywhere)."""
 

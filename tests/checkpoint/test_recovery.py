@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 
 import pytest
-from checkpoint_helpers import HERE, Program, wait_gone
+from helpers import Program, wait_gone
 
 from routilux import CheckpointError, ConfigurationError, Flow, Routine
 from routilux.checkpoint import DirectoryStore, SQLiteStore
 from routilux.checkpoint.format import decode
 from routilux.checkpoint.stores import verify_blob
 
+HERE = Path(__file__).resolve().parent
 PROG = "durable_prog.py"
 PROG_KEY = b"durable-prog-test-key-0123456789"
 PROG_FLOW = "durable-test-flow"
@@ -34,9 +35,6 @@ MESSAGES = 320
 RUN_ARGS = ["--messages", str(MESSAGES), "--work", "8000", "--interval", "0.05"]
 KILLS = 20
 KEY = b"recovery-test-key-0123456789abcd"
-
-pytestmark = pytest.mark.timeout(60)
-
 
 def store_path(tmp: Path, kind: str, name: str = "store") -> str:
     return str(tmp / (f"{name}.db" if kind == "sqlite" else name))

@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from helpers import Node
 
 from routilux import CheckpointError, ConfigurationError, Flow, Routine
 from routilux.checkpoint import DirectoryStore, SQLiteStore, open_store
@@ -24,9 +25,6 @@ from routilux.runtime.wire import dumps
 
 KEY = b"stores-test-key-0123456789abcdef"
 KINDS = ["sqlite", "dir"]
-
-pytestmark = pytest.mark.timeout(60)
-
 
 @pytest.fixture(autouse=True)
 def _no_env_key(monkeypatch):
@@ -211,6 +209,26 @@ def test_open_store_picks_the_store_by_path(tmp_path):
     sqlite = open_store(tmp_path / "x.db", key=KEY)
     assert isinstance(directory, DirectoryStore) and isinstance(sqlite, SQLiteStore)
     sqlite.close()
+
+
+def test_read_only_store_opening_creates_nothing(tmp_path):
+    SQLiteStore(tmp_path / "s.db").close()
+    (tmp_path / "s.db.key").unlink()
+    with pytest.raises(CheckpointError, match="no key file"):
+        SQLiteStore(tmp_path / "s.db", create=False)
+    assert not (tmp_path / "s.db.key").exists()
+
+
+def test_store_metadata_is_signed(tmp_path):
+    store = SQLiteStore(tmp_path / "s.db")
+    store.set_meta("flow:prod", "/srv/app.py:flow")
+    assert store.get_meta("flow:prod") == "/srv/app.py:flow"
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('flow:prod', 'deadbeef:/tmp/evil.py:flow')")
+    db.commit()
+    db.close()
+    with pytest.raises(CheckpointError, match="integrity"):
+        store.get_meta("flow:prod")
 
 
 # ------------------------------------------------------------------ keep / prune
@@ -486,6 +504,20 @@ def test_sqlite_store_keeps_flow_ids_apart(tmp_path):
     assert loaded(store, "etl/daily") == "slash"
     assert loaded(store, "etl_daily") == "underscore"
     store.close()
+
+
+def test_job_ids_never_escape_a_directory_store(tmp_path):
+    store = DirectoryStore(tmp_path / "store")
+    flow = Flow(flow_id="f", checkpoint_store=store)
+    flow.add_routine(Node(), "n")
+    try:
+        for job_id in ("../../escaped", "tenant/42"):
+            assert flow.execute("n", job_id=job_id, timeout=10).status == "completed"
+    finally:
+        flow.shutdown()
+    assert not (tmp_path / "escaped.intent").exists()
+    assert all(p.is_relative_to(tmp_path / "store") for p in tmp_path.rglob("*.intent"))
+    assert {row["job_id"] for row in store.list_jobs()} >= {"../../escaped", "tenant/42"}
 
 
 def test_reading_an_unknown_flow_does_not_create_it(make_store):

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
-from checkpoint_helpers import Program, wait_gone
+from helpers import Program, wait_gone
 
 from faults.fault_helpers import (
     KEY,

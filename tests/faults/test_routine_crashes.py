@@ -18,8 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from checkpoint_helpers import wait_gone
-from runtime_helpers import wait_until
+from helpers import wait_gone, wait_until
 
 from faults.fault_helpers import (
     CRASH_KINDS,

@@ -4,13 +4,12 @@
 opened when the test ends (before its flows shut down), so a failing test never leaves
 a handler blocked. ``sync`` is a barrier with the supervisor: everything routine
 actors posted before the call has been processed when it returns (it does not wait for
-steps that have not reported yet: use ``until`` for that).
+steps that have not reported yet: use ``helpers.wait_until`` for that).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -37,21 +36,3 @@ def sync():
         return flow.metrics()
 
     return barrier
-
-
-@pytest.fixture
-def until():
-    """``until(predicate, timeout=5)``: poll ``predicate`` until it holds.
-
-    Meant for predicates that ask the supervisor (``flow.metrics()``), so each poll is
-    a round trip rather than a sleep. Returns whether the predicate became true.
-    """
-
-    def poll(predicate, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-        return False
-
-    return poll

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
-import time
 
-import pytest
-from runtime_helpers import Node as SharedNode
+from helpers import Node as SharedNode
+from helpers import wait_until
 
 from routilux import ErrorHandler, ErrorStrategy
 
@@ -63,7 +61,6 @@ def downstream_flow(make_flow, bad_fn, handler=None, flow_handler=None, **flow_k
 
 
 # ---------------------------------------------------------------- STOP
-@pytest.mark.timeout(20)
 def test_stop_on_a_downstream_routine_fails_the_job_and_drops_the_rest(make_flow):
     flow, nodes = downstream_flow(make_flow, explode, ErrorHandler(ErrorStrategy.STOP))
     job = flow.execute("src", {"v": 7})
@@ -77,7 +74,6 @@ def test_stop_on_a_downstream_routine_fails_the_job_and_drops_the_rest(make_flow
     assert job.routine_states["bad"]["status"] == "failed"
 
 
-@pytest.mark.timeout(20)
 def test_failure_record_has_routine_slot_type_message_and_traceback(make_flow):
     flow, _ = downstream_flow(make_flow, explode)
     job = flow.execute("src", {"v": 3})
@@ -91,7 +87,6 @@ def test_failure_record_has_routine_slot_type_message_and_traceback(make_flow):
     assert "ValueError: bad value 3" in failure["traceback"]
 
 
-@pytest.mark.timeout(20)
 def test_stop_is_the_default_for_a_downstream_routine(make_flow):
     flow, nodes = downstream_flow(make_flow, explode)
     job = flow.execute("src")
@@ -100,7 +95,6 @@ def test_stop_is_the_default_for_a_downstream_routine(make_flow):
 
 
 # ---------------------------------------------------------------- CONTINUE / SKIP
-@pytest.mark.timeout(20)
 def test_continue_records_the_error_and_goes_on(make_flow):
     def emit_then_fail(node, data):
         node.emit("out", v="partial")
@@ -119,7 +113,6 @@ def test_continue_records_the_error_and_goes_on(make_flow):
     assert job.error is None
 
 
-@pytest.mark.timeout(20)
 def test_continue_from_flow_handler_records_each_failure(make_flow):
     flow = make_flow()
     flow.set_error_handler(ErrorHandler("continue"))
@@ -138,7 +131,6 @@ def test_continue_from_flow_handler_records_each_failure(make_flow):
     assert flow.metrics()["half"]["failed"] == 2
 
 
-@pytest.mark.timeout(20)
 def test_skip_marks_the_routine_skipped_and_goes_on(make_flow):
     flow, nodes = downstream_flow(make_flow, explode, ErrorHandler(ErrorStrategy.SKIP))
     job = flow.execute("src", {"v": 2})
@@ -150,7 +142,6 @@ def test_skip_marks_the_routine_skipped_and_goes_on(make_flow):
     assert job.failures[0]["strategy"] == "skip"
 
 
-@pytest.mark.timeout(20)
 def test_set_as_optional_on_a_downstream_routine(make_flow):
     flow, nodes = downstream_flow(make_flow, explode)
     nodes["bad"].set_as_optional()
@@ -160,7 +151,6 @@ def test_set_as_optional_on_a_downstream_routine(make_flow):
 
 
 # ---------------------------------------------------------------- RETRY
-@pytest.mark.timeout(20)
 def test_retry_redelivers_the_same_message_until_it_succeeds(make_flow):
     handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=3, retry_delay=0.01)
     flow, nodes = downstream_flow(make_flow, fail_times(2), handler)
@@ -174,7 +164,6 @@ def test_retry_redelivers_the_same_message_until_it_succeeds(make_flow):
     assert nodes["other_after"].calls == [{"v": 5}]
 
 
-@pytest.mark.timeout(20)
 def test_retry_from_flow_handler_applies_to_downstream_routines(make_flow):
     flow, nodes = downstream_flow(
         make_flow,
@@ -186,20 +175,32 @@ def test_retry_from_flow_handler_applies_to_downstream_routines(make_flow):
     assert nodes["after"].calls == [{"v": 1}]
 
 
-@pytest.mark.timeout(20)
+class RecordingHandler(ErrorHandler):
+    """An ErrorHandler that keeps every retry delay the runtime asks it for."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delays: list[float] = []
+
+    def delay_for(self, retry_number):
+        delay = super().delay_for(retry_number)
+        self.delays.append(delay)
+        return delay
+
+
 def test_retry_backoff_delays_grow(make_flow):
-    handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=3, retry_delay=0.05, retry_backoff=2.0)
+    handler = RecordingHandler(
+        ErrorStrategy.RETRY, max_retries=3, retry_delay=0.05, retry_backoff=2.0
+    )
     flow, nodes = downstream_flow(make_flow, fail_times(3), handler)
     job = flow.execute("src")
     assert job.status == "completed", job.error
-    t = nodes["bad"].times
-    assert len(t) == 4
-    gaps = [b - a for a, b in itertools.pairwise(t)]
-    for gap, expected in zip(gaps, (0.05, 0.1, 0.2), strict=True):
-        assert gap >= expected * 0.9, gaps
+    assert len(nodes["bad"].calls) == 4
+    # Each retry waits retry_delay * retry_backoff ** (n - 1): the delays the runtime
+    # scheduled, in order (that a timer waits its delay is the timer's contract).
+    assert handler.delays == [0.05, 0.1, 0.2]
 
 
-@pytest.mark.timeout(20)
 def test_emits_of_a_failed_attempt_are_not_duplicated_by_the_retry(make_flow):
     calls = []
 
@@ -217,7 +218,29 @@ def test_emits_of_a_failed_attempt_are_not_duplicated_by_the_retry(make_flow):
     assert nodes["after"].calls == [{"v": 9}]  # the same emit id, routed once
 
 
-def check_retry_does_not_block_the_job(make_flow, gates, sync, until, **flow_kwargs):
+def test_retry_gets_the_data_as_routed_not_as_the_failed_attempt_left_it(make_flow):
+    seen = []
+
+    def pops_then_fails(node, data):
+        seen.append(dict(data))
+        data.pop("items")
+        if len(seen) == 1:
+            raise ConnectionError("flaky")
+
+    worker = Node(pops_then_fails)
+    worker.set_error_handler(ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01))
+    flow = make_flow()
+    flow.add_routine(Node(lambda n, d: n.emit("out", items=[1, 2, 3])), "src")
+    flow.add_routine(worker, "w")
+    flow.connect("src", "out", "w", "in")
+    job = flow.execute("src", timeout=10)
+    assert job.status == "completed"
+    assert seen == [{"items": [1, 2, 3]}, {"items": [1, 2, 3]}]
+    # execution_history[0] is the job's "start" record (0.10); [1] is src's emit.
+    assert job.execution_history[1].data == {"items": [1, 2, 3]}
+
+
+def check_retry_does_not_block_the_job(make_flow, gates, sync, **flow_kwargs):
     other_done = gates()
     handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=1, retry_delay=30.0)
     flow, nodes = downstream_flow(make_flow, explode, handler, **flow_kwargs)
@@ -226,37 +249,28 @@ def check_retry_does_not_block_the_job(make_flow, gates, sync, until, **flow_kwa
     # The job's other messages run while the retry waits out its 30 s delay.
     assert other_done.wait(2)
     # The handler that set the gate may still be reporting back; wait for it.
-    deadline = time.monotonic() + 5
-    while not all(m["in_flight"] == 0 and m["queued"] == 0 for m in sync(flow).values()):
-        assert time.monotonic() < deadline, sync(flow)
-        time.sleep(0.001)
+    assert wait_until(
+        lambda: all(m["in_flight"] == 0 and m["queued"] == 0 for m in sync(flow).values())
+    ), sync(flow)
     assert job.status == "running"  # a pending retry keeps the job open
     assert len(nodes["bad"].calls) == 1
     flow.cancel(job)
     assert job.wait(5) and job.status == "cancelled"
 
 
-@pytest.mark.timeout(20)
-def test_retry_backoff_does_not_block_other_messages_sequential(make_flow, gates, sync, until):
-    check_retry_does_not_block_the_job(make_flow, gates, sync, until)
+def test_retry_backoff_does_not_block_other_messages_sequential(make_flow, gates, sync):
+    check_retry_does_not_block_the_job(make_flow, gates, sync)
 
 
-@pytest.mark.timeout(20)
-def test_retry_backoff_does_not_block_other_messages_concurrent(make_flow, gates, sync, until):
-    check_retry_does_not_block_the_job(
-        make_flow, gates, sync, until, execution_strategy="concurrent"
-    )
+def test_retry_backoff_does_not_block_other_messages_concurrent(make_flow, gates, sync):
+    check_retry_does_not_block_the_job(make_flow, gates, sync, execution_strategy="concurrent")
 
 
-@pytest.mark.timeout(20)
 def test_retry_backoff_does_not_block_other_jobs(make_flow, sync):
     handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=1, retry_delay=30.0)
     flow, nodes = downstream_flow(make_flow, explode, handler)
     waiting = flow.execute("bad", {"v": 1}, wait=False)
-    deadline = time.monotonic() + 5
-    while sync(flow)["bad"]["failed"] < 1:  # the first attempt has been reported
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
+    assert wait_until(lambda: sync(flow)["bad"]["failed"] >= 1)  # the first attempt reported
     assert len(nodes["bad"].calls) == 1
     other = flow.execute("other", {"v": "x"})
     assert other.status == "completed"
@@ -266,7 +280,6 @@ def test_retry_backoff_does_not_block_other_jobs(make_flow, sync):
     assert waiting.wait(5) and waiting.status == "cancelled"
 
 
-@pytest.mark.timeout(20)
 def test_retry_counts_are_per_message(make_flow):
     flow = make_flow()
     bad = Node(fail_times(1))
@@ -287,7 +300,6 @@ def test_retry_counts_are_per_message(make_flow):
     assert len(job.failures) == 4 and all(f["attempt"] == 0 for f in job.failures)
 
 
-@pytest.mark.timeout(20)
 def test_critical_routine_fails_the_job_when_retries_run_out(make_flow):
     handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01, is_critical=True)
     flow, nodes = downstream_flow(make_flow, explode, handler)
@@ -299,7 +311,6 @@ def test_critical_routine_fails_the_job_when_retries_run_out(make_flow):
     assert job.routine_states["bad"]["status"] == "failed"
 
 
-@pytest.mark.timeout(20)
 def test_set_as_critical_on_a_downstream_routine(make_flow):
     flow, nodes = downstream_flow(make_flow, explode)
     nodes["bad"].set_as_critical(max_retries=1, retry_delay=0.01)
@@ -308,7 +319,6 @@ def test_set_as_critical_on_a_downstream_routine(make_flow):
     assert len(nodes["bad"].calls) == 2
 
 
-@pytest.mark.timeout(20)
 def test_non_critical_routine_fails_the_job_when_retries_run_out(make_flow):
     # 0.10: a RETRY that gives up fails the job whatever is_critical says.
     handler = ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01)
@@ -322,7 +332,6 @@ def test_non_critical_routine_fails_the_job_when_retries_run_out(make_flow):
     assert handler.retry_count == 2
 
 
-@pytest.mark.timeout(20)
 def test_on_exhausted_continue_lets_the_job_go_on_when_retries_run_out(make_flow):
     handler = ErrorHandler(
         ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01, on_exhausted="continue"
@@ -337,7 +346,6 @@ def test_on_exhausted_continue_lets_the_job_go_on_when_retries_run_out(make_flow
     assert len(job.failures) == 3
 
 
-@pytest.mark.timeout(20)
 def test_non_retryable_exception_is_not_retried(make_flow):
     handler = ErrorHandler(
         ErrorStrategy.RETRY,
@@ -352,7 +360,6 @@ def test_non_retryable_exception_is_not_retried(make_flow):
     assert len(nodes["bad"].calls) == 1
 
 
-@pytest.mark.timeout(20)
 def test_retryable_exception_subclass_is_retried(make_flow):
     handler = ErrorHandler(
         ErrorStrategy.RETRY,
@@ -367,7 +374,6 @@ def test_retryable_exception_subclass_is_retried(make_flow):
     assert len(nodes["bad"].calls) == 3
 
 
-@pytest.mark.timeout(20)
 def test_error_strategies_in_concurrent_mode(make_flow):
     for strategy, status in (("stop", "failed"), ("continue", "completed"), ("skip", "completed")):
         flow, nodes = downstream_flow(
@@ -387,7 +393,6 @@ def test_error_strategies_in_concurrent_mode(make_flow):
     assert nodes["after"].calls == [{"v": 1}]
 
 
-@pytest.mark.timeout(20)
 def test_stop_in_concurrent_mode_records_every_dropped_message(make_flow, gates, sync):
     entered, release = gates(), gates()
 
@@ -420,19 +425,19 @@ def test_stop_in_concurrent_mode_records_every_dropped_message(make_flow, gates,
 
 
 # ---------------------------------------------------------------- timeouts
-@pytest.mark.timeout(20)
 def test_job_timeout_fails_the_job_naming_the_timeout(make_flow, gates):
     release = gates()
+    returned = []
     flow = make_flow()
     after = Node()
-    flow.add_routine(Node(lambda n, d: (release.wait(10), n.emit("out"))), "slow")
+    flow.add_routine(
+        Node(lambda n, d: (release.wait(10), returned.append(1), n.emit("out"))), "slow"
+    )
     flow.add_routine(after, "after")
     flow.connect("slow", "out", "after", "in")
-    t0 = time.monotonic()
     job = flow.execute("slow", timeout=0.2)  # wait=True returns when the job fails
-    elapsed = time.monotonic() - t0
     assert job.status == "failed"
-    assert 0.15 <= elapsed < 5
+    assert returned == []  # execute returned at the timeout, with the step still held
     assert "timeout" in job.error.lower() and "0.2" in job.error
     assert job.failures[-1]["exception_type"] == "JobTimeoutError"
     release.set()
@@ -441,7 +446,6 @@ def test_job_timeout_fails_the_job_naming_the_timeout(make_flow, gates):
     assert len(after.calls) == 1  # only the second job's; the timed-out job's emit was dropped
 
 
-@pytest.mark.timeout(20)
 def test_flow_execution_timeout_is_the_default(make_flow, gates):
     release = gates()
     flow = make_flow(execution_timeout=0.2)
@@ -451,7 +455,6 @@ def test_flow_execution_timeout_is_the_default(make_flow, gates):
     assert "0.2" in job.error and "timeout" in job.error.lower()
 
 
-@pytest.mark.timeout(20)
 def test_a_job_that_finishes_in_time_stays_completed(make_flow, gates):
     release = gates()
     flow = make_flow()
@@ -466,7 +469,6 @@ def test_a_job_that_finishes_in_time_stays_completed(make_flow, gates):
 
 
 # ---------------------------------------------------------------- more failure cases
-@pytest.mark.timeout(20)
 def test_system_exit_in_a_handler_fails_the_job_not_the_flow(make_flow):
     def exit_three(node, data):
         raise SystemExit(3)
@@ -482,7 +484,6 @@ def test_system_exit_in_a_handler_fails_the_job_not_the_flow(make_flow):
     assert nodes["after"].calls == [{"v": 2}]
 
 
-@pytest.mark.timeout(20)
 def test_a_retry_that_emits_more_routes_only_the_new_emits(make_flow):
     attempts = []
 
@@ -500,7 +501,6 @@ def test_a_retry_that_emits_more_routes_only_the_new_emits(make_flow):
     assert nodes["after"].calls == [{"x": "first"}, {"x": "second"}]
 
 
-@pytest.mark.timeout(20)
 def test_job_timeout_in_concurrent_mode(make_flow, gates):
     release = gates()
     flow = make_flow(execution_strategy="concurrent")
@@ -514,7 +514,6 @@ def test_job_timeout_in_concurrent_mode(make_flow, gates):
     assert flow.execute("slow", {"v": "next"}).status == "completed"
 
 
-@pytest.mark.timeout(20)
 def test_execute_timeout_overrides_the_flow_default(make_flow, gates):
     release = gates()
     flow = make_flow(execution_timeout=0.1)

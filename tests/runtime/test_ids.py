@@ -6,8 +6,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-from runtime_helpers import Node
+from helpers import Node
 
 from routilux.runtime.ids import delivery_id, emit_id, root_id
 
@@ -46,7 +45,6 @@ def test_ids_do_not_grow_along_a_chain_or_a_cycle():
     assert len(seen) == 100_000  # no short cycles in practice
 
 
-@pytest.mark.timeout(30)
 def test_ids_are_the_same_in_another_process_with_another_hash_seed():
     code = (
         "from routilux.runtime.ids import root_id, emit_id, delivery_id\n"
@@ -66,7 +64,6 @@ def test_ids_are_the_same_in_another_process_with_another_hash_seed():
     assert outputs == {local}
 
 
-@pytest.mark.timeout(20)
 def test_pending_message_ids_are_derived_from_the_job_id(make_flow, gates):
     """A paused job's queued messages carry ids computed from (parent id, emit index)."""
     release, entered = gates(), gates()

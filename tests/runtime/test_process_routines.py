@@ -8,16 +8,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from pathlib import Path
 
 import psutil
 import pytest
-from runtime_helpers import Source, wait_until
+from helpers import Sink, Source, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy, Routine, SerializationError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class PidWorker(Routine):
@@ -36,19 +32,9 @@ class PidWorker(Routine):
         self.emit("out", x=x * 10, pid=os.getpid())
 
 
-class Sink(Routine):
-    def __init__(self):
-        super().__init__()
-        self.got = []
-        self.define_slot("inp", handler=self.take)
-
-    def take(self, data):
-        self.got.append(data)
-
-
 def chain(make_flow, worker, *, strategy="sequential", workers=1, **add_kw):
     flow = make_flow(execution_strategy=strategy, max_workers=8)
-    sink = Sink()
+    sink = Sink("inp")
     flow.add_routine(Source(), "src")
     flow.add_routine(worker, "work", execution="process", workers=workers, **add_kw)
     flow.add_routine(sink, "sink")
@@ -61,8 +47,8 @@ def test_runs_in_another_process_and_results_flow_back(make_flow):
     flow, sink = chain(make_flow, PidWorker())
     job = flow.execute("src", {"n": 3}, timeout=30)
     assert job.status == "completed", job.error
-    assert [d["x"] for d in sink.got] == [0, 10, 20]
-    pids = {d["pid"] for d in sink.got}
+    assert [d["x"] for d in sink.calls] == [0, 10, 20]
+    pids = {d["pid"] for d in sink.calls}
     assert len(pids) == 1 and os.getpid() not in pids
     assert flow.metrics()["work"]["pids"] == list(pids)
 
@@ -85,8 +71,8 @@ def test_replicas_spread_work_and_stats_are_summed(make_flow):
     flow, sink = chain(make_flow, worker, strategy="concurrent", workers=2)
     job = flow.execute("src", {"n": 8}, timeout=30)
     assert job.status == "completed", job.error
-    assert sorted(d["x"] for d in sink.got) == [i * 10 for i in range(8)]
-    pids = {d["pid"] for d in sink.got}
+    assert sorted(d["x"] for d in sink.calls) == [i * 10 for i in range(8)]
+    pids = {d["pid"] for d in sink.calls}
     assert len(pids) == 2
     assert set(flow.metrics()["work"]["pids"]) == pids
     assert worker.stats()["handled"] == 8  # numeric stats summed over replicas
@@ -104,8 +90,7 @@ def test_stats_are_current_while_a_job_runs(make_flow, tmp_path):
         def work(self, x):
             self._stats["done"] = self._stats.get("done", 0) + 1
             if x == 1:  # the second message waits until the test lets it go
-                while not gate.exists():
-                    time.sleep(0.005)
+                wait_until(gate.exists, timeout=30)
 
     worker = Gated()
     flow = make_flow()
@@ -131,14 +116,14 @@ def test_routine_class_defined_in_a_closure_and_lambda_handlers(make_flow):
         return Scale()
 
     flow = make_flow()
-    sink = Sink()
+    sink = Sink("inp")
     flow.add_routine(Source(), "src")
     flow.add_routine(build(7), "scale", execution="process")
     flow.add_routine(sink, "sink")
     flow.connect("src", "out", "scale", "inp")
     flow.connect("scale", "out", "sink", "inp")
     assert flow.execute("src", {"n": 3}, timeout=30).status == "completed"
-    assert [d["x"] for d in sink.got] == [0, 7, 14]
+    assert [d["x"] for d in sink.calls] == [0, 7, 14]
 
 
 def test_main_module_classes_are_shipped_by_value(tmp_path):
@@ -171,6 +156,21 @@ def test_main_module_classes_are_shipped_by_value(tmp_path):
     assert out.stdout.split() == ["completed", "81", "True"]
 
 
+def test_sequential_jobs_do_not_overfill_a_process_replica(make_flow):
+    class Echo(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("trigger", handler=lambda blob: self.emit("out", n=len(blob)))
+            self.define_event("out")
+
+    flow = make_flow()
+    flow.add_routine(Echo(), "e", execution="process")
+    jobs = [flow.execute("e", {"blob": "x" * 30_000}, wait=False, timeout=60) for _ in range(20)]
+    in_flight = max(flow.metrics()["e"]["in_flight"] for _ in range(20))
+    assert in_flight <= 2  # the process credit holds in sequential mode too
+    assert all(job.wait(60) and job.status == "completed" for job in jobs)
+
+
 def test_unpicklable_payload_fails_the_message_with_a_clear_error(make_flow):
     flow, sink = chain(make_flow, PidWorker())
     job = flow.execute("src", {"n": 1, "lock": threading.Lock()}, timeout=30)
@@ -179,7 +179,7 @@ def test_unpicklable_payload_fails_the_message_with_a_clear_error(make_flow):
     assert failure["exception_type"] == "SerializationError"
     assert "'work'" in failure["message"] and "'inp'" in failure["message"]
     assert "lock" in failure["message"]
-    assert sink.got == []
+    assert sink.calls == []
 
 
 def test_unpicklable_emit_from_the_child_applies_the_error_strategy(make_flow):
@@ -200,7 +200,7 @@ def test_unpicklable_emit_from_the_child_applies_the_error_strategy(make_flow):
     assert [f["exception_type"] for f in job.failures] == ["SerializationError"] * 2
     assert "event 'out'" in job.failures[0]["message"]
     assert "generator" in job.failures[0]["message"]
-    assert sink.got == []
+    assert sink.calls == []
 
 
 def test_unpicklable_routine_is_refused_before_any_process_starts(make_flow):
@@ -236,7 +236,7 @@ def test_errors_in_a_process_keep_their_type_for_retry(make_flow, tmp_path):
     job = flow.execute("src", {"n": 1}, timeout=30)
     assert job.status == "completed", job.error
     assert job.failures[0]["exception_type"] == "ConnectionError"
-    assert sink.got == [{"x": 0}]
+    assert sink.calls == [{"x": 0}]
 
 
 def test_metrics_report_resources_of_process_routines(make_flow):
@@ -246,7 +246,10 @@ def test_metrics_report_resources_of_process_routines(make_flow):
     assert figures["execution"] == "process" and figures["workers"] == 2
     assert len(figures["pids"]) == 2
     assert figures["rss_bytes"] > 1_000_000
-    assert figures["cpu_percent"] >= 0.0
+    # A percentage summed over the replicas: at most 100 % of every core for each.
+    cpu_limit = 100.0 * psutil.cpu_count() * len(figures["pids"])
+    assert isinstance(figures["cpu_percent"], float)
+    assert 0.0 <= figures["cpu_percent"] <= cpu_limit, figures["cpu_percent"]
 
 
 def test_shutdown_reaps_children_and_is_idempotent(make_flow):
@@ -317,7 +320,7 @@ def test_no_orphans_when_the_parent_goes_away(tmp_path, mode):
 
 def test_neighbours_are_not_shipped_with_a_process_routine(make_flow):
     """Wiring belongs to the flow: a lock in a connected thread routine is fine."""
-    sink = Sink()
+    sink = Sink("inp")
     sink.lock = threading.Lock()
     flow = make_flow()
     flow.add_routine(Source(), "src")
@@ -326,7 +329,7 @@ def test_neighbours_are_not_shipped_with_a_process_routine(make_flow):
     flow.connect("src", "out", "work", "inp")
     flow.connect("work", "out", "sink", "inp")
     assert flow.execute("src", {"n": 2}, timeout=30).status == "completed"
-    assert [d["x"] for d in sink.got] == [0, 10]
+    assert [d["x"] for d in sink.calls] == [0, 10]
 
 
 def test_a_handler_in_a_process_knows_its_job_id(make_flow):
@@ -344,4 +347,4 @@ def test_a_handler_in_a_process_knows_its_job_id(make_flow):
     flow, sink = chain(make_flow, Who())
     job = flow.execute("src", {"n": 1}, timeout=30)
     assert job.status == "completed", job.error
-    assert sink.got == [{"job_id": job.job_id}]
+    assert sink.calls == [{"job_id": job.job_id}]

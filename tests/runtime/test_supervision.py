@@ -6,26 +6,15 @@ import logging
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import psutil
 import pytest
-from runtime_helpers import Source, wait_until
+from helpers import Node, Sink, Source, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy, RestartPolicy, Routine
 
 FAST = RestartPolicy(max_restarts=3, within=60.0, backoff=0.01, backoff_max=0.05)
-
-
-class Sink(Routine):
-    def __init__(self):
-        super().__init__()
-        self.got = []
-        self.define_slot("inp", handler=self.take)
-
-    def take(self, x, **extra):
-        self.got.append(x)
 
 
 class Faulty(Routine):
@@ -69,7 +58,7 @@ class Faulty(Routine):
 
 def build(make_flow, worker, *, strategy="sequential", workers=1, restart=FAST, **kw):
     flow = make_flow(execution_strategy=strategy, max_workers=8)
-    sink = Sink()
+    sink = Sink("inp")
     flow.add_routine(Source(), "src")
     flow.add_routine(worker, "work", execution="process", workers=workers, restart=restart, **kw)
     flow.add_routine(sink, "sink")
@@ -89,7 +78,7 @@ def test_crash_is_restarted_and_the_message_redelivered(make_flow, tmp_path, how
     with caplog.at_level(logging.WARNING, logger="routilux.supervisor"):
         job = flow.execute("src", {"n": 3}, timeout=30)
     assert job.status == "completed", job.error
-    assert sink.got == [0, 1, 2]
+    assert sink.values("x") == [0, 1, 2]
     assert flow.metrics()["work"]["restarts"] == 1
     (crash,) = job.crashes
     assert crash["routine_id"] == "work" and crash["reason"] == reason and crash["restart"] == 1
@@ -124,8 +113,7 @@ def test_sigkill_from_outside_mid_step(make_flow, tmp_path):
             temp = started.with_suffix(".tmp")
             temp.write_text(str(os.getpid()))
             os.replace(temp, started)  # whole or absent: the test reads it at once
-            while not release.exists():
-                time.sleep(0.002)
+            wait_until(release.exists, timeout=30)
             self.emit("out", x=x)
 
     flow, sink = build(make_flow, Blocking())
@@ -138,8 +126,32 @@ def test_sigkill_from_outside_mid_step(make_flow, tmp_path):
     assert int(started.read_text()) != victim
     release.touch()
     assert job.wait(30) and job.status == "completed"
-    assert sink.got == [0]
+    assert sink.values("x") == [0]
     assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
+
+
+def test_crash_while_pausing_still_pauses(make_flow, tmp_path):
+    started = tmp_path / "started"
+
+    class Slow(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("trigger", handler=self.work)
+
+        def work(self):
+            started.write_text(str(os.getpid()))
+            threading.Event().wait(30)
+
+    flow = make_flow(restart=RestartPolicy(backoff=0.01, backoff_max=0.02))
+    flow.add_routine(Slow(), "s", execution="process")
+    job = flow.execute("s", wait=False, timeout=60)
+    # write_text is one write(): the file is either empty or whole
+    assert wait_until(lambda: started.exists() and started.read_text() != "", timeout=20)
+    flow.pause(job, wait=False)
+    os.kill(int(started.read_text()), signal.SIGKILL)
+    assert job.wait(10) and job.status == "paused"
+    assert job.pending_tasks and job.pending_tasks[0]["routine_id"] == "s"
+    flow.cancel(job)
 
 
 def test_emits_before_a_crash_are_not_duplicated(make_flow, tmp_path):
@@ -147,7 +159,7 @@ def test_emits_before_a_crash_are_not_duplicated(make_flow, tmp_path):
     flow, sink = build(make_flow, worker)
     job = flow.execute("src", {"n": 2}, timeout=30)
     assert job.status == "completed", job.error
-    assert sink.got == [0, 1, 0, 1]  # 0*100+0, 0*100+1, then 0 itself, then 1
+    assert sink.values("x") == [0, 1, 0, 1]  # 0*100+0, 0*100+1, then 0 itself, then 1
 
 
 def test_step_past_its_timeout_is_killed_and_restarted(make_flow, tmp_path):
@@ -155,7 +167,7 @@ def test_step_past_its_timeout_is_killed_and_restarted(make_flow, tmp_path):
     flow, sink = build(make_flow, worker, timeout=0.5)
     job = flow.execute("src", {"n": 2}, timeout=30)
     assert job.status == "completed", job.error
-    assert sink.got == [0, 1]
+    assert sink.values("x") == [0, 1]
     assert "timeout of 0.5 s" in job.crashes[0]["reason"]
 
 
@@ -196,7 +208,7 @@ def test_crash_beyond_policy_with_continue_lets_the_job_go_on(make_flow, tmp_pat
     flow, sink = build(make_flow, worker, restart=policy)
     job = flow.execute("src", {"n": 3}, timeout=30)
     assert job.status == "completed"
-    assert sink.got == [0, 2]
+    assert sink.values("x") == [0, 2]
     assert job.failures[0]["exception_type"] == "RoutineCrashedError"
 
 
@@ -205,7 +217,7 @@ def test_crash_with_several_messages_queued_delivers_all_in_order_once(make_flow
     flow, sink = build(make_flow, worker, strategy="concurrent")
     job = flow.execute("src", {"n": 10}, timeout=30)
     assert job.status == "completed", job.error
-    assert sink.got == list(range(10))
+    assert sink.values("x") == list(range(10))
 
 
 def test_crash_does_not_disturb_another_job(make_flow, tmp_path):
@@ -220,12 +232,11 @@ def test_crash_does_not_disturb_another_job(make_flow, tmp_path):
             self.define_event("out", ["x"])
 
         def work(self, x):
-            while not release.exists():
-                time.sleep(0.002)
+            wait_until(release.exists, timeout=30)
             self.emit("out", x=x)
 
     flow = make_flow(execution_strategy="concurrent")
-    sink_a, sink_b = Sink(), Sink()
+    sink_a, sink_b = Sink("inp"), Sink("inp")
     flow.add_routine(Source(), "src_a")
     flow.add_routine(Source(), "src_b")
     flow.add_routine(Faulty("exit", 0, str(tmp_path / "m")), "crashy", execution="process",
@@ -239,11 +250,11 @@ def test_crash_does_not_disturb_another_job(make_flow, tmp_path):
     flow.connect("slow", "out", "sink_b", "inp")
     job_b = flow.execute("src_b", {"n": 2}, wait=False, timeout=30)
     job_a = flow.execute("src_a", {"n": 2}, timeout=30)
-    assert job_a.status == "completed" and sink_a.got == [0, 1]
+    assert job_a.status == "completed" and sink_a.values("x") == [0, 1]
     assert job_b.status == "running"
     release.touch()
     assert job_b.wait(30) and job_b.status == "completed"
-    assert sink_b.got == [0, 1] and job_b.crashes == []
+    assert sink_b.values("x") == [0, 1] and job_b.crashes == []
 
 
 def test_crash_of_one_replica_leaves_the_other_running(make_flow, tmp_path):
@@ -251,10 +262,10 @@ def test_crash_of_one_replica_leaves_the_other_running(make_flow, tmp_path):
     flow, sink = build(make_flow, worker, strategy="concurrent", workers=2)
     flow.execute("src", {"n": 2}, timeout=30)
     before = set(flow.metrics()["work"]["pids"])
-    sink.got.clear()
+    sink.calls.clear()
     job = flow.execute("src", {"n": 8}, timeout=30)
     assert job.status == "completed", job.error
-    assert sorted(sink.got) == list(range(8))
+    assert sorted(sink.values("x")) == list(range(8))
     after = set(flow.metrics()["work"]["pids"])
     assert len(before & after) == 1  # one replica replaced, the other untouched
     (crash,) = job.crashes
@@ -283,7 +294,7 @@ def test_memory_blowup_under_a_limit_does_not_take_the_flow_down(make_flow):
     flow, sink = build(make_flow, worker, restart=policy)
     job = flow.execute("src", {"n": 3}, timeout=60)
     assert job.status == "completed", job.error
-    assert sink.got[-2:] == [1, 2]
+    assert sink.values("x")[-2:] == [1, 2]
     assert job.failures or job.crashes
 
 
@@ -323,7 +334,7 @@ def test_thread_actor_that_dies_outside_a_handler_is_restarted(make_flow, monkey
             self.define_event("out", ["x"])
 
     flow = make_flow(restart=FAST)
-    sink = Sink()
+    sink = Sink("inp")
     flow.add_routine(Source(), "src")
     flow.add_routine(Relay(), "relay")
     flow.add_routine(sink, "sink")
@@ -332,6 +343,28 @@ def test_thread_actor_that_dies_outside_a_handler_is_restarted(make_flow, monkey
     with caplog.at_level(logging.WARNING, logger="routilux.supervisor"):
         job = flow.execute("src", {"n": 3}, timeout=30)
     assert job.status == "completed", job.error
-    assert sink.got == [0, 1, 2]
+    assert sink.values("x") == [0, 1, 2]
     assert flow.metrics()["relay"]["restarts"] == 1
     assert "thread actor failed" in job.crashes[0]["reason"]
+
+
+def test_actor_failure_also_reports_batches_still_in_its_inbox(make_flow):
+    class BadStr(Exception):
+        def __str__(self):
+            raise ValueError("no str")
+
+    release = threading.Event()
+
+    def work(node, data):
+        release.wait(5)
+        if data["n"] == 1:
+            raise BadStr()
+
+    flow = make_flow(restart=RestartPolicy(backoff=0.01))
+    flow.add_routine(Node(work), "w")
+    first = flow.execute("w", {"n": 1}, wait=False, timeout=20)
+    second = flow.execute("w", {"n": 2}, wait=False, timeout=20)
+    release.set()
+    assert first.wait(20) and second.wait(20)
+    assert first.status == "failed" and second.status == "completed"
+    assert "BadStr" in first.error

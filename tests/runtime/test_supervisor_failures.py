@@ -4,7 +4,7 @@ fails the jobs it concerns with one line, and the flow goes on serving."""
 from __future__ import annotations
 
 import pytest
-from runtime_helpers import Node, Source
+from helpers import Node, Source
 
 DEPTH = 100_000
 
