@@ -11,10 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
+from helpers import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux prctl")
 
@@ -41,16 +41,6 @@ flow.execute("backtrack", {"pid_file": sys.argv[1]}, wait=False).wait()
 """
 
 
-def wait_for(predicate, timeout: float) -> bool:
-    """Poll a condition another process brings about, up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 def gone(pid: int) -> bool:
     """The process is dead (a zombie nobody reaped counts as dead)."""
     try:
@@ -74,14 +64,14 @@ def test_worker_in_a_gil_holding_step_dies_with_its_sigkilled_host(tmp_path):
     host = subprocess.Popen([sys.executable, str(script), str(pid_file)], cwd=tmp_path)
     worker = None
     try:
-        assert wait_for(pid_file.exists, 30), "the routine's step never started"
+        assert wait_until(pid_file.exists, 30), "the routine's step never started"
         worker = int(pid_file.read_text())
         started = cpu_seconds(worker)
         # Deep in the regex: its CPU time grows while it holds the GIL.
-        assert wait_for(lambda: cpu_seconds(worker) - started > 0.3, 30)
+        assert wait_until(lambda: cpu_seconds(worker) - started > 0.3, 30)
         host.send_signal(signal.SIGKILL)
         host.wait(10)
-        assert wait_for(lambda: gone(worker), 10), f"worker {worker} outlived its host"
+        assert wait_until(lambda: gone(worker), 10), f"worker {worker} outlived its host"
     finally:
         host.kill()
         host.wait()

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+from helpers import EXAMPLES, ROOT, run_example, run_readme_command
 
 
 def readme_commands() -> list[str]:
@@ -66,14 +61,10 @@ def test_every_example_is_run_by_a_readme_command():
     ids=lambda c: target_of(c) if c.startswith("routilux run ") else c.split()[1],
 )
 def test_readme_command(command, tmp_path):
-    shell = f"{sys.executable} -m routilux" + command.removeprefix("routilux")
-    shell = shell.replace("examples/", f"{EXAMPLES}/")
     running = command.startswith("routilux run ")
     if running:
-        shell += " --no-progress"
-    result = subprocess.run(
-        ["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+        command += " --no-progress"
+    result = run_readme_command(command, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     if running:
         assert re.search(r"^job \S+ completed$", result.stdout, re.M), result.stdout
@@ -82,3 +73,11 @@ def test_readme_command(command, tmp_path):
     else:
         ok = [line for line in result.stdout.splitlines() if ": OK, flow " in line]
         assert len(ok) == len(list(EXAMPLES.glob("*.yaml"))), result.stdout
+
+
+def test_readme_main_command_runs_the_cpu_pipeline(tmp_path):
+    """The README's first command, with live progress and the default store."""
+    out = run_example("cpu_pipeline.py:flow", cwd=tmp_path, cli=True)
+    assert out.returncode == 0, out.stderr
+    assert "completed" in out.stdout and "counter" in out.stdout
+    assert (tmp_path / ".routilux" / "routilux.sqlite3").exists()
