@@ -100,7 +100,6 @@ def build(make_flow):
     return flow, boom, after
 
 
-@pytest.mark.timeout(20)
 def test_default_strategy_is_stop(make_flow):
     flow, _, after = build(make_flow)
     assert flow.get_error_handler() is None
@@ -109,7 +108,6 @@ def test_default_strategy_is_stop(make_flow):
     assert after.got == []  # the message the failing step emitted is dropped
 
 
-@pytest.mark.timeout(20)
 def test_flow_handler_applies_when_routine_has_none(make_flow):
     flow, _, after = build(make_flow)
     handler = ErrorHandler(ErrorStrategy.CONTINUE)
@@ -120,7 +118,6 @@ def test_flow_handler_applies_when_routine_has_none(make_flow):
     assert after.got == [1]
 
 
-@pytest.mark.timeout(20)
 def test_routine_handler_wins_over_flow_handler(make_flow):
     flow, boom, _ = build(make_flow)
     flow.set_error_handler(ErrorHandler(ErrorStrategy.CONTINUE))

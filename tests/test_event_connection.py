@@ -107,7 +107,6 @@ def test_repr_names_both_ends():
     assert "out" in text and "in" in text and "'a': 'x'" in text
 
 
-@pytest.mark.timeout(20)
 def test_flow_connect_applies_param_mapping(make_flow):
     class Src(Routine):
         def __init__(self):
@@ -129,7 +128,6 @@ def test_flow_connect_applies_param_mapping(make_flow):
     assert got == [("kw", {"a": 1, "b": 2, "x": 1}), ("x", 2)]
 
 
-@pytest.mark.timeout(20)
 def test_same_event_to_two_slots_gets_independent_dicts(make_flow):
     class Src(Routine):
         def __init__(self):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import threading
-import time
 from datetime import datetime
 
 import pytest
@@ -176,7 +175,6 @@ def test_wait_times_out_on_a_pending_job():
     assert JobState.wait_for_completion(None, js, timeout=0.01) is False
 
 
-@pytest.mark.timeout(10)
 def test_wait_wakes_as_soon_as_the_job_is_done():
     js = JobState("f")
     js._set_status("running")
@@ -185,17 +183,16 @@ def test_wait_wakes_as_soon_as_the_job_is_done():
 
     def waiter():
         started.set()
-        woke.append((js.wait(5), time.perf_counter()))
+        woke.append(js.wait())  # no timeout: only the status change can wake it
 
-    t = threading.Thread(target=waiter)
+    t = threading.Thread(target=waiter, daemon=True)
     t.start()
-    started.wait(5)
-    t0 = time.perf_counter()
+    assert started.wait(5)
+    assert woke == []
     js._set_status("completed")
     t.join(5)
-    [(ok, when)] = woke
-    assert ok is True
-    assert when - t0 < 0.2
+    assert not t.is_alive(), "wait() was not woken by the job's end"
+    assert woke == [True]
 
 
 # ---------------------------------------------------------------- in a flow
@@ -213,7 +210,6 @@ class Chain(Routine):
         self.emit("out", n=n + 1)
 
 
-@pytest.mark.timeout(20)
 def test_every_routine_that_ran_gets_a_routine_state(make_flow):
     flow = make_flow()
     for rid in ("a", "b", "c"):
@@ -237,7 +233,6 @@ def test_every_routine_that_ran_gets_a_routine_state(make_flow):
     assert job.finished_at is not None and job.error is None
 
 
-@pytest.mark.timeout(20)
 def test_failed_routine_state_has_last_error(make_flow):
     flow = make_flow()
     flow.add_routine(Chain(), "a")
@@ -254,7 +249,6 @@ def test_failed_routine_state_has_last_error(make_flow):
     assert "'b'" in job.error and "ValueError" in job.error and "bad 1" in job.error
 
 
-@pytest.mark.timeout(20)
 def test_job_error_is_one_line_even_for_multiline_messages(make_flow):
     class Multi(Routine):
         def __init__(self):
@@ -274,7 +268,6 @@ def test_job_error_is_one_line_even_for_multiline_messages(make_flow):
     assert job.failures[0]["message"] == "first line\nsecond line"
 
 
-@pytest.mark.timeout(30)
 def test_history_of_a_job_is_bounded(make_flow):
     class Spray(Routine):
         def __init__(self):
@@ -297,7 +290,6 @@ def test_history_of_a_job_is_bounded(make_flow):
     assert history[-1].data == {"i": DEFAULT_HISTORY_LIMIT + 49}
 
 
-@pytest.mark.timeout(20)
 def test_save_load_of_a_real_job(make_flow, tmp_path):
     flow = make_flow()
     flow.add_routine(Chain(), "a")
@@ -314,7 +306,6 @@ def test_save_load_of_a_real_job(make_flow, tmp_path):
 
 
 # ---------------------------------------------------------------- tracker
-@pytest.mark.timeout(20)
 def test_execution_tracker_covers_every_routine(make_flow):
     flow = make_flow()
     flow.add_routine(Chain(), "a")
@@ -344,4 +335,6 @@ def test_execution_tracker_covers_every_routine(make_flow):
     totals = tracker.get_flow_performance()
     assert totals["job_id"] == job.job_id and totals["status"] == "completed"
     assert totals["routines"] == 3 and totals["steps"] == 3 and totals["failed"] == 1
-    assert totals["duration"] >= 0
+    # The job's span: from its creation to its end.
+    span = job.finished_at.timestamp() - job.created_at.timestamp()
+    assert totals["duration"] == pytest.approx(span)

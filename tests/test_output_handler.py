@@ -69,7 +69,6 @@ class Reporter(Routine):
         self.send_output("done", total=n)
 
 
-@pytest.mark.timeout(20)
 def test_send_output_goes_to_the_output_log_and_handler(make_flow):
     flow = make_flow()
     handler = QueueOutputHandler()
@@ -88,7 +87,6 @@ def test_send_output_goes_to_the_output_log_and_handler(make_flow):
     ]
 
 
-@pytest.mark.timeout(20)
 def test_callback_handler_in_a_flow_sees_every_job(make_flow):
     seen = []
     flow = make_flow()
@@ -102,7 +100,6 @@ def test_callback_handler_in_a_flow_sees_every_job(make_flow):
     assert [s for s in seen if s[0] == b.job_id] == [(b.job_id, "done", {"total": 0})]
 
 
-@pytest.mark.timeout(20)
 def test_failing_output_handler_does_not_fail_the_job(make_flow):
     def explode(*args):
         raise RuntimeError("handler broke")
@@ -115,7 +112,6 @@ def test_failing_output_handler_does_not_fail_the_job(make_flow):
     assert len(job.output_log) == 3
 
 
-@pytest.mark.timeout(20)
 def test_without_handler_outputs_are_still_logged(make_flow):
     flow = make_flow()
     flow.add_routine(Reporter(), "rep")

@@ -177,7 +177,6 @@ def test_stats_is_a_copy_of_underscore_stats():
     assert r.stats() is not r._stats
 
 
-@pytest.mark.timeout(20)
 def test_stats_maintained_by_handlers_in_a_flow(make_flow):
     class Counter(Routine):
         def __init__(self):
@@ -228,7 +227,6 @@ def test_set_as_critical_retries_and_is_critical():
 
 
 # ---------------------------------------------------------------- inside a flow
-@pytest.mark.timeout(20)
 def test_execution_context_inside_a_flow(make_flow):
     seen = []
 
@@ -252,7 +250,6 @@ def test_execution_context_inside_a_flow(make_flow):
     assert isinstance(js, JobState)
 
 
-@pytest.mark.timeout(20)
 def test_emit_in_a_flow_with_flow_keyword_routes_through_the_flow(make_flow):
     class Src(Routine):
         def __init__(self):
@@ -278,7 +275,6 @@ def test_emit_in_a_flow_with_flow_keyword_routes_through_the_flow(make_flow):
     ]
 
 
-@pytest.mark.timeout(20)
 def test_unknown_event_inside_a_flow_fails_the_job(make_flow):
     class Bad(Routine):
         def __init__(self):

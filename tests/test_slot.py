@@ -223,7 +223,6 @@ class Feeder(Routine):
             self.emit("out", v=v)
 
 
-@pytest.mark.timeout(20)
 def test_append_slot_data_is_per_job(make_flow):
     flow = make_flow()
     acc = Accumulator()
@@ -242,7 +241,6 @@ def test_append_slot_data_is_per_job(make_flow):
     assert acc.calls == [{"v": [10]}, {"v": [10, 20]}]
 
 
-@pytest.mark.timeout(20)
 def test_callable_merge_state_is_per_job(make_flow):
     class Summer(Routine):
         def __init__(self):
@@ -266,7 +264,6 @@ def test_callable_merge_state_is_per_job(make_flow):
     assert summer.totals == [1, 3, 6, 5]
 
 
-@pytest.mark.timeout(20)
 def test_slot_handler_call_rules_apply_inside_a_flow(make_flow):
     class Multi(Routine):
         def __init__(self):
@@ -293,7 +290,6 @@ def test_slot_handler_call_rules_apply_inside_a_flow(make_flow):
     assert m.got == {"kw": full, "data": full, "one": 1, "absent": full, "many": (1, 2)}
 
 
-@pytest.mark.timeout(20)
 def test_callable_merge_returning_non_dict_fails_the_message_in_a_flow(make_flow):
     class Bad(Routine):
         def __init__(self):
