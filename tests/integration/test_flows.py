@@ -91,7 +91,6 @@ def fan_in_flow(make_flow, strategy):
 
 
 # ---------------------------------------------------------------- chains and fan-out
-@pytest.mark.timeout(30)
 def test_chain_of_five(make_flow):
     flow = make_flow()
     flow.add_routine(Numbers(), "numbers")
@@ -112,7 +111,6 @@ def test_chain_of_five(make_flow):
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
-@pytest.mark.timeout(30)
 def test_fan_out_to_three_branches(make_flow, strategy):
     flow = make_flow(execution_strategy=strategy)
     flow.add_routine(Numbers(), "numbers")
@@ -132,7 +130,6 @@ def test_fan_out_to_three_branches(make_flow, strategy):
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
-@pytest.mark.timeout(30)
 def test_fan_in_with_append(make_flow, strategy):
     flow, collect = fan_in_flow(make_flow, strategy)
     job = flow.execute("numbers", {"key": "a", "numbers": [1, 2, 3]})
@@ -167,7 +164,6 @@ class Step(Routine):
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
-@pytest.mark.timeout(30)
 def test_cycle_with_a_stop_condition(make_flow, strategy):
     flow = make_flow(execution_strategy=strategy)
     ping, pong = Step(1, stop=100), Step(10)
@@ -192,7 +188,6 @@ def test_cycle_with_a_stop_condition(make_flow, strategy):
     assert history[-1] == ("ping", "done", 100)
 
 
-@pytest.mark.timeout(30)
 def test_self_loop_countdown(make_flow):
     class Countdown(Routine):
         def __init__(self):
@@ -216,7 +211,6 @@ def test_self_loop_countdown(make_flow):
 
 # ---------------------------------------------------------------- many jobs
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
-@pytest.mark.timeout(60)
 def test_sixty_concurrent_jobs_have_exact_results(make_flow, strategy):
     flow, collect = fan_in_flow(make_flow, strategy)
     flow.max_workers = 4
@@ -237,7 +231,6 @@ def test_sixty_concurrent_jobs_have_exact_results(make_flow, strategy):
         assert job.routine_states["sum"]["processed"] == 2 * (i % 7 + 1)
 
 
-@pytest.mark.timeout(60)
 def test_many_jobs_with_retries_and_skips(make_flow):
     """Errors in one job's messages never leak into another's results."""
     attempts: dict = {}
@@ -317,7 +310,6 @@ class DataSink(Routine):
         self.final_result = result
 
 
-@pytest.mark.timeout(30)
 def test_a_010_style_program_runs_unchanged(no_thread_leak):
     flow = Flow(flow_id="legacy")
     source, processor, sink = DataSource(), DataProcessor(), DataSink()
@@ -342,7 +334,6 @@ def test_a_010_style_program_runs_unchanged(no_thread_leak):
     flow.shutdown()
 
 
-@pytest.mark.timeout(30)
 def test_a_010_style_program_with_error_handling_and_concurrency(no_thread_leak):
     class Unreliable(Routine):
         def __init__(self):
