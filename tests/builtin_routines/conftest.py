@@ -1,9 +1,8 @@
 """Fixtures for the built-in routine tests.
 
 ``EXECUTIONS`` lists the execution modes the flow tests run in. The helper routines
-below are made inside a function so that cloudpickle copies them by value: a flow
-test keeps working when the routine under test (or a helper) runs in another
-process. Flow tests read results from a Collector's attributes after the job ended.
+are the shared ``helpers.Sink`` (slot ``input``) and ``helpers.Source`` (event
+``output``); flow tests read results from a Sink's ``calls`` after the job ended.
 """
 
 from __future__ import annotations
@@ -12,51 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from helpers import Sink, Source
 
 from routilux import JobState, Routine
 
 EXECUTIONS = ["thread", "process"]
 
 
-def _make_helpers() -> tuple[type, type]:
-    class Collector(Routine):
-        """Keeps every message its ``input`` slot receives."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.received: list[dict[str, Any]] = []
-            self.define_slot("input", handler=self.collect)
-
-        def collect(self, **message: Any) -> None:
-            self.received.append(message)
-
-    class Feeder(Routine):
-        """``trigger(messages=[...])`` emits each message on ``output``, then ``done``."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.define_slot("trigger", handler=self.feed)
-            self.define_event("output")
-            self.define_event("done", ["count"])
-
-        def feed(self, messages: list[dict[str, Any]]) -> None:
-            for message in messages:
-                self.emit("output", **message)
-            self.emit("done", count=len(messages))
-
-    return Collector, Feeder
-
-
-Collector, Feeder = _make_helpers()
-
-
 def listen(routine: Routine, *events: str) -> dict[str, list[dict[str, Any]]]:
-    """Connect a Collector to each event (all events by default); standalone use."""
+    """Connect a Sink to each event (all events by default); standalone use."""
     received: dict[str, list[dict[str, Any]]] = {}
     for name in events or tuple(routine._events):
-        collector = Collector()
-        routine.get_event(name).connect(collector.get_slot("input"))
-        received[name] = collector.received
+        sink = Sink("input")
+        routine.get_event(name).connect(sink.get_slot("input"))
+        received[name] = sink.calls
     return received
 
 
@@ -64,12 +32,6 @@ def listen(routine: Routine, *events: str) -> dict[str, list[dict[str, Any]]]:
 def collect():
     """``collect(routine, *events)`` -> dict event name -> list of messages."""
     return listen
-
-
-@pytest.fixture
-def collector_class() -> type:
-    """The Collector routine class (``.received`` holds the messages)."""
-    return Collector
 
 
 @dataclass
@@ -97,16 +59,16 @@ class FlowRunner:
         expect: str = "completed",
     ) -> FlowRun:
         """Deliver ``message`` to ``slot`` (a list: one message each, through a
-        Feeder whose ``done`` goes to ``done_to``); collect ``events``."""
+        Source whose ``done`` goes to ``done_to``); collect ``events``."""
         flow = self.make_flow()
         flow.add_routine(routine, "under_test", execution=self.execution)
         collectors = {}
         for name in events:
-            collectors[name] = Collector()
+            collectors[name] = Sink("input")
             flow.add_routine(collectors[name], f"collect_{name}")
             flow.connect("under_test", name, f"collect_{name}", "input")
         if isinstance(message, list):
-            flow.add_routine(Feeder(), "feeder")
+            flow.add_routine(Source(event="output", done_event="done"), "feeder")
             flow.connect("feeder", "output", "under_test", slot)
             if done_to is not None:
                 flow.connect("feeder", "done", "under_test", done_to)
@@ -118,7 +80,7 @@ class FlowRunner:
         return FlowRun(
             job,
             flow.routines["under_test"],
-            {name: c.received for name, c in collectors.items()},
+            {name: c.calls for name, c in collectors.items()},
         )
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import cloudpickle
 import pytest
+from helpers import Node, Sink
 
-from routilux import Routine
-from routilux.builtin_routines import Aggregator
+from routilux.builtin_routines import Aggregator, Mapper
 from routilux.exceptions import ConfigurationError
 
 
@@ -94,16 +94,15 @@ def test_unknown_or_missing_source_is_an_error(collect):
         send(agg, {"x": 1})
 
 
-class Source(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_event("output")
+def emitter() -> Node:
+    """A routine with an ``output`` event and no slot (emits by hand)."""
+    return Node(slots=(), events=("output",))
 
 
 def test_one_from_each_connected_source(collect):
     agg = Aggregator()
     got = collect(agg)["output"]
-    sources = [Source(), Source(), Source()]
+    sources = [emitter(), emitter(), emitter()]
     for source in sources:
         source.get_event("output").connect(agg.get_slot("input"))
     sources[0].emit("output", a=1)
@@ -170,14 +169,12 @@ def test_in_a_flow_with_named_sources(flow_runner):
     assert run.routine.stats() == {"groups": 1}
 
 
-def test_in_a_flow_joining_a_fan_out(make_flow, execution, collector_class):
-    from routilux.builtin_routines import Mapper
-
+def test_in_a_flow_joining_a_fan_out(make_flow, execution):
     flow = make_flow()
     flow.add_routine(Mapper(function="{'double': n * 2}"), "double")
     flow.add_routine(Mapper(function="{'square': n * n}"), "square")
     flow.add_routine(Aggregator(), "join", execution=execution)
-    sink = collector_class()
+    sink = Sink("input")
     flow.add_routine(sink, "sink")
     flow.add_routine(Mapper(function="{'n': n}"), "start")
     for branch in ("double", "square"):
@@ -186,18 +183,18 @@ def test_in_a_flow_joining_a_fan_out(make_flow, execution, collector_class):
     flow.connect("join", "output", "sink", "input")
     job = flow.execute("start", {"n": 3}, entry_slot="input", timeout=30)
     assert job.status == "completed", job.error
-    assert [m["aggregated_data"] for m in sink.received] == [{"double": 6, "square": 9}]
+    assert [m["aggregated_data"] for m in sink.calls] == [{"double": 6, "square": 9}]
 
 
-def test_groups_are_kept_per_job(make_flow, execution, collector_class):
+def test_groups_are_kept_per_job(make_flow, execution):
     flow = make_flow()
     flow.add_routine(Aggregator(count=2), "agg", execution=execution)
-    sink = collector_class()
+    sink = Sink("input")
     flow.add_routine(sink, "sink")
     flow.connect("agg", "output", "sink", "input")
     jobs = [flow.execute("agg", {"n": i}, entry_slot="input", timeout=30) for i in range(3)]
     assert [j.status for j in jobs] == ["completed"] * 3
-    assert sink.received == []  # one message from each of three jobs never forms a group
+    assert sink.calls == []  # one message from each of three jobs never forms a group
 
 
 def test_groups_complete_within_a_job(flow_runner):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import cloudpickle
 import pytest
+from helpers import Sink
 
 from routilux.builtin_routines import Batcher
 from routilux.exceptions import ConfigurationError
@@ -159,9 +160,9 @@ def test_in_a_flow_by_time(flow_runner):
     ]
 
 
-def test_buffer_is_kept_between_jobs(make_flow, execution, collector_class):
+def test_buffer_is_kept_between_jobs(make_flow, execution):
     flow = make_flow()
-    collector = collector_class()
+    collector = Sink("input")
     flow.add_routine(Batcher(batch_size=2, input_key="item"), "batcher", execution=execution)
     flow.add_routine(collector, "sink")
     flow.connect("batcher", "output", "sink", "input")
@@ -172,4 +173,4 @@ def test_buffer_is_kept_between_jobs(make_flow, execution, collector_class):
     assert second.status == "completed"
     assert flow.routines["batcher"].pending == []
     assert flow.routines["batcher"].stats() == {"batches": 1}
-    assert collector.received == [{"batch": [1, 2], "count": 2, "reason": "size"}]
+    assert collector.calls == [{"batch": [1, 2], "count": 2, "reason": "size"}]
