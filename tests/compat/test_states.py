@@ -19,7 +19,7 @@ def test_success_is_completed(make_flow, execution):
     assert job.status == "completed"
     state = job.routine_states["worker"]
     assert state["status"] == "completed"
-    assert state["retry_count"] == 0 and state["execution_time"] >= 0
+    assert state["retry_count"] == 0 and state["execution_time"] > 0
     assert state["processed"] == 1  # our counters stay beside the 0.10 keys
 
 
@@ -48,7 +48,7 @@ def test_failed_has_error_and_error_time(make_flow, execution, handler):
     state = job.routine_states["worker"]
     assert state["status"] == "failed"
     assert state["error"] == "bad value 1"
-    assert isinstance(datetime.fromisoformat(state["error_time"]), datetime)
+    assert job.created_at <= datetime.fromisoformat(state["error_time"]) <= datetime.now()
 
 
 @pytest.mark.parametrize("execution", EXECUTIONS)
