@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import Sink
 
 from routilux import ErrorHandler, ErrorStrategy, Routine
 
@@ -84,16 +85,9 @@ class Boom(Routine):
         raise RuntimeError("boom")
 
 
-class After(Routine):
-    def __init__(self):
-        super().__init__()
-        self.got = []
-        self.define_slot("in", handler=lambda x: self.got.append(x))
-
-
 def build(make_flow):
     flow = make_flow()
-    boom, after = Boom(), After()
+    boom, after = Boom(), Sink()
     flow.add_routine(boom, "boom")
     flow.add_routine(after, "after")
     flow.connect("boom", "out", "after", "in")
@@ -105,7 +99,7 @@ def test_default_strategy_is_stop(make_flow):
     assert flow.get_error_handler() is None
     job = flow.execute("boom")
     assert job.status == "failed"
-    assert after.got == []  # the message the failing step emitted is dropped
+    assert after.calls == []  # the message the failing step emitted is dropped
 
 
 def test_flow_handler_applies_when_routine_has_none(make_flow):
@@ -115,7 +109,7 @@ def test_flow_handler_applies_when_routine_has_none(make_flow):
     assert flow.get_error_handler() is handler
     job = flow.execute("boom")
     assert job.status == "completed"
-    assert after.got == [1]
+    assert after.values("x") == [1]
 
 
 def test_routine_handler_wins_over_flow_handler(make_flow):

@@ -381,17 +381,11 @@ def test_a_completed_job_is_listed_as_completed(make_store):
         flow.shutdown()
 
 
-class Nop(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=lambda **kw: None)
-
-
 def test_retention_counts_from_when_a_job_finished(make_store, clock):
     """Later checkpoints re-list finished jobs; that must not restart their retention."""
     store = make_store(retention=10.0)
     flow = Flow("retention-flow", checkpoint_store=store, checkpoint_interval=3600)
-    flow.add_routine(Nop(), "r")
+    flow.add_routine(Node(), "r")
     try:
         old = flow.execute("r", {})
         flow.checkpoint(timeout=30)

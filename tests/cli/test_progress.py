@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 
+from helpers import Node
 from rich.console import Console
 
 from routilux.cli.progress import choose_columns, progress_table
 from routilux.flow import Flow
 from routilux.job_state import JobState
-from routilux.routine import Routine
 
 
 def rows(n: int = 2) -> list[dict[str, str]]:
@@ -58,15 +58,9 @@ def test_at_every_width_figures_stay_whole_and_lines_fit():
         assert text.count("1234567") == 2, (width, text)
 
 
-class Idle(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=lambda: None)
-
-
 def test_rendered_at_40_columns_nothing_is_cut():
     flow = Flow(flow_id="narrow")
-    flow.add_routine(Idle(), "a-rather-long-routine-name")
+    flow.add_routine(Node(), "a-rather-long-routine-name")
     out = io.StringIO()
     console = Console(file=out, width=40, color_system=None)
     console.print(progress_table(flow, JobState("narrow"), console.width))
