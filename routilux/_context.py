@@ -30,6 +30,11 @@ def current_step() -> Any | None:
     return getattr(_local, "step", None)
 
 
+def in_handler() -> bool:
+    """True when called from a step (a handler run by some flow's actor)."""
+    return current_step() is not None
+
+
 def set_current_step(step: Any | None) -> Any | None:
     """Install ``step`` as this thread's context; returns the previous one."""
     previous = getattr(_local, "step", None)

@@ -254,7 +254,7 @@ class Routine:
         step = current_step()
         if step is not None:
             env = getattr(step, "env", None)
-            return env.flow if env is not None else None
+            return env.owner if env is not None else None
         try:
             ref = _last_flow.get(self)
         except TypeError:

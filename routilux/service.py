@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from routilux._validate import check_int, check_number, invalid
+from routilux.checkpoint.stores import CheckpointStore, SQLiteStore, open_store
 from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.flow import Flow
 from routilux.job_state import JobState
@@ -45,8 +46,6 @@ class Runtime:
         checkpoint_interval: float | None = None,
         keep_finished_jobs: int = 1000,
     ) -> None:
-        from routilux.checkpoint.stores import CheckpointStore, SQLiteStore, open_store
-
         check_number("checkpoint_interval", checkpoint_interval, optional=True)
         check_int("keep_finished_jobs", keep_finished_jobs, 0)
         if store is None:

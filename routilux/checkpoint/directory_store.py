@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -63,7 +64,8 @@ class DirectoryStore(CheckpointStore):
         return directory
 
     def _write_atomic(self, target: Path, data: bytes) -> None:
-        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        # Unique per write: two store objects of one process may write the same file.
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.{os.getpid()}.tmp")
         temp.unlink(missing_ok=True)  # a leftover of ours; unlink never follows links
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:

@@ -99,7 +99,7 @@ def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
     click.echo(_status_line(job))
     if job.status == "paused":
         click.echo(_resume_hint(flow, job))
-    lost = flow._last_checkpoint_error  # the final checkpoint, taken by shutdown()
+    lost = flow.last_checkpoint_error  # the final checkpoint, taken by shutdown()
     if lost is not None:
         reason = str(lost).splitlines()[0] if str(lost) else type(lost).__name__
         click.echo(f"Error: job {job.job_id} was not made durable: {reason}", err=True)

@@ -11,6 +11,7 @@ batches of its messages (a routine still runs one step at a time), and at most
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -112,8 +113,9 @@ class SequentialDispatcher(Dispatcher):
 
     name = "sequential"
 
-    def __init__(self, supervisor: Any) -> None:
-        self.sup = supervisor
+    def __init__(self, ledger: Any, send_one: Callable[[JobRun, Delivery], None]) -> None:
+        self.ledger = ledger
+        self.send = send_one
         self.ready: set[JobRun] = set()
 
     def push(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
@@ -148,10 +150,10 @@ class SequentialDispatcher(Dispatcher):
         return taken
 
     def dispatch(self) -> None:
-        if not self.ready or self.sup.holding:
+        if not self.ready or self.ledger.holding:
             return
         jobs, self.ready = self.ready, set()
-        send = self.sup.send_one
+        send = self.send
         for job in jobs:
             if job.running and job.in_flight == job.suspended and job.queue:
                 if job.suspended:
@@ -167,7 +169,7 @@ class SequentialDispatcher(Dispatcher):
         message to start is the first one whose routine has an idle replica: a
         message for the waiting routine itself could not start, and taking the
         job's slot with it would deadlock the queue that has to drain."""
-        entries = self.sup.entries
+        entries = self.ledger.entries
         for index, delivery in enumerate(job.queue):
             if any(a.alive and a.outstanding == 0 for a in entries[delivery.routine_id].actors):
                 del job.queue[index]
@@ -180,8 +182,14 @@ class ConcurrentDispatcher(Dispatcher):
 
     name = "concurrent"
 
-    def __init__(self, supervisor: Any, max_workers: int) -> None:
-        self.sup = supervisor
+    def __init__(
+        self,
+        ledger: Any,
+        send_batch: Callable[[JobRun, Any, list[Delivery]], None],
+        max_workers: int,
+    ) -> None:
+        self.ledger = ledger
+        self.send_batch = send_batch
         self.max_workers = max_workers
         self.work: dict[str, deque[JobRun]] = {}  # routine id -> jobs with work for it
         self.dirty: set[str] = set()
@@ -230,15 +238,15 @@ class ConcurrentDispatcher(Dispatcher):
         return [d for rid in list(job.queues) for d in self.take_routine(job, rid)]
 
     def dispatch(self) -> None:
-        if not self.dirty or self.sup.holding:
+        ledger = self.ledger
+        if not self.dirty or ledger.holding:
             return
         dirty, self.dirty = self.dirty, set()
-        sup = self.sup
         for rid in dirty:
             jobs = self.work.get(rid)
             if not jobs:
                 continue
-            entry = sup.entries[rid]
+            entry = ledger.entries[rid]
             while jobs:
                 actor = entry.pick_actor()
                 if actor is None:
@@ -247,7 +255,7 @@ class ConcurrentDispatcher(Dispatcher):
                 # the consumers they wait for must be able to start.
                 if (
                     actor.outstanding == 0
-                    and sup.busy_actors - sup.suspended_total >= self.max_workers
+                    and ledger.busy_actors - ledger.suspended_total >= self.max_workers
                 ):
                     self.starved.add(rid)
                     break
@@ -265,7 +273,7 @@ class ConcurrentDispatcher(Dispatcher):
                     jobs.rotate(-1)  # round-robin between jobs
                 else:
                     jobs.popleft()
-                sup.send_batch(job, actor, batch)
+                self.send_batch(job, actor, batch)
 
     def resume(self, job: JobRun) -> None:
         for rid, q in job.queues.items():

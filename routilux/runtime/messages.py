@@ -8,19 +8,57 @@ second); deliveries are :class:`Delivery` objects.
 from __future__ import annotations
 
 import traceback as _traceback
+from enum import Enum
 from typing import Any
 
-# routine actor -> supervisor, posted through FlowSupervisor.post()
-EMIT = "emit"  # (EMIT, delivery, emit_index, routine_id, event_name, data)
-DONE = "done"  # (DONE, actor, delivery, error_info_or_None, t_start, t_end)
-RETURNED = "returned"  # (RETURNED, actor, [deliveries]): not run (job paused/cancelled)
-OUTPUT = "output"  # (OUTPUT, delivery, routine_id, output_type, data)
-DEFER = "defer"  # (DEFER, delivery, routine_id, event_name, data)
-SUSPEND = "suspend"  # (SUSPEND, actor, delivery, targets): step blocked on full targets
-UNSUSPEND = "unsuspend"  # (UNSUSPEND, actor, delivery)
-TIMER = "timer"  # (TIMER, callback, *args)
-CRASHED = "crashed"  # (CRASHED, actor, reason, returncode, lost_deliveries)
-RESTARTED = "restarted"  # (RESTARTED, actor, error_or_None)
+
+class Tag(Enum):
+    """What a routine actor (or a timer) tells the supervisor; the first item of a
+    hot-path message tuple. The fields that follow each tag, in order:
+
+    - EMIT ``(delivery, emit_index, routine_id, event_name, data)``: a step emitted;
+      ``emit_index`` counts the step's emits (redelivered steps re-emit the same).
+    - DONE ``(actor, delivery, error_info_or_None, t_start, t_end)``: a step ended;
+      times are ``time.perf_counter()`` readings of the process that ran it.
+    - RETURNED ``(actor, [deliveries])``: handed back unrun (job paused/cancelled).
+    - OUTPUT ``(delivery, routine_id, output_type, data)``: ``send_output`` of a step.
+    - DEFER ``(delivery, routine_id, event_name, data)``: ``emit_deferred_event``.
+    - SUSPEND ``(actor, delivery, targets)``: a step waits in emit() for room in
+      ``targets`` (routine ids); UNSUSPEND ``(actor, delivery)``: it goes on.
+    - REPORT ``(actor, stats_or_None, state_bytes_or_None)``: a process replica's
+      ``_stats`` and state after a step (recorded by the supervisor, not the reader).
+    - TIMER ``(callback, *args)``: a timer fired; run ``callback(*args)``.
+    - CRASHED ``(actor, reason, returncode_or_None, [lost deliveries])``: a replica
+      died with those deliveries outstanding.
+    - RESTARTED ``(actor, error_or_None, pid_or_None)``: a replacement replica
+      started (or could not be: ``error``).
+    """
+
+    EMIT = "emit"
+    DONE = "done"
+    RETURNED = "returned"
+    OUTPUT = "output"
+    DEFER = "defer"
+    SUSPEND = "suspend"
+    UNSUSPEND = "unsuspend"
+    REPORT = "report"
+    TIMER = "timer"
+    CRASHED = "crashed"
+    RESTARTED = "restarted"
+
+
+# Module-level names for the hot path (``tag is EMIT``: identity, no lookup).
+EMIT = Tag.EMIT
+DONE = Tag.DONE
+RETURNED = Tag.RETURNED
+OUTPUT = Tag.OUTPUT
+DEFER = Tag.DEFER
+SUSPEND = Tag.SUSPEND
+UNSUSPEND = Tag.UNSUSPEND
+REPORT = Tag.REPORT
+TIMER = Tag.TIMER
+CRASHED = Tag.CRASHED
+RESTARTED = Tag.RESTARTED
 
 
 class Delivery:

@@ -31,6 +31,7 @@ from routilux.runtime.messages import (
     DONE,
     EMIT,
     OUTPUT,
+    REPORT,
     RESTARTED,
     RETURNED,
     SUSPEND,
@@ -160,8 +161,6 @@ class ProcessRoutineActor(pykka.ThreadingActor):
     def spawn(self, state_bytes: bytes | None) -> int:
         """Start (or restart) the child; returns its pid."""
         self.child = ChildProcess(self.routine_id, self.routine_bytes, state_bytes)
-        self.handle.pid = self.child.pid
-        self.handle.process = None
         self.reader = threading.Thread(
             target=self._read,
             args=(self.child,),
@@ -277,11 +276,11 @@ class ProcessRoutineActor(pykka.ThreadingActor):
     def _cmd_respawn(self, state_bytes: bytes | None) -> None:
         """Restart after a crash; reports RESTARTED to the supervisor."""
         try:
-            self.spawn(state_bytes)
+            pid = self.spawn(state_bytes)
         except Exception as exc:
-            self.env.mailbox.post((RESTARTED, self.handle, exc))
+            self.env.mailbox.post((RESTARTED, self.handle, exc, None))
         else:
-            self.env.mailbox.post((RESTARTED, self.handle, None))
+            self.env.mailbox.post((RESTARTED, self.handle, None, pid))
 
     def _cmd_kill(self) -> None:
         if self.child is not None:
@@ -321,11 +320,8 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                 delivery = inflight.pop(seq, None)
                 self.sent_at.pop(seq, None)
                 self.last_done = time.monotonic()
-                if state is not None:
-                    handle.state_bytes = state
-                if stats is not None:
-                    handle.stats = stats
-                    self.env.publish_stats(rid)
+                if state is not None or stats is not None:
+                    post((REPORT, handle, stats, state))  # the supervisor records it
                 if delivery is None:
                     continue
                 info = None

@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from routilux.runtime.snapshot import restore_state
+from routilux.runtime.wire import loads
+
 logger = logging.getLogger("routilux.supervisor")
 
 
@@ -45,8 +48,6 @@ def apply_replica_states(
     stats: list[dict[str, Any] | None],
 ) -> None:
     """Copy the replicas' latest attributes and merged stats onto ``routine``."""
-    from routilux.runtime.snapshot import restore_state
-    from routilux.runtime.wire import loads
 
     for state in states:
         if state is None:

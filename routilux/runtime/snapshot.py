@@ -13,6 +13,8 @@ from typing import Any
 
 from routilux.event import Event
 from routilux.exceptions import CheckpointError
+from routilux.runtime.messages import Delivery
+from routilux.runtime.wire import describe_unpicklable, dumps, loads
 from routilux.slot import Slot
 
 GRAPH_ATTRIBUTES = ("_slots", "_events", "_id")
@@ -50,8 +52,6 @@ def restore_state(routine: Any, state: dict[str, Any]) -> None:
 
 def pickle_state(routine_id: str, routine: Any) -> bytes:
     """Pickle a routine's state, or raise CheckpointError naming what cannot be."""
-    from routilux.runtime.wire import describe_unpicklable, dumps
-
     state = capture_state(routine)
     try:
         return dumps(state)
@@ -79,8 +79,6 @@ def delivery_record(delivery: Any) -> tuple:
 
 def delivery_from_record(record: tuple, job: Any) -> Any:
     """Rebuild a delivery of ``job`` from :func:`delivery_record` data."""
-    from routilux.runtime.messages import Delivery
-
     msg_id, routine_id, slot, data, call_data, attempt, emitted = record
     delivery = Delivery(msg_id, job, routine_id, slot, data)
     delivery.call_data = call_data
@@ -93,8 +91,6 @@ def check_process_state(routine_id: str, state_bytes: bytes | None) -> None:
     """Refuse to checkpoint a process routine whose state lost unpicklable attributes."""
     if state_bytes is None:
         return
-    from routilux.runtime.wire import loads
-
     dropped = loads(state_bytes).get("__unpicklable__")
     if dropped:
         details = ", ".join(f"attribute {name!r} (a {kind})" for name, kind in dropped)

@@ -105,7 +105,7 @@ class StepContext:
 
     def context(self, routine: Routine) -> ExecutionContext:
         """``(flow, job_state, routine_id)`` of the current step."""
-        return ExecutionContext(self.env.flow, self.delivery.job.state, self._rid(routine))
+        return ExecutionContext(self.env.owner, self.delivery.job.state, self._rid(routine))
 
 
 class ThreadRoutineActor(pykka.ThreadingActor):

@@ -81,7 +81,7 @@ def one_run(tmp_path, jobs: int, run: int) -> float:
                 pytest.fail(
                     f"run {run + 1} with {jobs} jobs stalled: {len(stuck)} job(s) unfinished "
                     f"after {DEADLINE} s (last checkpoint error: "
-                    f"{flow._last_checkpoint_error!r}); metrics:\n"
+                    f"{flow.last_checkpoint_error!r}); metrics:\n"
                     f"{json.dumps(flow.metrics(), default=str)}"
                 )
         elapsed = time.monotonic() - started

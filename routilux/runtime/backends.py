@@ -1,0 +1,167 @@
+"""Backends: how the replicas of a routine run. The supervisor talks to every kind
+through this one interface and never branches on the kind.
+
+A backend implements:
+
+``credit``
+    How many deliveries one replica may hold at once (a batch for a thread, one
+    running and one waiting for a process).
+``start(entry, handle, env) -> list``
+    Start the replica ``handle`` of ``entry``; return futures to wait for (process
+    starts are waited for together, so N replicas cost one start-up, not N).
+``deliver(handle, batch)``
+    Hand a batch of deliveries to the replica. Called on the supervisor's thread;
+    must not block. Results come back as messages (``messages.py``): EMIT, DONE,
+    RETURNED, OUTPUT, DEFER, SUSPEND/UNSUSPEND, REPORT.
+``restart(entry, handle, env)``
+    Start a replacement for a replica that died, from ``handle.state_bytes`` (its
+    last reported state) where the kind has one; report RESTARTED when done.
+``stop(handle)`` / ``join(handle, timeout)``
+    Ask a replica to stop (without waiting), then wait for it.
+``sync(entry)``
+    Bring the caller's routine object up to date with what the replicas reported.
+``record(entry) -> dict``
+    The routine's state for a checkpoint (raises CheckpointError naming what
+    cannot be pickled).
+``figures(entry) -> dict``
+    Extra per-routine figures for ``metrics()`` (pids, CPU, RSS for processes).
+
+Death notice: a replica that dies posts CRASHED with the deliveries it lost; the
+supervisor's restart logic (``restarts.py``) does the rest, the same for every kind.
+A third backend (Ray, next) is written against this interface alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psutil
+import pykka
+
+from routilux.runtime.mailbox import Mailbox
+from routilux.runtime.messages import RESTARTED
+from routilux.runtime.process_actor import ProcessRoutineActor
+from routilux.runtime.replicas import apply_replica_states
+from routilux.runtime.snapshot import check_process_state, pickle_state
+from routilux.runtime.thread_actor import ThreadRoutineActor
+from routilux.runtime.wire import dumps_or_explain
+
+THREAD_BATCH = 64  # deliveries handed to a thread actor at once (concurrent mode)
+PROCESS_CREDIT = 2  # per process replica: one step running, one waiting in the pipe
+
+
+class ThreadBackend:
+    """Replicas are pykka threads hosting the routine object itself."""
+
+    credit = THREAD_BATCH
+
+    def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
+        inbox = Mailbox()
+        handle.ref = ThreadRoutineActor.start(handle, entry.routine, entry.routine_id, env, inbox)
+        inbox.ref = handle.ref
+        handle.inbox = inbox
+        return []
+
+    def deliver(self, handle: Any, batch: list[Any]) -> None:
+        handle.inbox.post(batch)
+
+    def restart(self, entry: Any, handle: Any, env: Any) -> None:
+        handle.outstanding = 0  # the dead thread's deliveries came back as lost
+        handle.suspended = 0
+        self.start(entry, handle, env)
+        env.mailbox.post((RESTARTED, handle, None, None))  # no pid: a thread
+
+    def stop(self, handle: Any) -> None:
+        _stop(handle)
+
+    def join(self, handle: Any, timeout: float) -> None:
+        _join(handle, timeout)
+
+    def sync(self, entry: Any) -> None:
+        """Nothing to do: the routine object is the one that ran."""
+
+    def record(self, entry: Any) -> dict[str, Any]:
+        return {"state": pickle_state(entry.routine_id, entry.routine)}
+
+    def figures(self, entry: Any) -> dict[str, Any]:
+        return {}
+
+
+class ProcessBackend:
+    """Replicas are child processes, each hosting a cloudpickled copy of the routine."""
+
+    credit = PROCESS_CREDIT
+
+    def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
+        rid = entry.routine_id
+        routine_bytes = dumps_or_explain(entry.routine, f"routine {rid!r}:")
+        handle.ref = ProcessRoutineActor.start(handle, rid, routine_bytes, env, entry.plan.timeout)
+        return [handle.ref.ask(("spawn", handle.state_bytes), block=False)]
+
+    def deliver(self, handle: Any, batch: list[Any]) -> None:
+        handle.direct.submit(batch)
+
+    def restart(self, entry: Any, handle: Any, env: Any) -> None:
+        handle.ref.tell(("respawn", handle.state_bytes))
+
+    def stop(self, handle: Any) -> None:
+        _stop(handle)
+
+    def join(self, handle: Any, timeout: float) -> None:
+        _join(handle, timeout)
+
+    def sync(self, entry: Any) -> None:
+        states = [a.state_bytes for a in entry.actors]
+        if entry.synced is not None and all(
+            new is old for new, old in zip(states, entry.synced, strict=True)
+        ):
+            return  # nothing new reported since the last time
+        entry.synced = states
+        apply_replica_states(
+            entry.routine, entry.routine_id, states, [a.stats for a in entry.actors]
+        )
+
+    def record(self, entry: Any) -> dict[str, Any]:
+        for actor in entry.actors:
+            check_process_state(entry.routine_id, actor.state_bytes)
+        return {
+            "replicas": [a.state_bytes for a in entry.actors],
+            "stats": [a.stats for a in entry.actors],
+        }
+
+    def figures(self, entry: Any) -> dict[str, Any]:
+        """pids, summed CPU % and RSS of the replicas (psutil)."""
+        pids, cpu, rss = [], 0.0, 0
+        for actor in entry.actors:
+            if actor.pid is None or not actor.alive:
+                continue
+            pids.append(actor.pid)
+            try:
+                if actor.process is None or actor.process.pid != actor.pid:
+                    actor.process = psutil.Process(actor.pid)
+                    actor.process.cpu_percent(None)  # primes the counter
+                cpu += actor.process.cpu_percent(None)
+                rss += actor.process.memory_info().rss
+            except psutil.Error:
+                continue
+        return {"pids": pids, "cpu_percent": round(cpu, 1), "rss_bytes": rss}
+
+
+BACKENDS: dict[str, Any] = {"thread": ThreadBackend(), "process": ProcessBackend()}
+
+
+def backend_for(execution: str) -> Any:
+    """The backend of an ``execution=`` kind."""
+    return BACKENDS[execution]
+
+
+def _stop(handle: Any) -> None:
+    try:
+        handle.ref.stop(block=False)
+    except pykka.ActorDeadError:
+        pass
+
+
+def _join(handle: Any, timeout: float) -> None:
+    if handle.thread is not None:
+        handle.thread.join(timeout)

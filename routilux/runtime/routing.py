@@ -1,0 +1,340 @@
+"""Routing: emits become deliveries, deliveries go to replicas, results come back.
+
+Depends on the ledger, the job book and failures. This is the hot path: an EMIT is
+turned into one delivery per connected slot (rule *delivery*, in connection order,
+with parameter mapping); queued deliveries are handed to replicas with room
+(credit); a DONE frees the credit and settles the job. Backpressure (rule *bounded
+memory*) is applied here: a routine whose queue reaches the limit is marked full.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from routilux.exceptions import RoutineCrashedError
+from routilux.output_handler import deliver_output
+from routilux.runtime.bus import STEP_FINISHED, STEP_STARTED
+from routilux.runtime.dispatch import JobRun
+from routilux.runtime.failures import Failures, new_routine_state
+from routilux.runtime.ids import delivery_id, emit_id
+from routilux.runtime.jobs import JobBook
+from routilux.runtime.ledger import ActorHandle, Ledger, RoutineEntry
+from routilux.runtime.messages import TIMER, Delivery, ErrorInfo
+from routilux.slot import merge_data
+
+logger = logging.getLogger("routilux.supervisor")
+
+
+class Router:
+    """Routes one flow's messages (see the module docstring)."""
+
+    def __init__(self, ledger: Ledger, jobs: JobBook, failures: Failures) -> None:
+        self.ledger = ledger
+        self.jobs = jobs
+        self.failures = failures
+
+    # -- emits -----------------------------------------------------------------------
+    def on_emit(self, parent: Delivery, n: int, rid: str, event: str, data: dict) -> None:
+        job = parent.job
+        if not job.live:
+            return
+        if n < parent.emitted:
+            return  # a retried or redelivered step re-emitting what was already routed
+        parent.emitted = n + 1
+        if job.history:
+            job.state.record_execution(rid, event, data)
+        routes = self.ledger.plan.routes.get((rid, event))
+        if routes:
+            self.route(job, emit_id(parent.id, n), routes, data)
+
+    def route(self, job: JobRun, eid: int, routes: list, data: dict) -> None:
+        """One delivery per target of an emit, in connection order."""
+        enqueue = self.enqueue
+        for k, (dst, slot, connection) in enumerate(routes):
+            if connection.param_mapping:
+                payload = connection.apply_mapping(data)
+            else:
+                payload = data if k == 0 else dict(data)
+            enqueue(job, Delivery(eid if k == 0 else delivery_id(eid, k), job, dst, slot, payload))
+
+    def enqueue(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
+        """Queue a delivery for its routine (at the front for redeliveries)."""
+        ledger = self.ledger
+        entry = ledger.entries[delivery.routine_id]
+        if entry.broken is not None:
+            self.fail_unroutable(job, entry, delivery)
+            return
+        entry.queued += 1
+        job.queued += 1
+        gate = ledger.gate
+        if entry.queued >= gate.limit:
+            gate.mark_full(entry.routine_id)
+            if entry.routine_id not in gate.escape and entry.all_suspended():
+                # Filling the queue of a blocked routine may close a blocked cycle.
+                cycle = self.blocked_cycle(entry)
+                if cycle:
+                    gate.escape[entry.routine_id] = cycle
+        ledger.dispatcher.push(job, delivery, front)
+
+    # -- sending ---------------------------------------------------------------------
+    def send_one(self, job: JobRun, delivery: Delivery) -> None:
+        """Send one delivery to a replica with room, or park the job until one has it."""
+        entry = self.ledger.entries[delivery.routine_id]
+        if entry.broken is not None:
+            self.fail_unroutable(job, entry, delivery)
+            return
+        actor = entry.pick_actor()
+        if actor is None:
+            # Every replica is full (other jobs' steps) or restarting: the job waits
+            # for a DONE or RESTARTED of this routine rather than over-filling it.
+            job.queue.appendleft(delivery)
+            entry.waiting_jobs.add(job)
+            return
+        self.send_batch(job, actor, [delivery])
+
+    def send_batch(self, job: JobRun, actor: ActorHandle, batch: list[Delivery]) -> None:
+        """Hand ``batch`` of ``job`` to ``actor``: merge slot data, count, send."""
+        ledger = self.ledger
+        entry = ledger.entries[actor.routine_id]
+        count = len(batch)
+        entry.queued -= count
+        job.queued -= count
+        if entry.queued < ledger.gate.limit and ledger.gate.full:
+            ledger.gate.mark_room(entry.routine_id)
+        ready = []
+        for delivery in batch:
+            if delivery.call_data is None and not self._prepare(job, entry, delivery):
+                continue
+            ready.append(delivery)
+        if not ready:
+            return
+        job.in_flight += len(ready)
+        if actor.outstanding == 0:
+            ledger.busy_actors += 1
+        actor.outstanding += len(ready)
+        ledger.outstanding_total += len(ready)
+        seq = ledger.seq
+        for delivery in ready:
+            seq += 1
+            delivery.seq = seq
+        ledger.seq = seq
+        bus = ledger.bus
+        if bus.active:
+            for delivery in ready:
+                bus.publish(
+                    STEP_STARTED,
+                    ledger.flow_id,
+                    job.job_id,
+                    routine=actor.routine_id,
+                    replica=actor.index,
+                    message_id=delivery.id,
+                )
+        job.state.current_routine_id = actor.routine_id
+        entry.backend.deliver(actor, ready)
+
+    def _prepare(self, job: JobRun, entry: RoutineEntry, delivery: Delivery) -> bool:
+        """Apply the slot's merge strategy; a failing merge fails the message."""
+        slot = entry.routine._slots[delivery.slot]
+        key = (entry.routine_id, delivery.slot)
+        if slot.merge_strategy == "override":
+            job.slot_data[key] = delivery.call_data = delivery.data
+            return True
+        try:
+            stored, delivery.call_data = merge_data(
+                slot.merge_strategy, job.slot_data.get(key, {}), delivery.data
+            )
+        except Exception as exc:
+            self.fail_step(job, entry, delivery, ErrorInfo.from_exception(exc), None, None)
+            return False
+        job.slot_data[key] = stored
+        return True
+
+    # -- results ---------------------------------------------------------------------
+    def on_done(
+        self,
+        actor: ActorHandle,
+        delivery: Delivery,
+        error: ErrorInfo | None,
+        started: float,
+        ended: float,
+    ) -> None:
+        ledger = self.ledger
+        entry = ledger.release(actor, 1)
+        job = delivery.job
+        job.in_flight -= 1
+        if entry is None:
+            return
+        rid = entry.routine_id
+        seconds = ended - started
+        entry.figures.record(seconds)
+        if ledger.bus.active:
+            ledger.bus.publish(
+                STEP_FINISHED,
+                ledger.flow_id,
+                job.job_id,
+                routine=rid,
+                replica=actor.index,
+                message_id=delivery.id,
+                duration=seconds,
+                error=None if error is None else error.summary(),
+            )
+        if not job.live:
+            return
+        state = job.state.routine_states.get(rid)
+        if state is None:
+            state = job.state.routine_states[rid] = new_routine_state(started + ledger.wall_offset)
+        state["last_end"] = ended + ledger.wall_offset
+        state["total_seconds"] += seconds
+        _record_step_time(state, seconds)
+        if error is not None:
+            self.fail_step(job, entry, delivery, error, state, started)
+            return
+        entry.figures.processed += 1
+        state["processed"] += 1
+        state["status"] = "completed"
+        if delivery.attempt:  # 0.10's record of a success that needed retries
+            first = delivery.first_started
+            state["execution_time"] = ended - (started if first is None else first)
+            if job.history:
+                job.state.record_execution(
+                    rid, "completed", {"execution_time": state["execution_time"], "retried": True}
+                )
+        else:
+            state["execution_time"] = seconds
+        ledger.dispatcher.mark(job, rid)
+        if job.in_flight == 0:
+            self.jobs.settle(job)
+
+    def fail_step(
+        self,
+        job: JobRun,
+        entry: RoutineEntry,
+        delivery: Delivery,
+        error: ErrorInfo,
+        state: dict | None,
+        started: float | None,
+    ) -> None:
+        """A step failed: apply the error strategy; retries are timed from here."""
+        delay = self.failures.failed_step(job, entry, delivery, error, state, started)
+        if delay is None:
+            return
+        post = self.ledger.mailbox.post
+        handle = self.ledger.timers.call_later(
+            delay, lambda: post((TIMER, self._retry_due, job, delivery))
+        )
+        job.timers[delivery.id] = (handle, delivery)
+        self.ledger.dispatcher.mark(job, entry.routine_id)  # its other messages go on
+        self.jobs.settle(job)  # a pause waiting for this step can now complete
+
+    def fail_unroutable(self, job: JobRun, entry: RoutineEntry, delivery: Delivery) -> None:
+        """A message for a routine that is out of service fails (its strategy applies)."""
+        error = RoutineCrashedError(
+            f"routine {entry.routine_id!r} is out of service: {entry.broken}"
+        )
+        self.fail_step(job, entry, delivery, ErrorInfo.from_exception(error), None, None)
+
+    def _retry_due(self, job: JobRun, delivery: Delivery) -> None:
+        job.timers.pop(delivery.id, None)
+        if job.live:
+            self.enqueue(job, delivery, front=True)
+
+    def on_returned(self, actor: ActorHandle, deliveries: list[Delivery]) -> None:
+        count = len(deliveries)
+        self.ledger.release(actor, count)
+        job = deliveries[0].job
+        job.in_flight -= count
+        if not job.live:
+            self.jobs.count_dropped(job, deliveries)
+            return
+        job.returned.extend(deliveries)
+        if job.running or job.in_flight == 0:
+            self.jobs.requeue_returned(job)
+        self.jobs.settle(job)
+
+    def on_suspend(
+        self, actor: ActorHandle, delivery: Delivery, change: int, targets: tuple[str, ...]
+    ) -> None:
+        ledger = self.ledger
+        actor.suspended += change
+        if change > 0:
+            actor.waiting_on = targets
+        ledger.suspended_total += change
+        delivery.job.suspended += change
+        ledger.dispatcher.mark(delivery.job)
+        if change <= 0:
+            return
+        self.jobs.settle(delivery.job)  # a pausing job may be waiting for this step
+        entry = ledger.entries.get(actor.routine_id)
+        if entry is not None and entry.routine_id in ledger.gate.full:
+            cycle = self.blocked_cycle(entry)
+            if cycle:
+                ledger.gate.escape[entry.routine_id] = cycle
+
+    def blocked_cycle(self, entry: RoutineEntry) -> frozenset[str]:
+        """Rule *bounded memory*, its one escape: when every replica of ``entry``
+        waits in emit() on a full routine that (through routines equally blocked)
+        waits on ``entry`` itself — a routine feeding itself, or a cycle of routines
+        each feeding the next — nobody could drain those queues. Returns the
+        routines of that cycle, whose emits into ``entry`` are let through instead
+        of deadlocking; emits from outside the cycle still wait. Empty when there
+        is no such cycle (a relay between a fast producer and a slow consumer is
+        not one, and stays bounded)."""
+        if not entry.all_suspended():
+            return frozenset()
+        start = entry.routine_id
+        full = self.ledger.gate.full
+        entries = self.ledger.entries
+        stack, seen = [entry], {start}
+        found = False
+        while stack:
+            for actor in stack.pop().actors:
+                for target in actor.waiting_on:
+                    if target == start:
+                        found = True
+                    if target in seen or target not in full:
+                        continue
+                    seen.add(target)
+                    blocked = entries.get(target)
+                    if blocked is not None and blocked.all_suspended():
+                        stack.append(blocked)
+        return frozenset(seen) if found else frozenset()
+
+    def on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
+        state = delivery.job.state
+        now = datetime.now()
+        state.output_log.append(
+            {
+                "routine_id": rid,
+                "output_type": output_type,
+                "data": data,
+                "timestamp": now.isoformat(),
+            }
+        )
+        handler = state.output_handler
+        if handler is not None:
+            try:
+                deliver_output(handler, state.job_id, rid, output_type, data, now)
+            except Exception:
+                logger.exception("output handler %r failed for job %s", handler, state.job_id)
+
+    def on_defer(self, delivery: Delivery, rid: str, event: str, data: dict) -> None:
+        delivery.job.state.deferred_events.append(
+            {
+                "routine_id": rid,
+                "event_name": event,
+                "data": data,
+                "timestamp": datetime.now().isoformat(),
+            }
+        )
+
+
+def _record_step_time(state: dict[str, Any], seconds: float) -> None:
+    """Per-job shortest and longest step of a routine (for the tracker's 0.10 keys)."""
+    low = state.get("min_seconds")
+    if low is None or seconds < low:
+        state["min_seconds"] = seconds
+    high = state.get("max_seconds")
+    if high is None or seconds > high:
+        state["max_seconds"] = seconds
