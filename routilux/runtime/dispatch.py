@@ -62,6 +62,21 @@ class JobRun:
         self.returned: list[Delivery] = []  # handed back unrun while pausing
 
 
+def put_back(queue: deque[Delivery], delivery: Delivery) -> None:
+    """Put a delivery that was dispatched before (redelivered after a crash, handed
+    back unrun, or due for a retry) at the front, in its first dispatch order among
+    the others put back: a crash and a hand-back racing each other cannot swap two
+    messages (rule *ordering*)."""
+    seq = delivery.seq
+    index = 0
+    if seq:
+        for item in queue:
+            if not item.seq or item.seq > seq:
+                break
+            index += 1
+    queue.insert(index, delivery)
+
+
 class Dispatcher:
     """What the supervisor asks of a dispatch discipline.
 
@@ -120,13 +135,9 @@ class SequentialDispatcher(Dispatcher):
 
     def push(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
         if front:
-            job.queue.appendleft(delivery)
+            put_back(job.queue, delivery)
         else:
             job.queue.append(delivery)
-        self.ready.add(job)
-
-    def push_front(self, job: JobRun, deliveries: list[Delivery]) -> None:
-        job.queue.extendleft(reversed(deliveries))
         self.ready.add(job)
 
     def mark(self, job: JobRun, routine_id: str | None = None) -> None:
@@ -203,7 +214,7 @@ class ConcurrentDispatcher(Dispatcher):
         if not q:
             self.work.setdefault(rid, deque()).append(job)
         if front:
-            q.appendleft(delivery)
+            put_back(q, delivery)
         else:
             q.append(delivery)
         self.dirty.add(rid)
