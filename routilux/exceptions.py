@@ -43,6 +43,11 @@ class CheckpointError(RoutiluxError):
     """A checkpoint could not be written, or failed verification when read."""
 
 
+class CheckpointSkipped(CheckpointError):
+    """No consistent cut was possible now (a step in flight waits on backpressure);
+    the checkpoint is tried again soon (rule *cuts never wait on dispatch*)."""
+
+
 class FlowFileError(ConfigurationError):
     """A flow file is malformed or describes a flow that cannot be built.
 
@@ -57,6 +62,7 @@ class FlowFileError(ConfigurationError):
 
 __all__ = [
     "CheckpointError",
+    "CheckpointSkipped",
     "ConfigurationError",
     "ExpressionEvaluationError",
     "FlowFileError",

@@ -168,6 +168,20 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
             return supervisor.ask(commands.GetCheckpointError())
         return self._last_checkpoint_error
 
+    def fix_id(self, flow_id: str) -> None:
+        """Give a flow built without ``flow_id`` a stable id before it first runs,
+        so that its jobs can be recovered by a later process (``routilux run`` does
+        this for such flows, deriving the id from where the flow is defined)."""
+        check_str("flow_id", flow_id)
+        with self._lock:
+            if self._supervisor is not None:
+                raise FlowStateError(
+                    f"flow {self.flow_id!r} is running; its id can only be set before"
+                )
+            self.flow_id = flow_id
+            self._anonymous = False
+            self._graph_version += 1
+
     @property
     def has_fixed_id(self) -> bool:
         """False when the flow was built without ``flow_id``: its id is new in every

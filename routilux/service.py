@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from routilux._validate import check_int, check_number, invalid
-from routilux.checkpoint.stores import CheckpointStore, SQLiteStore, open_store
+from routilux.checkpoint.stores import DEFAULT_STORE, CheckpointStore, SQLiteStore, open_store
 from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.flow import Flow
 from routilux.job_state import JobState
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
 
 logger = logging.getLogger("routilux.service")
-
-DEFAULT_STORE = Path(".routilux") / "routilux.sqlite3"
 
 
 class Runtime:

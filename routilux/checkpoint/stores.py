@@ -13,12 +13,16 @@ Both keep the previous good checkpoint until a new one is complete, prune old on
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from routilux.checkpoint.boundary import as_path
 from routilux.checkpoint.directory_store import DirectoryStore
 from routilux.checkpoint.sqlite_store import SQLiteStore
 from routilux.checkpoint.store import KEY_ENV, CheckpointStore, FinishedJob, verify_blob
+
+#: Where the ``routilux`` command and :class:`~routilux.Runtime` keep their store by default.
+DEFAULT_STORE = Path(".routilux") / "routilux.sqlite3"
 
 
 def open_store(path: str | os.PathLike[str], **kwargs: Any) -> CheckpointStore:
@@ -31,6 +35,7 @@ def open_store(path: str | os.PathLike[str], **kwargs: Any) -> CheckpointStore:
 
 
 __all__ = [
+    "DEFAULT_STORE",
     "KEY_ENV",
     "CheckpointStore",
     "DirectoryStore",

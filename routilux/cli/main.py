@@ -3,8 +3,8 @@ live in :mod:`routilux.cli.flowfile_cmds`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import signal
 import sys
 from datetime import datetime
@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from routilux._validate import check_number
+from routilux.checkpoint.stores import DEFAULT_STORE as STORE_PATH
 from routilux.cli.flowfile_cmds import (
     allow_option,
     option_given,
@@ -26,7 +27,7 @@ from routilux.cli.flowfile_cmds import (
 from routilux.cli.results import print_result
 from routilux.exceptions import RoutiluxError
 
-DEFAULT_STORE = os.path.join(".routilux", "routilux.sqlite3")
+DEFAULT_STORE = str(STORE_PATH)  # as click shows it
 EXIT_INTERRUPTED = 130
 
 
@@ -65,7 +66,7 @@ def _status_line(job: Any) -> str:
 
 
 def _resume_hint(flow: Any, job: Any) -> str:
-    if getattr(flow, "_anonymous", False):
+    if not flow.has_fixed_id:
         return (
             "this flow has no flow_id, so its jobs cannot be resumed: give Flow() a "
             "flow_id to make them resumable"
@@ -248,13 +249,23 @@ def run(
     _warn_unknown_params(flow, entry, slot, entry_params)
     if flow.checkpoint_store is None or option_given("store"):  # a flow file may name one
         flow.checkpoint_store = _open_store(store)
-    if not flow._anonymous:
-        flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
-        record_allow(flow.checkpoint_store, flow.flow_id, allow)
+    if not flow.has_fixed_id:
+        # Stable across runs of the same definition, so an interrupted job resumes.
+        flow.fix_id(_derived_id(target))
+    flow.checkpoint_store.set_meta(f"flow:{flow.flow_id}", _portable(target))
+    record_allow(flow.checkpoint_store, flow.flow_id, allow)
     console = Console(stderr=False)
     job = flow.execute(entry, entry_params, entry_slot=slot, timeout=timeout, wait=False)
     click.echo(f"job {job.job_id} started (flow {flow.flow_id!r}, entry {entry}.{slot})")
     _finish(flow, job, console, progress=not no_progress)
+
+
+def _derived_id(target: str) -> str:
+    """A flow id for a flow built without one: its name and where it is defined."""
+    portable = _portable(target)
+    source, _, name = portable.rpartition(":")
+    digest = hashlib.sha256(portable.encode()).hexdigest()[:8]
+    return f"{Path(source).stem or source}:{name}@{digest}"
 
 
 def _portable(target: str) -> str:
@@ -324,6 +335,8 @@ def resume(
     if target is None:
         _fail(f"job {job_id} belongs to flow {flow_id!r}; say where it is defined with --flow")
     flow = _load(target, allow or recorded_allow(checkpoint_store, flow_id))
+    if not flow.has_fixed_id and flow_id == _derived_id(target):
+        flow.fix_id(flow_id)  # `routilux run` named it so
     if flow.flow_id != flow_id:
         _fail(f"{target} builds flow {flow.flow_id!r}, but job {job_id} belongs to {flow_id!r}")
     jobs_back = {j.job_id: j for j in flow.recover(checkpoint_store)}

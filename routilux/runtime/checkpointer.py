@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from routilux.exceptions import CheckpointError
+from routilux.exceptions import CheckpointError, CheckpointSkipped
 from routilux.job_state import JobState
 from routilux.runtime.bus import CHECKPOINT_WRITTEN
 from routilux.runtime.cut import encode_cut, finished_record, job_summary
@@ -32,10 +32,6 @@ class Ticket(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         self.error: BaseException | None = None
-
-
-class CheckpointSkipped(CheckpointError):
-    """No consistent cut was possible now (a step in flight waits on backpressure)."""
 
 
 class Checkpointer:

@@ -63,6 +63,11 @@ def slow_flow():
     return build(delay=0.02, flow_id="slow-numbers")
 
 
+def slow_anonymous_flow():
+    """The slow flow built without a flow_id (``routilux run`` gives it a stable one)."""
+    return build(delay=0.02, flow_id=None)
+
+
 class Flaky(Accumulate):
     """Refuses each number the first time it sees it; a retry succeeds."""
 

@@ -198,6 +198,34 @@ def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path):
     assert job_id in listing.stdout
 
 
+def test_a_flow_without_flow_id_interrupted_is_resumable(tmp_path):
+    """Regression: such a flow got a new id per process, so an interrupted job stayed
+    'running' in `routilux jobs` for good and could not be resumed."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "routilux", "run", f"{FLOWS}:slow_anonymous_flow", "--params",
+         '{"count": 200}', "--no-progress"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        started = run.stdout.readline()
+        job_id = re.search(r"job ([0-9a-f-]+) started", started).group(1)
+        assert "slow_anonymous_flow@" in started, started  # the id it was given
+        for line in run.stderr:
+            if line.startswith("progress 5"):
+                break
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=30)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 130
+    assert f"routilux resume {job_id}" in out
+    resumed = routilux("resume", job_id, "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    listing = routilux("jobs", cwd=tmp_path)
+    assert f"{job_id}  completed" in listing.stdout, listing.stdout
+
+
 def test_version_and_python_dash_m(tmp_path):
     result = routilux("--version", cwd=tmp_path)
     assert result.returncode == 0 and "0.11" in result.stdout
