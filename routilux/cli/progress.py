@@ -17,6 +17,7 @@ from rich.table import Table
 
 from routilux.flow import Flow
 from routilux.job_state import JobState
+from routilux.runtime.bus import JOB_FINISHED, JOB_PAUSED, METRICS
 
 # Column, and whether it is right-aligned; in the order shown.
 COLUMNS = (
@@ -41,9 +42,9 @@ def _rss(value: Any) -> str:
     return f"{value / (1024 * 1024):.0f}M"
 
 
-def _rows(flow: Flow) -> list[dict[str, str]]:
+def _rows(metrics: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
     rows = []
-    for rid, figures in flow.metrics().items():
+    for rid, figures in metrics.items():
         mode = figures.get("execution", "thread")
         if figures.get("workers", 1) > 1:
             mode += f" x{figures['workers']}"
@@ -83,10 +84,16 @@ def choose_columns(rows: list[dict[str, str]], width: int) -> list[str]:
     return columns
 
 
-def progress_table(flow: Flow, job: JobState, width: int = 200) -> Table:
+def progress_table(
+    flow: Flow,
+    job: JobState,
+    width: int = 200,
+    metrics: dict[str, dict[str, Any]] | None = None,
+) -> Table:
     """One row per routine: processed, queued, busy, failed, restarts, CPU, RSS
-    (as many of these as fit in ``width``)."""
-    rows = _rows(flow)
+    (as many of these as fit in ``width``), from a metrics snapshot of the event bus
+    (or, without one, from ``flow.metrics()``)."""
+    rows = _rows(flow.metrics() if metrics is None else metrics)
     columns = choose_columns(rows, width)
     table = Table(
         title=f"job {job.job_id[:8]} · {job.status}",
@@ -122,20 +129,28 @@ def summary(flow: Flow, job: JobState) -> str:
     )
 
 
-def watch(flow: Flow, job: JobState, console: Console, refresh: float = 0.2) -> None:
-    """Redraw the table until the job settles, then print it and a summary once
-    (KeyboardInterrupt propagates)."""
-    if console.is_terminal:
-        with Live(
-            progress_table(flow, job, console.width),
-            console=console,
-            refresh_per_second=10,
-            transient=True,
-        ) as live:
+def watch(flow: Flow, job: JobState, console: Console, refresh: float = 0.5) -> None:
+    """Redraw the table from the flow's event bus (its metrics snapshots) until the
+    job settles, then print it and a summary once (KeyboardInterrupt propagates)."""
+    events = flow.subscribe(kinds=[METRICS, JOB_FINISHED, JOB_PAUSED], maxsize=64)
+    try:
+        if console.is_terminal:
+            with Live(
+                progress_table(flow, job, console.width),
+                console=console,
+                refresh_per_second=10,
+                transient=True,
+            ) as live:
+                while not job.wait(0):
+                    event = events.get(refresh)
+                    if event is not None and event.kind == METRICS:
+                        live.update(
+                            progress_table(flow, job, console.width, event.data["routines"])
+                        )
+        else:
             while not job.wait(refresh):
-                live.update(progress_table(flow, job, console.width))
-    else:
-        while not job.wait(refresh):
-            pass
+                pass
+    finally:
+        events.close()
     console.print(progress_table(flow, job, console.width))
     console.print(summary(flow, job), highlight=False)

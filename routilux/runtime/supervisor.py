@@ -240,6 +240,8 @@ class FlowSupervisor(pykka.ThreadingActor):
             try:
                 self.checkpointer.maybe_write()
                 self.ledger.dispatcher.dispatch()
+                if self._metrics_timer is None and self.ledger.bus.active:
+                    self._ensure_metrics_timer()  # someone may have subscribed since
             except Exception as exc:
                 self._internal_error(None, exc)
             self.ledger.gate.notify()
@@ -346,6 +348,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         and jobs run (coalesced: one snapshot per tick, whatever happened)."""
         ledger = self.ledger
         if self._metrics_timer is not None or not ledger.bus.wants(METRICS):
+            return
+        if not ledger.jobs:
             return
         post = self.mailbox.post
         self._metrics_timer = ledger.timers.call_later(

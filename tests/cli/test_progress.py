@@ -67,3 +67,29 @@ def test_rendered_at_40_columns_nothing_is_cut():
     text = out.getvalue()
     assert "…" not in text and all(len(line) <= 40 for line in text.splitlines())
     assert "done" in text and "failed" in text
+
+
+def test_live_progress_is_drawn_from_the_event_bus(make_flow):
+    """The live table is a subscriber of the flow's bus (metrics snapshots), not a
+    poller of the supervisor; the subscription ends with the job."""
+    import threading
+
+    from helpers import wait_until
+
+    from routilux.cli.progress import watch
+
+    release = threading.Event()
+    flow = make_flow()
+    flow.add_routine(Node(lambda node, data: release.wait(30)), "slow")
+    job = flow.execute("slow", {}, wait=False)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    watcher = threading.Thread(target=watch, args=(flow, job, console, 0.05), daemon=True)
+    watcher.start()
+    assert wait_until(lambda: flow.bus.active, 10), "the progress view never subscribed"
+    snapshot = flow.subscribe(kinds=["metrics"]).get(10)
+    assert snapshot is not None and snapshot.data["routines"]["slow"]["in_flight"] == 1
+    release.set()
+    watcher.join(30)
+    assert not watcher.is_alive()
+    assert "completed" in out.getvalue()
