@@ -30,6 +30,7 @@ class Event:
         self.name = name
         self.routine = routine
         self.output_params = list(output_params or [])
+        self.undeclared_warned = False  # emits with keys it does not declare: warned once
         self.connections: list[Connection] = []
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 import weakref
 from collections.abc import Callable
@@ -34,6 +35,27 @@ def added_to_flow(routine: Any, flow: Any) -> None:
 def _check_name(name: Any, what: str) -> None:
     if not isinstance(name, str) or not name:
         raise ConfigurationError(f"{what} name must be a non-empty string, got {name!r}")
+
+
+logger = logging.getLogger("routilux.routine")
+
+
+def _check_declared(routine: Any, event: Any, data: dict[str, Any]) -> None:
+    """Warn once per event when an emit carries keys the event does not declare
+    (they are delivered all the same, as in 0.10)."""
+    extra = sorted(set(data) - set(event.output_params))
+    if extra:
+        event.undeclared_warned = True
+        logger.warning(
+            "%s.emit(%r) sent %s, which event %r does not declare (declared: %s); "
+            "delivered anyway. Add them to define_event(%r, [...]) to silence this.",
+            type(routine).__name__,
+            event.name,
+            ", ".join(map(repr, extra)),
+            event.name,
+            ", ".join(map(repr, event.output_params)),
+            event.name,
+        )
 
 
 def _is_flow(value: Any) -> bool:
@@ -123,6 +145,8 @@ class Routine:
             )
         if flow is not None and not _is_flow(flow):
             data["flow"] = flow  # a data key named "flow", not the 0.10 flow argument
+        if event.output_params and not getattr(event, "undeclared_warned", False):
+            _check_declared(self, event, data)
         step = current_step()
         if step is None:
             try:

@@ -290,3 +290,39 @@ def test_unknown_event_inside_a_flow_fails_the_job(make_flow):
     assert job.status == "failed"
     assert job.failures[0]["exception_type"] == "ConfigurationError"
     assert "missing" in job.failures[0]["message"]
+
+
+def test_emitting_undeclared_keys_is_delivered_and_warned_once_per_event(caplog):
+    import logging
+
+    from routilux import Flow
+
+    class Emitter(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("out", ["value"])
+
+        def go(self, n=3):
+            for i in range(n):
+                self.emit("out", value=i, extra=i)
+
+    class Keeper(Routine):
+        def __init__(self):
+            super().__init__()
+            self.got = []
+            self.define_slot("inp", handler=lambda value, extra: self.got.append(extra))
+
+    flow = Flow("undeclared")
+    keeper = Keeper()
+    flow.add_routine(Emitter(), "emitter")
+    flow.add_routine(keeper, "keeper")
+    flow.connect("emitter", "out", "keeper", "inp")
+    try:
+        with caplog.at_level(logging.WARNING, logger="routilux.routine"):
+            assert flow.execute("emitter", {"n": 3}, timeout=30).status == "completed"
+    finally:
+        flow.shutdown()
+    assert keeper.got == [0, 1, 2], "undeclared keys are delivered (as in 0.10)"
+    warned = [r for r in caplog.records if "does not declare" in r.getMessage()]
+    assert len(warned) == 1 and "'extra'" in warned[0].getMessage()
