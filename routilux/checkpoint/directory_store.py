@@ -18,6 +18,7 @@ from routilux.checkpoint.format import peek_jobs
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 
 _TERMINAL = ("completed", "failed", "cancelled")
+_LISTED = ("job_id", "flow_id", "status", "error", "updated_at")
 
 
 class DirectoryStore(CheckpointStore):
@@ -170,12 +171,15 @@ class DirectoryStore(CheckpointStore):
                 known = {}
         now = time.time()
         for job in jobs:
+            before = known.get(job["job_id"], {})
             known[job["job_id"]] = {
                 "job_id": job["job_id"],
                 "flow_id": flow_id,
                 "status": job["status"],
                 "error": job.get("error"),
                 "updated_at": job.get("updated_at", now),
+                "created_at": job.get("created_at") or before.get("created_at") or now,
+                "finished_at": job.get("finished_at"),
             }
         known = {
             k: v
@@ -238,14 +242,27 @@ class DirectoryStore(CheckpointStore):
     def list_jobs(
         self, flow_id: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
+        rows = [
+            {key: row[key] for key in _LISTED}
+            for row in self._listing_rows()
+            if (flow_id is None or row["flow_id"] == flow_id)
+            and (status is None or row["status"] == status)
+        ]
+        return sorted(rows, key=lambda r: r["updated_at"])
+
+    def _listing_rows(self) -> list[dict[str, Any]]:
         rows = []
         for directory in sorted(d for d in self.path.iterdir() if d.is_dir()):
-            for row in self._job_rows(directory).values():
-                if (flow_id is None or row["flow_id"] == flow_id) and (
-                    status is None or row["status"] == status
-                ):
-                    rows.append(row)
-        return sorted(rows, key=lambda r: r["updated_at"])
+            rows.extend(self._job_rows(directory).values())
+        return rows
+
+    @store_errors("read finished jobs")
+    def load_finished_job(self, flow_id: str, job_id: str) -> bytes | None:
+        with self._lock:
+            files = self._finished_files(self._flow_dir(flow_id, create=False))
+        name = f"{_dir_name(job_id)}.job"
+        mine = [f for f in files if _job_part(f) == name]
+        return mine[-1].read_bytes() if mine else None
 
     def _job_rows(self, directory: Path) -> dict[str, dict[str, Any]]:
         """The job list of one flow: ``jobs.json``, corrected by what is newer than
@@ -267,6 +284,8 @@ class DirectoryStore(CheckpointStore):
                         "status": job.get("status"),
                         "error": job.get("error"),
                         "updated_at": job.get("updated_at", mtime),
+                        "created_at": job.get("created_at") or (row or {}).get("created_at"),
+                        "finished_at": job.get("finished_at"),
                     }
         for intent in directory.glob("*.intent"):
             job_id = _flow_id(intent.name[: -len(".intent")])
@@ -278,6 +297,7 @@ class DirectoryStore(CheckpointStore):
                     "status": "running",
                     "error": None,
                     "updated_at": intent.stat().st_mtime,
+                    "created_at": intent.stat().st_mtime,
                 }
         return rows
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from routilux.checkpoint.boundary import check_ours, check_sqlite_path, quick_check, store_errors
+from routilux.checkpoint.job_query import COLUMNS, JobQuery, sql_where
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 from routilux.exceptions import CheckpointError
 
@@ -20,7 +21,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE INDEX IF NOT EXISTS checkpoints_flow ON checkpoints(flow_id, id);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, status TEXT NOT NULL,
-    error TEXT, updated_at REAL NOT NULL);
+    error TEXT, updated_at REAL NOT NULL, created_at REAL, finished_at REAL);
 CREATE TABLE IF NOT EXISTS intents (
     id INTEGER PRIMARY KEY AUTOINCREMENT, flow_id TEXT NOT NULL,
     job_id TEXT NOT NULL, data BLOB NOT NULL);
@@ -31,6 +32,23 @@ CREATE INDEX IF NOT EXISTS finished_jobs_age ON finished_jobs(flow_id, finished_
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _TERMINAL = "('completed', 'failed', 'cancelled')"
+# Listing 100,000 jobs by page and filter stays fast with these (see job_query.py);
+# the last one serves the retention delete of every checkpoint.
+_JOB_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_flow ON jobs(flow_id, created_at);
+CREATE INDEX IF NOT EXISTS jobs_retention ON jobs(status, updated_at);
+"""
+# A row that knows the job's creation time (from its JobState) sets it; one that
+# does not (an intent, an old caller) keeps the time already listed.
+_UPSERT_JOB = (
+    "INSERT INTO jobs (job_id, flow_id, status, error, updated_at, created_at, finished_at) "
+    "VALUES (?, ?, ?, ?, ?, COALESCE(?, ?), ?) ON CONFLICT(job_id) DO UPDATE SET "
+    "flow_id = excluded.flow_id, status = excluded.status, error = excluded.error, "
+    "updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
+    "created_at = COALESCE(?, jobs.created_at)"
+)
 
 
 class SQLiteStore(CheckpointStore):
@@ -53,6 +71,9 @@ class SQLiteStore(CheckpointStore):
         self._settings(path, keep, retention)
         check_sqlite_path(self.path, create)
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None  # listing queries (see _read)
+        self._read_lock = threading.Lock()
+        self._time_columns = False
         self._db = _connect(self.path, str(self.path) if create else f"file:{self.path}?mode=ro")
         quick_check(self._db, self.path)  # never use a damaged file as if it were sound
         check_ours(self._db, self.path)  # nor another program's database
@@ -67,6 +88,7 @@ class SQLiteStore(CheckpointStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise CheckpointError(
@@ -76,6 +98,22 @@ class SQLiteStore(CheckpointStore):
             extra = Path(str(self.path) + suffix)
             if extra.exists():
                 os.chmod(extra, 0o600)
+
+    def _migrate(self) -> None:
+        """Give a jobs table from before 0.11.1 its time columns and indexes."""
+        self._db.execute("BEGIN IMMEDIATE")  # two processes opening an old file: one migrates
+        try:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name in ("created_at", "finished_at"):
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} REAL")
+            if "created_at" not in columns:
+                self._db.execute("UPDATE jobs SET created_at = updated_at")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.executescript(_JOB_INDEXES)
 
     @store_errors("save a checkpoint")
     def _save(
@@ -108,8 +146,7 @@ class SQLiteStore(CheckpointStore):
                         (flow_id, flow_id, keep_finished),
                     )
                 cur.executemany(
-                    "INSERT OR REPLACE INTO jobs (job_id, flow_id, status, error, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    _UPSERT_JOB,
                     [
                         (
                             j["job_id"],
@@ -117,6 +154,10 @@ class SQLiteStore(CheckpointStore):
                             j["status"],
                             j.get("error"),
                             j.get("updated_at", now),
+                            j.get("created_at"),
+                            now,
+                            j.get("finished_at"),
+                            j.get("created_at"),
                         )
                         for j in jobs
                     ],
@@ -168,10 +209,9 @@ class SQLiteStore(CheckpointStore):
                     "INSERT INTO intents (flow_id, job_id, data) VALUES (?, ?, ?)",
                     (flow_id, job_id, sqlite3.Binary(blob)),
                 )
+                now = time.time()
                 self._db.execute(
-                    "INSERT OR REPLACE INTO jobs (job_id, flow_id, status, error, updated_at) "
-                    "VALUES (?, ?, 'running', NULL, ?)",
-                    (job_id, flow_id, time.time()),
+                    _UPSERT_JOB, (job_id, flow_id, "running", None, now, None, now, None, None)
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -222,6 +262,54 @@ class SQLiteStore(CheckpointStore):
         keys = ("job_id", "flow_id", "status", "error", "updated_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    # -- the job listing (web monitor): its own read connection, never the writer's lock
+    def _read(self, sql: str, args: Any = ()) -> list[tuple]:
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = _connect(self.path, f"file:{self.path}?mode=ro")
+            return self._reader.execute(sql, args).fetchall()
+
+    def _has_time_columns(self) -> bool:
+        if not self._time_columns:  # a read-only view of an old file may lack them
+            columns = {row[1] for row in self._read("PRAGMA table_info(jobs)")}
+            self._time_columns = "created_at" in columns
+        return self._time_columns
+
+    @store_errors("list jobs")
+    def query_jobs(self, query: JobQuery) -> tuple[list[dict[str, Any]], int]:
+        if not self._has_time_columns():
+            return super().query_jobs(query)
+        where, args = sql_where(query)
+        total = self._read("SELECT COUNT(*) FROM jobs" + where, args)[0][0]
+        rows = self._read(
+            f"SELECT {', '.join(COLUMNS)} FROM jobs{where} "
+            "ORDER BY created_at DESC, job_id DESC LIMIT ? OFFSET ?",
+            [*args, query.limit, query.offset],
+        )
+        return [dict(zip(COLUMNS, row, strict=True)) for row in rows], total
+
+    @store_errors("list jobs")
+    def job_row(self, job_id: str) -> dict[str, Any] | None:
+        if not self._has_time_columns():
+            return super().job_row(job_id)
+        rows = self._read(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
+        return dict(zip(COLUMNS, rows[0], strict=True)) if rows else None
+
+    @store_errors("list jobs")
+    def count_jobs(self) -> dict[str, int]:
+        return dict(self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
+
+    @store_errors("read finished jobs")
+    def load_finished_job(self, flow_id: str, job_id: str) -> bytes | None:
+        try:
+            rows = self._read(
+                "SELECT data FROM finished_jobs WHERE flow_id = ? AND job_id = ?",
+                (flow_id, job_id),
+            )
+        except sqlite3.OperationalError:  # read-only view of a store from 0.11.0
+            return None
+        return bytes(rows[0][0]) if rows else None
+
     @store_errors("write metadata")
     def _put_meta(self, key: str, value: str) -> None:
         with self._lock:
@@ -237,6 +325,9 @@ class SQLiteStore(CheckpointStore):
         return row[0] if row else None
 
     def close(self) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
         with self._lock:
             self._db.close()
 

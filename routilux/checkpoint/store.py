@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from routilux._validate import check_int, check_number
 from routilux.checkpoint.boundary import as_path, os_error
 from routilux.checkpoint.format import read_header
+from routilux.checkpoint.job_query import JobQuery, filter_rows, normalize
 from routilux.exceptions import CheckpointError, ConfigurationError
 
 KEY_ENV = "ROUTILUX_CHECKPOINT_KEY"
@@ -192,6 +193,37 @@ class CheckpointStore:
     ) -> list[dict[str, Any]]:
         """Jobs known to the store: ``job_id, flow_id, status, error, updated_at``."""
         raise NotImplementedError
+
+    def query_jobs(self, query: JobQuery) -> tuple[list[dict[str, Any]], int]:
+        """A page of the jobs matching ``query``, newest first, and how many match.
+
+        Rows have the columns of :data:`~routilux.checkpoint.job_query.COLUMNS`.
+        """
+        return filter_rows(self._listing_rows(), query)
+
+    def job_row(self, job_id: str) -> dict[str, Any] | None:
+        """The listing row of ``job_id`` (see :meth:`query_jobs`), or None."""
+        row = next((r for r in self._listing_rows() if r["job_id"] == job_id), None)
+        return None if row is None else normalize(row)
+
+    def count_jobs(self) -> dict[str, int]:
+        """How many jobs the store lists, per status."""
+        counts: dict[str, int] = {}
+        for row in self.list_jobs():
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        return counts
+
+    def load_finished_job(self, flow_id: str, job_id: str) -> bytes | None:
+        """The finished-job record of ``job_id`` (verified header, not unpickled), or None."""
+        for blob in self.load_finished(flow_id):
+            header, _ = read_header(blob, self.key, self.location)
+            if any(job.get("job_id") == job_id for job in header.get("jobs", [])):
+                return blob
+        return None
+
+    def _listing_rows(self) -> list[dict[str, Any]]:
+        """Every listing row, with ``created_at``/``finished_at`` where known."""
+        return self.list_jobs()
 
     def unfinished_jobs(self, flow_id: str) -> list[str]:
         """Ids of the jobs of ``flow_id`` the store holds as not finished."""

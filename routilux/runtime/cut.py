@@ -20,8 +20,10 @@ from routilux.runtime.wire import describe_unpicklable, dumps
 def job_summary(state: Any) -> dict[str, Any]:
     """The listing row of a job (``routilux jobs``), stored beside the checkpoint."""
     row = {"job_id": state.job_id, "status": state.status, "error": state.error}
+    row["created_at"] = state.created_at.timestamp()
     if state.finished_at is not None:
         row["updated_at"] = state.finished_at.timestamp()  # retention counts from here
+        row["finished_at"] = row["updated_at"]
     return row
 
 
