@@ -108,6 +108,7 @@ class JobControlMixin:
         self.job_state = state
         self.execution_tracker = state.execution_tracker
         params = dict(entry_params or {})
+        state.entry = {"routine": entry_routine_id, "slot": entry_slot, "params": dict(params)}
         if self.checkpoint_store is not None:
             self._claim_store()
             self._write_intent(state, entry_routine_id, entry_slot, params, timeout)

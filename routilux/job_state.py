@@ -130,6 +130,8 @@ class JobState:
         self.updated_at = self.created_at
         self.finished_at: datetime | None = None
         self.error: str | None = None
+        #: how the job was started: ``{"routine", "slot", "params"}`` (None if unknown)
+        self.entry: dict[str, Any] | None = None
         self.output_handler: Any = None
         self.execution_tracker: Any = None
         self._settled = threading.Event()
@@ -265,6 +267,7 @@ class JobState:
             "updated_at": self.updated_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "error": self.error,
+            "entry": _jsonable(self.entry),
         }
 
     serialize = to_dict
@@ -290,6 +293,7 @@ class JobState:
             "history_dropped",
             "history_limit",
             "error",
+            "entry",
         ):
             if key in data:
                 setattr(job, key, data[key])
@@ -336,6 +340,7 @@ class JobState:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.pop("_settled", None)  # written by 0.11.0; the status is the truth
         state["_history"] = [ExecutionRecord(*r) for r in state.get("_history", [])]
+        state.setdefault("entry", None)  # pickled before 0.11.1
         self.__dict__.update(state)
         self._settled = threading.Event()
         # From the status, not from the event: a job pickled between its final status

@@ -63,6 +63,7 @@ class Runtime:
         self._stop = threading.Event()
         self._closed = False
         self.bus = EventBus()
+        self._http: Any = None  # the web monitor, once serve_http() started it
 
     def subscribe(
         self,
@@ -232,12 +233,53 @@ class Runtime:
             flow.cancel(state, reason)
         return state
 
+    def pause(self, job: JobState | str, reason: str = "", timeout: float = 10.0) -> JobState:
+        """Pause one job; returns once it is paused (and checkpointed)."""
+        flow, state = self._resolve(job)
+        if flow is None or state.is_terminal:
+            raise FlowStateError(f"job {state.job_id} is {state.status}; it cannot be paused")
+        return flow.pause(state, reason, timeout=timeout)
+
     def resume(self, job: JobState | str) -> JobState:
         """Resume a paused job."""
         flow, state = self._resolve(job)
         if flow is None:
             raise FlowStateError(f"job {state.job_id} is {state.status}; it cannot be resumed")
         return flow.resume(state)
+
+    # ------------------------------------------------------------------ web monitor
+    def serve_http(
+        self, host: str = "127.0.0.1", port: int = 8470, *, token: str | None = None
+    ) -> str:
+        """Serve the HTTP API and the web monitor on a background thread.
+
+        Returns the URL (``port=0`` picks a free port). Binding beyond loopback needs
+        ``token`` (or ``ROUTILUX_TOKEN``). :meth:`shutdown` (and so SIGTERM under
+        :meth:`serve_forever`) stops it. Needs ``pip install 'routilux[web]'``.
+        """
+        try:  # optional dependencies: imported only when asked for
+            from routilux.web.server import WebServer
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the web monitor needs the 'web' extra: pip install 'routilux[web]' ({exc})"
+            ) from None
+        with self._lock:
+            self._check_open()
+            if self._http is not None:
+                raise FlowStateError(f"this runtime already serves HTTP at {self._http.url}")
+            self._http = server = WebServer(self, host, port, token=token)
+        try:
+            return server.start()
+        except BaseException:
+            with self._lock:
+                self._http = None
+            raise
+
+    @property
+    def http_url(self) -> str | None:
+        """The URL of the web monitor, or None when not serving."""
+        server = self._http
+        return None if server is None else server.url
 
     # ------------------------------------------------------------------ lifecycle
     def shutdown(self, drain: bool = False, timeout: float = 30.0) -> None:
@@ -253,6 +295,10 @@ class Runtime:
             self._accepting = False
         if drain:
             self.wait_all(timeout)
+        with self._lock:
+            http, self._http = self._http, None
+        if http is not None:  # before the flows: no request meets a stopped flow
+            http.stop()
         for flow in list(self.flows.values()):
             try:
                 flow.shutdown(timeout=timeout)
@@ -262,6 +308,10 @@ class Runtime:
             self._closed = True
             self._sweep()
         self._stop.set()
+
+    def close(self) -> None:
+        """Same as :meth:`shutdown` with its defaults."""
+        self.shutdown()
 
     def stop(self) -> None:
         """Ask :meth:`serve_forever` to return (thread-safe; usable from a handler)."""
