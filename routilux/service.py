@@ -233,12 +233,15 @@ class Runtime:
             flow.cancel(state, reason)
         return state
 
-    def pause(self, job: JobState | str, reason: str = "", timeout: float = 10.0) -> JobState:
-        """Pause one job; returns once it is paused (and checkpointed)."""
+    def pause(
+        self, job: JobState | str, reason: str = "", *, wait: bool = True, timeout: float = 10.0
+    ) -> JobState:
+        """Pause one job: no new step starts. With ``wait``, returns once its running
+        steps ended and it is checkpointed (up to ``timeout`` seconds)."""
         flow, state = self._resolve(job)
         if flow is None or state.is_terminal:
             raise FlowStateError(f"job {state.job_id} is {state.status}; it cannot be paused")
-        return flow.pause(state, reason, timeout=timeout)
+        return flow.pause(state, reason, wait=wait, timeout=timeout)
 
     def resume(self, job: JobState | str) -> JobState:
         """Resume a paused job."""

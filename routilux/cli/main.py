@@ -25,6 +25,7 @@ from routilux.cli.flowfile_cmds import (
     validate,
 )
 from routilux.cli.results import print_result
+from routilux.cli.serve import serve
 from routilux.exceptions import RoutiluxError
 
 DEFAULT_STORE = str(STORE_PATH)  # as click shows it
@@ -408,6 +409,7 @@ def _print_jobs(header: dict[str, Any]) -> None:
 
 cli.add_command(validate)
 cli.add_command(schema)
+cli.add_command(serve)
 
 
 def main() -> None:

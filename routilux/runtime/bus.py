@@ -18,7 +18,8 @@ Rules of the bus:
   reconnects (an SSE client with ``Last-Event-ID``) can ask for what it missed
   with :meth:`EventBus.since`.
 - **Nothing is published when nobody listens.** The supervisor checks
-  :attr:`EventBus.active` first, so an unwatched flow pays nothing per step.
+  :attr:`EventBus.active` first, so an unwatched flow pays nothing per step; step
+  events are published only while someone takes them (:attr:`EventBus.wanted`).
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ class EventBus:
         self._recent: deque[BusEvent] = deque(maxlen=replay)
         self.last_seq = 0
         self.active = False  #: True while anyone subscribes (publishers check it first)
+        #: the kinds some subscriber takes (for per-step kinds: check before building)
+        self.wanted: frozenset[str] = frozenset()
 
     def subscribe(
         self,
@@ -196,13 +199,21 @@ class EventBus:
             subscription._thread.start()
         with self._lock:
             self._subscriptions += (subscription,)
-            self.active = True
+            self._update_interest()
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
             self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)
-            self.active = bool(self._subscriptions)
+            self._update_interest()
+
+    def _update_interest(self) -> None:
+        subscriptions = self._subscriptions
+        self.active = bool(subscriptions)
+        wanted: set[str] = set()
+        for s in subscriptions:
+            wanted |= KINDS if s.kinds is None else s.kinds
+        self.wanted = frozenset(wanted)
 
     def wants(self, kind: str) -> bool:
         """Whether any subscriber takes ``kind`` (cheap; for costly payloads)."""

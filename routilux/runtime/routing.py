@@ -121,7 +121,7 @@ class Router:
             delivery.seq = seq
         ledger.seq = seq
         bus = ledger.bus
-        if bus.active:
+        if STEP_STARTED in bus.wanted:  # per step: only while someone takes them
             for delivery in ready:
                 bus.publish(
                     STEP_STARTED,
@@ -169,7 +169,7 @@ class Router:
         rid = entry.routine_id
         seconds = ended - started
         entry.figures.record(seconds)
-        if ledger.bus.active:
+        if STEP_FINISHED in ledger.bus.wanted:
             ledger.bus.publish(
                 STEP_FINISHED,
                 ledger.flow_id,

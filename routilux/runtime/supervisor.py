@@ -240,7 +240,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             try:
                 self.checkpointer.maybe_write()
                 self.ledger.dispatcher.dispatch()
-                if self._metrics_timer is None and self.ledger.bus.active:
+                if self._metrics_timer is None and METRICS in self.ledger.bus.wanted:
                     self._ensure_metrics_timer()  # someone may have subscribed since
             except Exception as exc:
                 self._internal_error(None, exc)

@@ -1,7 +1,8 @@
 """What the monitor remembers from the event bus: step bars and replica deaths.
 
-Both are *derived* views, bounded, built from bus events while the monitor's hub
-listens (someone has the page open). They are never the truth about a job: that is
+Both are *derived* views, bounded, built from bus events: step bars while a
+client of the page asks for step events, deaths always (they are rare, and a
+subscription to them costs nothing per step). They are never the truth about a job: that is
 its JobState (live, or read from the store). They add what a JobState does not
 keep — the start and end of every step, for the timeline — and the deaths of
 replicas that held no message (a JobState records only the crashes that hit it).

@@ -19,6 +19,7 @@ from routilux.checkpoint.format import decode
 from routilux.checkpoint.job_query import JobQuery
 from routilux.exceptions import CheckpointError, ConfigurationError, RoutiluxError
 from routilux.job_state import JobState
+from routilux.runtime.bus import ROUTINE_OUT_OF_SERVICE, ROUTINE_RESTARTED
 from routilux.service import Runtime
 from routilux.web.activity import DeathLog, StepLog
 from routilux.web.errors import ApiError, from_library
@@ -36,7 +37,11 @@ class Monitor:
         self.runtime = runtime
         self.steps = StepLog()
         self.deaths = DeathLog()
-        self.hub = Hub(runtime.bus, self.steps, self.deaths)
+        self.hub = Hub(runtime.bus, self.steps)
+        # Deaths are rare and must all be seen: always subscribed (costs nothing per step).
+        self._deaths = runtime.bus.subscribe(
+            self.deaths.feed, kinds=(ROUTINE_RESTARTED, ROUTINE_OUT_OF_SERVICE)
+        )
         self.started = time.time()
         self._decoded: OrderedDict[str, JobState] = OrderedDict()
         self._samples: dict[tuple[str, str], tuple[float, int, float]] = {}
@@ -46,6 +51,10 @@ class Monitor:
     @property
     def store(self) -> Any:
         return self.runtime.store
+
+    def close(self) -> None:
+        """Stop listening to the bus."""
+        self._deaths.close()
 
     # ------------------------------------------------------------------ jobs
     def _hosted(self, job_id: str) -> JobState | None:
@@ -159,7 +168,8 @@ class Monitor:
             if action == "cancel":
                 self.runtime.cancel(job_id, reason)
             elif action == "pause":
-                self.runtime.pause(job_id, reason)
+                # paused once its running steps end: the page hears job.paused
+                self.runtime.pause(job_id, reason, wait=False)
             else:
                 self.runtime.resume(job_id)
         except RoutiluxError as exc:

@@ -56,7 +56,8 @@ class WebServer:
         check_binding(host, self.token)
         self.host = host
         self.port = port
-        self.monitor = Monitor(runtime)
+        self.runtime = runtime
+        self.monitor: Monitor | None = None
         self.policy = Policy(self.token, is_loopback(host), max_body)
         self.url: str | None = None
         self._server: _Server | None = None
@@ -71,6 +72,7 @@ class WebServer:
         self.policy.allow_port(self.host, port)
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{shown}:{port}/"
+        self.monitor = Monitor(self.runtime)
         config = uvicorn.Config(
             build_app(self.monitor, self.policy),
             log_level="warning",
@@ -96,14 +98,16 @@ class WebServer:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        loop = server.loop
+        monitor, loop = self.monitor, server.loop
+        assert monitor is not None
         if loop is not None:
             try:
-                loop.call_soon_threadsafe(self.monitor.hub.close)
+                loop.call_soon_threadsafe(monitor.hub.close)
             except RuntimeError:
                 pass  # the loop already ended
         server.should_exit = True
         thread.join(timeout)
+        monitor.close()
         if thread.is_alive():
             logger.warning("the monitor's server did not stop within %s s", timeout)
         self._thread = self._server = None

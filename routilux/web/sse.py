@@ -21,18 +21,20 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 from routilux.runtime.bus import RESYNC, BusEvent, EventBus, Subscription
-from routilux.web.activity import DeathLog, StepLog
+from routilux.web.activity import StepLog
 
 logger = logging.getLogger("routilux.web")
 
 CLIENT_QUEUE = 5000  # encoded events held for one slow client
 MAX_CLIENTS = 200
 BATCH = 512  # events the hub's thread takes from the bus per wake-up
+COALESCE_AT, COALESCE = 64, 0.01  # a batch this large: wait this long before the next
 
 
 def encode(event: BusEvent) -> bytes:
@@ -88,12 +90,18 @@ class Client:
 
 
 class Hub:
-    """Fans the bus out to SSE clients (see the module docstring)."""
+    """Fans the bus out to SSE clients (see the module docstring).
 
-    def __init__(self, bus: EventBus, steps: StepLog, deaths: DeathLog) -> None:
+    The hub subscribes to the kinds its clients want (their union), so step events,
+    the costly ones, are published only while a client asks for them. When that
+    union changes, a new subscription starts before the old one ends, and the hub's
+    thread reads the old one to its end before the new one (skipping what both
+    saw): no event is lost or repeated in the change.
+    """
+
+    def __init__(self, bus: EventBus, steps: StepLog) -> None:
         self.bus = bus
         self.steps = steps
-        self.deaths = deaths
         self.clients: set[Client] = set()
         self.closed = False
         self.keepalive = 15.0
@@ -101,74 +109,103 @@ class Hub:
         self.max_clients = MAX_CLIENTS
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscription: Subscription | None = None
-        self._generation = 0
+        self._kinds: frozenset[str] | None = frozenset()
+        self._pumping = False
         self._lock = threading.Lock()
 
     # -- the bus side (the hub's thread) ---------------------------------------------
-    def _pump(self, subscription: Subscription, generation: int) -> None:
+    def _pump(self) -> None:
         loop = self._loop
         assert loop is not None
-        while True:
-            first = subscription.get()
-            if first is None:
-                return  # closed: the last client left
-            batch = [first]
-            while len(batch) < BATCH:
-                more = subscription.get(timeout=0)
-                if more is None:
-                    break
-                batch.append(more)
+        last = 0
+        with self._lock:
+            subscription = self._subscription
+        while subscription is not None:
+            batch = self._take(subscription)
+            if batch is None:  # that subscription ended: go on with its successor
+                with self._lock:
+                    subscription = self._subscription
+                    if subscription is None:
+                        self._pumping = False
+                continue
             encoded = []
             for event in batch:
+                if event.kind != RESYNC:
+                    if event.seq <= last:
+                        continue  # seen on the previous subscription
+                    last = event.seq
                 try:
                     self.steps.feed(event)
-                    self.deaths.feed(event)
-                    encoded.append((event, encode(event)))
-                except Exception:  # one odd event must not end the live view
-                    logger.exception("monitor: cannot handle bus event %s", event.kind)
+                except Exception:  # a derived view; it must not end the live one
+                    logger.exception("monitor: cannot record bus event %s", event.kind)
+                encoded.append((event, encode(event)))
             try:
-                loop.call_soon_threadsafe(self._deliver, encoded, generation)
+                loop.call_soon_threadsafe(self._deliver, encoded)
             except RuntimeError:  # the loop is closed: the server stopped
                 return
 
+    @staticmethod
+    def _take(subscription: Subscription) -> list[BusEvent] | None:
+        """The next events (None once ``subscription`` is closed and drained)."""
+        first = subscription.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < BATCH:
+            more = subscription.get(timeout=0)
+            if more is None:
+                break
+            batch.append(more)
+        if len(batch) >= COALESCE_AT:
+            time.sleep(COALESCE)  # busy: fewer, larger batches (less GIL for us)
+        return batch
+
     # -- the client side (the event loop's thread) ------------------------------------
-    def _deliver(self, batch: list[tuple[BusEvent, bytes]], generation: int) -> None:
-        if generation != self._generation:
-            return  # from a subscription that ended; a newer one delivers these
+    def _deliver(self, batch: list[tuple[BusEvent, bytes]]) -> None:
         for client in self.clients:
             for event, chunk in batch:
                 if client.wants(event):
                     client.push(event.seq, chunk)
 
     def attach(self, client: Client) -> None:
-        """Start sending events to ``client`` (subscribes to the bus if first)."""
+        """Start sending events to ``client`` (subscribes to the bus if needed)."""
         self._loop = asyncio.get_running_loop()
         self.clients.add(client)
-        if self._subscription is None:
-            self._generation += 1
-            self._subscription = self.bus.subscribe(maxsize=50_000)
-            threading.Thread(
-                target=self._pump,
-                args=(self._subscription, self._generation),
-                name="routilux-web-hub",
-                daemon=True,
-            ).start()
+        self._follow()
 
     def detach(self, client: Client) -> None:
         """Stop sending to ``client`` (unsubscribes from the bus if it was the last)."""
         self.clients.discard(client)
-        if not self.clients and self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+        self._follow()
+
+    def _follow(self) -> None:
+        """Subscribe to what the clients want now (nothing if there are none)."""
+        if not self.clients or self.closed:
+            kinds: frozenset[str] | None = frozenset()
+        elif any(c.kinds is None for c in self.clients):
+            kinds = None
+        else:
+            kinds = frozenset().union(*(c.kinds for c in self.clients if c.kinds))
+        if kinds == self._kinds:
+            return
+        self._kinds = kinds
+        new = None if kinds == frozenset() else self.bus.subscribe(kinds=kinds, maxsize=50_000)
+        with self._lock:
+            old, self._subscription = self._subscription, new
+            start = new is not None and not self._pumping
+            if start:
+                self._pumping = True
+        if old is not None:
+            old.close()  # after the new one started: the pump reads both, in order
+        if start:
+            threading.Thread(target=self._pump, name="routilux-web-hub", daemon=True).start()
 
     def close(self) -> None:
         """End every stream (server shutdown); call on the event loop's thread."""
         self.closed = True
         for client in list(self.clients):
             client.wake.set()
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+        self._follow()
 
     def replay(self, client: Client, last_id: int) -> tuple[list[bytes], int]:
         """What ``client`` missed after ``last_id``: chunks, and the seq they reach."""

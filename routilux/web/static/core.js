@@ -82,8 +82,11 @@ function askToken() {
 // ------------------------------------------------------------------ live events
 // Server-Sent Events read with fetch (EventSource cannot send the token header).
 // Reconnects with Last-Event-ID, so nothing is missed while the bus still has it.
+// `query` filters the stream (kinds, job); only the main stream drives the badge.
 export class Live {
-  constructor() {
+  constructor(query = "", badge = false) {
+    this.query = query;
+    this.badge = badge;
     this.listeners = new Set();
     this.lastId = null;
     this.abort = null;
@@ -97,6 +100,7 @@ export class Live {
   }
 
   setState(state) {
+    if (!this.badge) return;
     const badge = document.getElementById("connection");
     badge.dataset.state = state;
     badge.textContent = state;
@@ -132,7 +136,7 @@ export class Live {
     const headers = { Accept: "text/event-stream" };
     if (settings.token) headers.Authorization = `Bearer ${settings.token}`;
     if (this.lastId !== null) headers["Last-Event-ID"] = this.lastId;
-    const response = await fetch("/api/events", {
+    const response = await fetch(`/api/events${this.query ? `?${this.query}` : ""}`, {
       headers,
       signal: this.abort.signal,
       cache: "no-store",
@@ -176,7 +180,12 @@ export class Live {
   }
 }
 
-export const live = new Live();
+// The page-wide stream: job and replica events. Step events (one per handler call,
+// the costly kind to publish) are asked for only by an open job page.
+export const live = new Live(
+  "kinds=job.submitted,job.paused,job.resumed,job.finished,routine.restarted,routine.out_of_service",
+  true,
+);
 
 // Run fn at most once per `wait` ms, the last call winning (for refreshes).
 export function throttle(fn, wait) {

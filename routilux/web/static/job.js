@@ -3,7 +3,7 @@
 // outputs and emitted events.
 
 import {
-  api, el, fmtDuration, fmtTime, live, notice, pretty, settings, statusBadge, throttle,
+  api, el, fmtDuration, fmtTime, Live, live, notice, pretty, settings, statusBadge, throttle,
 } from "./core.js";
 import { drawGraph, drawTimeline, legend } from "./charts.js";
 
@@ -151,7 +151,12 @@ export function jobView(main, jobId) {
       graphSvg?.setState(d.routine, "restarting");
       return reload();
     }
-    if (event.job_id !== jobId) return;
+    if (event.job_id === jobId && event.kind.startsWith("job.")) reload();
+  });
+
+  function onStep(event) {
+    if (!job || event.job_id !== jobId) return;
+    const d = event.data;
     if (event.kind === "step.started") {
       graphSvg?.setState(d.routine, "busy");
       bars.push({ routine: d.routine, replica: d.replica, message_id: d.message_id, start: event.time, end: null, error: null,
@@ -166,12 +171,21 @@ export function jobView(main, jobId) {
       }
       redrawTimeline();
       if (d.error) reload();
-    } else if (event.kind.startsWith("job.")) {
-      reload();
     }
-  });
+  }
+  // Steps of this job only, on a stream of their own (see core.js).
+  const steps = new Live(`job=${encodeURIComponent(jobId)}&kinds=step.started,step.finished`);
+  const offSteps = steps.on(onStep);
+  const follow = () => (settings.auto ? steps.start() : steps.stop());
+  document.addEventListener("routilux-auto", follow);
+  follow();
   load();
-  return () => off();
+  return () => {
+    off();
+    offSteps();
+    steps.stop();
+    document.removeEventListener("routilux-auto", follow);
+  };
 }
 
 function fact(name, value, cls) {

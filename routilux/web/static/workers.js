@@ -56,7 +56,7 @@ export function workersView(main) {
   };
   const refresh = throttle(load, 1000);
   const off = live.on((event) => {
-    if (settings.auto && ["metrics", "routine.restarted", "routine.out_of_service", "resync"].includes(event.kind)) refresh();
+    if (settings.auto && ["routine.restarted", "routine.out_of_service", "resync"].includes(event.kind)) refresh();
   });
   const poll = setInterval(() => { if (settings.auto) refresh(); }, 2000);
   load();
