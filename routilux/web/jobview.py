@@ -162,11 +162,9 @@ def timeline(
 
     With the steps seen on the bus (``bars``): one bar per step, a retried message
     one bar per attempt. Without (the job ran while nobody watched): one span per
-    routine from its first start to its last end, and a mark per failed attempt and
+    routine from its first start to its last end. Marks: one per failed attempt and
     per crash.
     """
-    if bars:
-        return {"exact": True, "bars": bars, "marks": _marks(failures, crashes)}
     spans = [
         {
             "routine": rid,
@@ -179,6 +177,10 @@ def timeline(
         for rid, rs in routines.items()
         if rs.get("first_start") is not None
     ]
+    if bars:  # a routine whose steps all came before anyone watched keeps its span
+        seen = {bar["routine"] for bar in bars}
+        bars = [span for span in spans if span["routine"] not in seen] + bars
+        return {"exact": True, "bars": bars, "marks": _marks(failures, crashes)}
     return {"exact": False, "bars": spans, "marks": _marks(failures, crashes)}
 
 
