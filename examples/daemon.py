@@ -1,6 +1,6 @@
 """A small job service: drop JSON files in a directory, get results in another.
 
-    python examples/daemon.py [--dir ./daemon-data]
+    python examples/daemon.py [--dir ./daemon-data] [--http PORT]
     routilux run examples/daemon.py:build_flow --params '{"numbers": 10}'   (one job)
 
 Put files like ``inbox/job-1.json`` containing ``{"numbers": 30}`` (optionally
@@ -12,7 +12,8 @@ last checkpoint and no job is lost or counted twice. SIGTERM or Ctrl-C stops it
 gracefully (running steps finish, jobs are checkpointed, exit status 0).
 
 The file name is the job id, so a file is never run twice even if the service dies
-between accepting it and moving it out of the inbox.
+between accepting it and moving it out of the inbox. With ``--http PORT`` (and
+``pip install 'routilux[web]'``) the live web monitor runs inside the service.
 """
 
 from __future__ import annotations
@@ -143,9 +144,13 @@ class Service:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="daemon-data", type=Path)
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve the web monitor")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-    Service(args.dir).serve()
+    service = Service(args.dir)
+    if args.http is not None:  # stopped by runtime.shutdown() with the rest
+        log.info("web monitor at %s", service.runtime.serve_http("127.0.0.1", args.http))
+    service.serve()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from routilux.job_state import JobState
+from routilux.job_state import HISTORY_MARKS, JobState
 
 MAX_VALUE = 20_000  # characters of one shown value (params, data, output)
 MAX_HISTORY = 2000  # entries of the history shown (the newest)
@@ -30,6 +30,22 @@ def shown(value: Any) -> Any:
 
 def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
+
+
+def when(value: Any) -> float | None:
+    """Epoch seconds of a time the runtime recorded (seconds, datetime or ISO text)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
 
 
 def header(state: JobState) -> dict[str, Any]:
@@ -63,7 +79,7 @@ def detail(state: JobState, bars: list[dict[str, Any]] | None, live: bool) -> di
         routines={rid: _routine(rs) for rid, rs in routines.items()},
         attempts={rid: _attempts(failures, rid) for rid in routines},
         failures=[_failure(f) for f in failures],
-        crashes=[dict(c) for c in crashes],
+        crashes=[dict(c) | {"time": when(c.get("timestamp"))} for c in crashes],
         output=[_output(o) for o in list(state.output_log)[-200:]],
         shared_data=shown(dict(state.shared_data)),
         pauses=[shown(p) for p in list(state.pause_points)],
@@ -95,7 +111,7 @@ def _failure(failure: dict[str, Any]) -> dict[str, Any]:
     return {k: failure.get(k) for k in keys} | {
         "attempt": (failure.get("attempt") or 0) + 1,  # 1: the first delivery
         "strategy": failure.get("strategy"),
-        "time": failure.get("timestamp"),
+        "time": when(failure.get("timestamp")),
     }
 
 
@@ -104,7 +120,7 @@ def _output(record: dict[str, Any]) -> dict[str, Any]:
         "routine_id": record.get("routine_id"),
         "output_type": record.get("output_type"),
         "data": shown(record.get("data")),
-        "time": record.get("timestamp"),
+        "time": when(record.get("timestamp")),
     }
 
 
@@ -116,19 +132,22 @@ def history(
     # A copy of the raw list: the public accessor trims it, and a live job's
     # history belongs to its supervisor's thread.
     for record in list(state._history)[-MAX_HISTORY:]:
+        name = record.event_name
+        if name in ("error", "error_continued"):
+            continue  # the failures below say more
         entries.append(
             {
-                "time": record.timestamp,
-                "kind": "emit",
+                "time": when(getattr(record, "wall_time", None) or record.timestamp),
+                "kind": "mark" if name in HISTORY_MARKS else "emit",
                 "routine": record.routine_id,
-                "text": record.event_name,
+                "text": name,
                 "data": shown(record.data),
             }
         )
     for f in failures:  # attempt 0 is the first delivery, n its n-th retry
         entries.append(
             {
-                "time": f.get("timestamp"),
+                "time": when(f.get("timestamp")),
                 "kind": "retry" if f.get("strategy") == "retry" else "error",
                 "routine": f.get("routine_id"),
                 "attempt": (f.get("attempt") or 0) + 1,
@@ -138,7 +157,7 @@ def history(
     for c in crashes:
         entries.append(
             {
-                "time": c.get("timestamp"),
+                "time": when(c.get("timestamp")),
                 "kind": "crash",
                 "routine": c.get("routine_id"),
                 "text": f"replica {c.get('replica')} (pid {c.get('pid')}): {c.get('reason')}",
@@ -146,7 +165,12 @@ def history(
         )
     for p in list(state.pause_points):
         entries.append(
-            {"time": p.get("timestamp"), "kind": "pause", "routine": None, "text": p.get("reason")}
+            {
+                "time": when(p.get("timestamp")),
+                "kind": "pause",
+                "routine": None,
+                "text": p.get("reason"),
+            }
         )
     entries.sort(key=lambda e: e["time"] or 0.0)
     return entries[-MAX_HISTORY:]
@@ -188,7 +212,7 @@ def _marks(failures: list[dict[str, Any]], crashes: list[dict[str, Any]]) -> lis
     marks = [
         {
             "routine": f.get("routine_id"),
-            "time": f.get("timestamp"),
+            "time": when(f.get("timestamp")),
             "kind": "failure",
             "attempt": (f.get("attempt") or 0) + 1,
             "text": f"{f.get('exception_type')}: {f.get('message')}",
@@ -198,7 +222,7 @@ def _marks(failures: list[dict[str, Any]], crashes: list[dict[str, Any]]) -> lis
     marks += [
         {
             "routine": c.get("routine_id"),
-            "time": c.get("timestamp"),
+            "time": when(c.get("timestamp")),
             "kind": "crash",
             "attempt": None,
             "text": str(c.get("reason")),

@@ -9,6 +9,7 @@ JobState, any other from the record the store keeps of it. Routine figures come 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -44,6 +45,7 @@ class Monitor:
         )
         self.started = time.time()
         self._decoded: OrderedDict[str, JobState] = OrderedDict()
+        self._decoded_lock = threading.Lock()  # requests run on a pool of threads
         self._samples: dict[tuple[str, str], tuple[float, int, float]] = {}
         self._process = psutil.Process(os.getpid())
         self._process.cpu_percent(None)  # primes the counter
@@ -85,9 +87,10 @@ class Monitor:
         return detail(state, self.steps.bars(job_id), live)
 
     def _from_store(self, job_id: str) -> JobState | dict[str, Any]:
-        if job_id in self._decoded:
-            self._decoded.move_to_end(job_id)
-            return self._decoded[job_id]
+        with self._decoded_lock:
+            if job_id in self._decoded:
+                self._decoded.move_to_end(job_id)
+                return self._decoded[job_id]
         row = self.store.job_row(job_id)
         if row is None:
             raise ApiError(404, f"no job {job_id!r} in this server or its store")
@@ -97,9 +100,10 @@ class Monitor:
             blob = store.load_finished_job(flow_id, job_id)
             if blob is not None:
                 state = decode(blob, store.key, flow_id, where)[1]
-                self._decoded[job_id] = state
-                while len(self._decoded) > CACHED_JOBS:
-                    self._decoded.popitem(last=False)
+                with self._decoded_lock:  # finished: its record never changes
+                    self._decoded[job_id] = state
+                    while len(self._decoded) > CACHED_JOBS:
+                        self._decoded.popitem(last=False)
                 return state
             state = self._unfinished(flow_id, job_id, where)
         except CheckpointError as exc:

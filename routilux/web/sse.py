@@ -5,9 +5,12 @@ while at least one client listens (an unwatched runtime publishes nothing). Its
 thread takes events in batches, encodes each once, and hands the batch to the
 server's event loop, which queues it for every client that wants it.
 
-Nothing here can slow the flows down: the bus never blocks its publisher, and a
+The flows never wait for a client: the bus never blocks its publisher, and a
 client's queue is bounded too. A client that falls behind loses events and gets a
-``resync`` event in their place; it should then re-read what it shows.
+``resync`` event in their place; it should then re-read what it shows. What the
+clients cost the server is bounded as well: each write carries every event queued
+since the last, and there are at most :data:`WRITES_PER_SECOND` of them for all
+clients together (one per client per :data:`FLUSH_INTERVAL` at the least).
 
 Every event is sent as ``id: <bus seq>``, ``event: <kind>`` and ``data: <JSON>``.
 A client that reconnects with ``Last-Event-ID`` gets what it missed from the bus's
@@ -24,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from routilux.runtime.bus import RESYNC, BusEvent, EventBus, Subscription
 from routilux.web.activity import StepLog
@@ -33,8 +36,13 @@ logger = logging.getLogger("routilux.web")
 
 CLIENT_QUEUE = 5000  # encoded events held for one slow client
 MAX_CLIENTS = 200
-BATCH = 512  # events the hub's thread takes from the bus per wake-up
-COALESCE_AT, COALESCE = 64, 0.01  # a batch this large: wait this long before the next
+BATCH = 4096  # events the hub's thread takes from the bus per wake-up at most
+COALESCE = 0.02  # after an event, the hub's thread waits this long for more
+# At most one write per client per interval, and at most WRITES_PER_SECOND writes
+# for all clients together: what live clients cost the server (and so the flows
+# sharing its process) is bounded, however many events flow and clients listen.
+FLUSH_INTERVAL = 0.05
+WRITES_PER_SECOND = 200
 
 
 def encode(event: BusEvent) -> bytes:
@@ -57,22 +65,15 @@ def resync_chunk(seq: int, missed: int | None, reason: str) -> bytes:
     return encode(BusEvent(seq, 0.0, RESYNC, None, None, data))
 
 
-class Client:
-    """One SSE connection: its filters and its bounded queue (event-loop thread only)."""
+class Filter(NamedTuple):
+    """What one client asks for: a job, a flow, kinds (None: any)."""
 
-    def __init__(
-        self, job: str | None, flow: str | None, kinds: frozenset[str] | None, size: int
-    ) -> None:
-        self.job = job
-        self.flow = flow
-        self.kinds = kinds
-        self.size = size
-        self.queue: deque[tuple[int, bytes]] = deque()
-        self.missed = 0
-        self.wake = asyncio.Event()
+    job: str | None
+    flow: str | None
+    kinds: frozenset[str] | None
 
     def wants(self, event: BusEvent) -> bool:
-        """Whether this client's filters take ``event`` (resync: always)."""
+        """Whether ``event`` passes (a resync always does)."""
         if event.kind == RESYNC:
             return True
         if self.kinds is not None and event.kind not in self.kinds:
@@ -81,22 +82,53 @@ class Client:
             return False
         return self.flow is None or event.flow_id == self.flow
 
-    def push(self, seq: int, chunk: bytes) -> None:
-        if len(self.queue) >= self.size:
-            self.missed += 1
+
+class Client:
+    """One SSE connection: its filter and its bounded queue (event-loop thread only)."""
+
+    def __init__(
+        self, job: str | None, flow: str | None, kinds: frozenset[str] | None, size: int
+    ) -> None:
+        self.filter = Filter(job, flow, kinds)
+        self.size = size
+        self.queue: deque[tuple[int, bytes]] = deque()
+        self.missed = 0
+        self.wake = asyncio.Event()
+        self.ping = False  # set by the hub's keep-alive tick when idle
+        self.written = 0.0  # loop time of the last write
+
+    def push(self, items: list[tuple[int, bytes]]) -> None:
+        """Queue ``(seq, chunk)`` items; those beyond the bound are counted missed."""
+        room = max(self.size - len(self.queue), 0)
+        if len(items) <= room:
+            self.queue.extend(items)
         else:
-            self.queue.append((seq, chunk))
+            self.queue.extend(items[:room])
+            self.missed += len(items) - room
         self.wake.set()
+
+
+class _Interest(NamedTuple):
+    """The clients' filters, by job (read by the hub's thread: replaced, never changed)."""
+
+    any_job: tuple[Filter, ...]
+    by_job: dict[str, tuple[Filter, ...]]
+
+    def wants(self, event: BusEvent) -> bool:
+        if any(f.wants(event) for f in self.any_job):
+            return True
+        return any(f.wants(event) for f in self.by_job.get(event.job_id or "", ()))
 
 
 class Hub:
     """Fans the bus out to SSE clients (see the module docstring).
 
     The hub subscribes to the kinds its clients want (their union), so step events,
-    the costly ones, are published only while a client asks for them. When that
-    union changes, a new subscription starts before the old one ends, and the hub's
-    thread reads the old one to its end before the new one (skipping what both
-    saw): no event is lost or repeated in the change.
+    the costly ones, are published only while a client asks for them; and it
+    encodes only the events some client takes. When the union of kinds changes, a
+    new subscription starts before the old one ends, and the hub's thread reads the
+    old one to its end before the new one (skipping what both saw): no event is
+    lost or repeated in the change.
     """
 
     def __init__(self, bus: EventBus, steps: StepLog) -> None:
@@ -105,11 +137,15 @@ class Hub:
         self.clients: set[Client] = set()
         self.closed = False
         self.keepalive = 15.0
+        self.flush_interval = FLUSH_INTERVAL
+        self.writes_per_second = WRITES_PER_SECOND
         self.client_queue = CLIENT_QUEUE
         self.max_clients = MAX_CLIENTS
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscription: Subscription | None = None
         self._kinds: frozenset[str] | None = frozenset()
+        self._interest = _Interest((), {})
+        self._tick: asyncio.TimerHandle | None = None
         self._pumping = False
         self._lock = threading.Lock()
 
@@ -128,6 +164,7 @@ class Hub:
                     if subscription is None:
                         self._pumping = False
                 continue
+            interest = self._interest
             encoded = []
             for event in batch:
                 if event.kind != RESYNC:
@@ -138,7 +175,10 @@ class Hub:
                     self.steps.feed(event)
                 except Exception:  # a derived view; it must not end the live one
                     logger.exception("monitor: cannot record bus event %s", event.kind)
-                encoded.append((event, encode(event)))
+                if interest.wants(event):
+                    encoded.append((event, encode(event)))
+            if not encoded:
+                continue
             try:
                 loop.call_soon_threadsafe(self._deliver, encoded)
             except RuntimeError:  # the loop is closed: the server stopped
@@ -150,22 +190,35 @@ class Hub:
         first = subscription.get()
         if first is None:
             return None
+        time.sleep(COALESCE)  # let a burst gather: one hand-over for many events
         batch = [first]
         while len(batch) < BATCH:
             more = subscription.get(timeout=0)
             if more is None:
                 break
             batch.append(more)
-        if len(batch) >= COALESCE_AT:
-            time.sleep(COALESCE)  # busy: fewer, larger batches (less GIL for us)
         return batch
 
     # -- the client side (the event loop's thread) ------------------------------------
     def _deliver(self, batch: list[tuple[BusEvent, bytes]]) -> None:
+        by_job: dict[str | None, list[tuple[BusEvent, bytes]]] | None = None
+        matches: dict[Filter, list[tuple[int, bytes]]] = {}
         for client in self.clients:
-            for event, chunk in batch:
-                if client.wants(event):
-                    client.push(event.seq, chunk)
+            wanted = client.filter
+            items = matches.get(wanted)
+            if items is None:
+                source = batch
+                if wanted.job is not None:
+                    if by_job is None:
+                        by_job = {}
+                        for pair in batch:
+                            by_job.setdefault(pair[0].job_id, []).append(pair)
+                    source = by_job.get(wanted.job, []) + by_job.get(None, [])
+                    source.sort(key=lambda pair: pair[0].seq)
+                items = [(e.seq, chunk) for e, chunk in source if wanted.wants(e)]
+                matches[wanted] = items
+            if items:
+                client.push(items)
 
     def attach(self, client: Client) -> None:
         """Start sending events to ``client`` (subscribes to the bus if needed)."""
@@ -180,12 +233,19 @@ class Hub:
 
     def _follow(self) -> None:
         """Subscribe to what the clients want now (nothing if there are none)."""
-        if not self.clients or self.closed:
+        filters = {c.filter for c in self.clients}
+        by_job: dict[str, tuple[Filter, ...]] = {}
+        for f in filters:
+            if f.job is not None:
+                by_job[f.job] = (*by_job.get(f.job, ()), f)
+        self._interest = _Interest(tuple(f for f in filters if f.job is None), by_job)
+        if not filters or self.closed:
             kinds: frozenset[str] | None = frozenset()
-        elif any(c.kinds is None for c in self.clients):
+        elif any(f.kinds is None for f in filters):
             kinds = None
         else:
-            kinds = frozenset().union(*(c.kinds for c in self.clients if c.kinds))
+            kinds = frozenset().union(*(f.kinds for f in filters if f.kinds))
+        self._keep_alive_ticks()
         if kinds == self._kinds:
             return
         self._kinds = kinds
@@ -199,6 +259,24 @@ class Hub:
             old.close()  # after the new one started: the pump reads both, in order
         if start:
             threading.Thread(target=self._pump, name="routilux-web-hub", daemon=True).start()
+
+    def _keep_alive_ticks(self) -> None:
+        """One timer for every client: a comment to those idle for ``keepalive``."""
+        if self.clients and not self.closed and self._tick is None:
+            assert self._loop is not None
+            self._tick = self._loop.call_later(self.keepalive / 2, self._ping)
+        elif (not self.clients or self.closed) and self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+
+    def _ping(self) -> None:
+        self._tick = None
+        due = self._loop.time() - self.keepalive  # type: ignore[union-attr]
+        for client in self.clients:
+            if client.written <= due:
+                client.ping = True
+                client.wake.set()
+        self._keep_alive_ticks()
 
     def close(self) -> None:
         """End every stream (server shutdown); call on the event loop's thread."""
@@ -215,7 +293,7 @@ class Hub:
         if events is None:
             reason = "the events after Last-Event-ID are no longer kept"
             return [resync_chunk(self.bus.last_seq, None, reason)], self.bus.last_seq
-        chunks = [encode(e) for e in events if client.wants(e)]
+        chunks = [encode(e) for e in events if client.filter.wants(e)]
         return chunks, events[-1].seq if events else last_id
 
     async def stream(self, client: Client, last_id: int | None) -> AsyncIterator[bytes]:
@@ -223,8 +301,10 @@ class Hub:
         if self.closed:
             return
         self.attach(client)  # here, not before: only a started stream detaches
+        loop = asyncio.get_running_loop()
         try:
             yield b"retry: 2000\n: routilux events\n\n"
+            client.written = loop.time()
             sent = 0
             if last_id is not None:
                 chunks, sent = self.replay(client, last_id)
@@ -233,11 +313,16 @@ class Hub:
             while not self.closed:
                 if not client.queue and not client.missed:
                     client.wake.clear()
-                    try:
-                        await asyncio.wait_for(client.wake.wait(), self.keepalive)
-                    except asyncio.TimeoutError:
+                    await client.wake.wait()
+                    if client.ping and not client.queue and not client.missed:
+                        client.ping = False
+                        client.written = loop.time()
                         yield b": keep-alive\n\n"
                     continue
+                interval = max(self.flush_interval, len(self.clients) / self.writes_per_second)
+                pause = client.written + interval - loop.time()
+                if pause > 0:  # busy: one write per interval carries everything since
+                    await asyncio.sleep(pause)
                 items, missed = list(client.queue), client.missed
                 client.queue.clear()
                 client.missed = 0
@@ -247,6 +332,8 @@ class Hub:
                 if missed:
                     out.append(resync_chunk(sent, missed, "this client fell behind"))
                 if out:
+                    client.ping = False
+                    client.written = loop.time()
                     yield b"".join(out)
         finally:
             self.detach(client)

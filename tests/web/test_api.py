@@ -12,6 +12,7 @@ import http.client
 import subprocess
 import sys
 import time
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -80,7 +81,7 @@ def test_jobs_are_paged_and_filtered_by_the_store(make_runtime):
         url, "GET", f"/api/jobs?since={row['created_at']}&until={row['created_at'] + 3}"
     )
     assert [j["job_id"] for j in window["jobs"]] == ["job-0102", "job-0101", "job-0100"]
-    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(row["created_at"] - 0.5))
+    iso = datetime.fromtimestamp(row["created_at"] - 0.5).isoformat()
     _, _, since_iso = call(url, "GET", f"/api/jobs?since={iso}&limit=500")
     assert since_iso["total"] == 20, "an ISO time (local) works as well as epoch seconds"
 

@@ -53,15 +53,18 @@ class Gate(Routine):
 
 
 class Sink(Routine):
-    """Fails on ``x == fail_on`` (retried ``retries`` times), else counts."""
+    """Fails on ``x == fail_on`` (retried ``retries`` times, then let go), else counts."""
 
     def __init__(self, fail_on: int | None = None, retries: int = 0):
         super().__init__()
         self.fail_on = fail_on
         self.define_slot("in", handler=self.take)
         if retries:
-            self.set_error_handler(
-                ErrorHandler(ErrorStrategy.RETRY, max_retries=retries, retry_delay=0.01)
+            self.set_error_handler(  # retries spent: the job goes on without the message
+                ErrorHandler(
+                    ErrorStrategy.RETRY, max_retries=retries, retry_delay=0.01,
+                    on_exhausted="continue",
+                )
             )
 
     def take(self, x):

@@ -8,7 +8,8 @@ import {
 import { drawGraph, drawTimeline, legend } from "./charts.js";
 
 const ROUTINE_STATE = {
-  running: "busy", completed: "done", failed: "failed", skipped: "done", retrying: "queued",
+  running: "busy", completed: "done", failed: "failed", error_continued: "failed",
+  skipped: "done", retrying: "queued",
 };
 
 export function jobView(main, jobId) {
@@ -121,14 +122,16 @@ export function jobView(main, jobId) {
         text: `${f.exception_type}: ${f.message} (attempt ${f.attempt}, ${f.strategy})`, traceback: f.traceback });
     }
     for (const c of job.crashes || []) {
-      items.push({ time: c.timestamp, kind: "crash", routine: c.routine_id,
+      items.push({ time: c.time, kind: "crash", routine: c.routine_id,
         text: `replica ${c.replica} (pid ${c.pid}) died: ${c.reason}` });
     }
     for (const o of job.output || []) {
       items.push({ time: o.time, kind: "output", routine: o.routine_id, text: `${o.output_type}: ${JSON.stringify(o.data)}` });
     }
     for (const h of job.history || []) {
-      if (h.kind === "emit" || h.kind === "pause") items.push({ ...h, text: h.kind === "emit" ? `emit ${h.text} ${JSON.stringify(h.data)}` : `paused: ${h.text || ""}` });
+      if (h.kind === "emit") items.push({ ...h, text: `emit ${h.text} ${JSON.stringify(h.data)}` });
+      else if (h.kind === "mark") items.push({ ...h, kind: "emit", text: `${h.text} ${JSON.stringify(h.data)}` });
+      else if (h.kind === "pause") items.push({ ...h, text: `paused: ${h.text || ""}` });
     }
     items.sort((a, b) => (a.time || 0) - (b.time || 0));
     const shown = items.filter((i) => (kind === "all" || i.kind === kind) &&

@@ -79,7 +79,7 @@ export function jobsView(main, params) {
       notice(e.message);
     }
   };
-  const refresh = throttle(load, 500);
+  const refresh = throttle(load, 1000); // a busy runtime: one re-read a second at most
 
   const apply = () => {
     const query = new URLSearchParams();
