@@ -249,7 +249,7 @@ class Hub:
         if kinds == self._kinds:
             return
         self._kinds = kinds
-        new = None if kinds == frozenset() else self.bus.subscribe(kinds=kinds, maxsize=50_000)
+        new = None if kinds == frozenset() else self.bus.subscribe(kinds=kinds, maxsize=20_000)
         with self._lock:
             old, self._subscription = self._subscription, new
             start = new is not None and not self._pumping

@@ -74,6 +74,10 @@ def test_the_page_follows_jobs_live_without_a_reload(make_runtime, gate, browser
     runtime, url = make_runtime(chain("web", gate, fail_on=1, retries=2), crunch())
     warm = runtime.submit("crunch", "numbers", {"n": 4})  # starts the replica processes
     assert runtime.wait(warm, 60) and warm.status == "completed"
+    broken = runtime.submit("web", "source", {"n": "three"})  # fails in its first step
+    assert runtime.wait(broken, 30) and broken.status == "failed"
+    dropped = runtime.submit("web", "source", {"n": 2})
+    runtime.cancel(dropped, "not needed")
 
     browser.navigate(url + "#/jobs")
     browser.wait_for("document.getElementById('connection').dataset.state === 'live'")

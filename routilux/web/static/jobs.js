@@ -110,7 +110,11 @@ export function jobsView(main, params) {
     if (event.kind === "resync") return refresh();
     if (!event.kind.startsWith("job.")) return;
     const tr = body.querySelector(`tr[data-job-id="${CSS.escape(event.job_id || "")}"]`);
-    if (tr && event.kind === "job.finished") setStatus(tr, event.data.status);
+    if (tr && event.kind === "job.finished") {
+      setStatus(tr, event.data.status);
+      tr.querySelector(".duration").textContent = fmtDuration(event.time - Number(tr.dataset.created));
+      tr.querySelector(".error").textContent = event.data.error || "";
+    }
     if (tr && event.kind === "job.paused") setStatus(tr, "paused");
     if (tr && event.kind === "job.resumed") setStatus(tr, "running");
     refresh();
@@ -127,11 +131,11 @@ function setStatus(tr, status) {
 }
 
 function row(job) {
-  return el("tr", { data: { jobId: job.job_id, status: job.status } },
+  return el("tr", { data: { jobId: job.job_id, status: job.status, created: job.created_at } },
     el("td", { class: "mono" }, jobLink(job.job_id)),
     el("td", { text: job.flow_id }),
     el("td", {}, statusBadge(job.status)),
     el("td", { text: fmtTime(job.created_at) }),
-    el("td", { text: fmtDuration(job.duration) }),
+    el("td", { class: "duration", text: fmtDuration(job.duration) }),
     el("td", { class: "error", text: job.error || "" }));
 }
