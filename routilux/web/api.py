@@ -100,13 +100,17 @@ async def read_json(request: Request, optional: bool = False) -> dict[str, Any]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise ApiError(415, "send the body as JSON with 'Content-Type: application/json'")
-    try:
-        data = json.loads(body)
+    try:  # strict JSON: NaN and Infinity are not numbers a client can mean
+        data = json.loads(body, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise ApiError(400, "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 async def submit_job(request: Request) -> JSONResponse:

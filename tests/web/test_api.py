@@ -223,6 +223,9 @@ def test_bad_submissions_are_refused(served):
     status, _, answer = call(url, "POST", "/api/jobs", raw=b"{not json",
                              headers={"Content-Type": "application/json"})
     assert status == 400 and answer["error"]["message"] == "the body is not valid JSON"
+    status, _, answer = call(url, "POST", "/api/jobs", raw=b'{"flow": "web", "timeout": NaN}',
+                             headers={"Content-Type": "application/json"})
+    assert status == 400 and answer["error"]["message"] == "the body is not valid JSON"
     status, _, answer = call(url, "POST", "/api/jobs", raw=b"[]",
                              headers={"Content-Type": "application/json"})
     assert status == 400 and answer["error"]["message"] == "the body must be a JSON object"
