@@ -16,9 +16,9 @@ from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
-from web_helpers import Routine, call, chain, wait_until
+from web_helpers import call, chain, wait_until
 
-from routilux import Flow, Runtime
+from routilux import Flow, Routine, Runtime
 from routilux.checkpoint.format import encode
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from cdp import Chromium, find_chromium
-from web_helpers import Sink, Source, chain, wait_until
+from web_helpers import FailingSink, Source, chain, wait_until
 
 from routilux import Flow, Routine
 from routilux.runtime.bus import STEP_STARTED
@@ -41,7 +41,7 @@ def crunch() -> Flow:
     flow = Flow("crunch", execution_strategy="concurrent")
     flow.add_routine(Source(), "numbers")
     flow.add_routine(Square(), "square", execution="process", workers=2)
-    flow.add_routine(Sink(), "total")
+    flow.add_routine(FailingSink(), "total")
     flow.connect("numbers", "out", "square", "in")
     flow.connect("square", "out", "total", "in")
     return flow

@@ -2,7 +2,8 @@
 
 ``call`` speaks plain HTTP (http.client) to the server under test; ``EventStream``
 reads its Server-Sent Events with a deadline on every read. Flows here are small
-and deterministic: ``Gate`` blocks its step until the test opens it.
+and deterministic: ``Gate`` blocks its step until the test opens it. ``Source`` and
+``wait_until`` are the shared ones (tests/helpers.py).
 """
 
 from __future__ import annotations
@@ -14,20 +15,11 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from helpers import Source, wait_until
+
 from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
 
-
-class Source(Routine):
-    """Emits ``x=0..n-1``."""
-
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.go)
-        self.define_event("out", ["x"])
-
-    def go(self, n=1, **_):
-        for i in range(n):
-            self.emit("out", x=i)
+__all__ = ["FailingSink", "Gate", "Source", "call", "chain", "wait_until"]
 
 
 class Gate(Routine):
@@ -52,8 +44,8 @@ class Gate(Routine):
         self.gate = None
 
 
-class Sink(Routine):
-    """Fails on ``x == fail_on`` (retried ``retries`` times, then let go), else counts."""
+class FailingSink(Routine):
+    """Fails on ``x == fail_on`` (retried ``retries`` times, then let go)."""
 
     def __init__(self, fail_on: int | None = None, retries: int = 0):
         super().__init__()
@@ -77,7 +69,7 @@ def chain(flow_id: str = "web", gate: threading.Event | None = None, **sink: Any
     flow = Flow(flow_id, execution_strategy="concurrent")
     flow.add_routine(Source(), "source")
     flow.add_routine(Gate(gate), "gate")
-    flow.add_routine(Sink(**sink), "sink")
+    flow.add_routine(FailingSink(**sink), "sink")
     flow.connect("source", "out", "gate", "in")
     flow.connect("gate", "out", "sink", "in")
     return flow
@@ -168,12 +160,3 @@ class EventStream:
     def close(self) -> None:
         self.conn.close()
 
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:
-    """Wait for a condition (bounded; as tests/runtime/runtime_helpers.py's)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
