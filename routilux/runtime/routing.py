@@ -204,7 +204,9 @@ class Router:
         else:
             state["execution_time"] = seconds
         ledger.dispatcher.mark(job, rid)
-        if job.in_flight == 0:
+        if job.in_flight == 0 or job.pausing:
+            # A pausing job settles once what is left in flight waits in emit()
+            # (those steps continue after resume), not only when nothing is.
             self.jobs.settle(job)
 
     def fail_step(
