@@ -104,7 +104,7 @@ class JobControlMixin:
         state = JobState(self.flow_id, job_id)
         state.output_handler = self.output_handler
         state.execution_tracker = ExecutionTracker(state, flow=self)
-        state._set_status("running")
+        state.set_status("running")
         self.job_state = state
         self.execution_tracker = state.execution_tracker
         params = dict(entry_params or {})

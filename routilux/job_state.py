@@ -136,9 +136,10 @@ class JobState:
         self.execution_tracker: Any = None
         self._settled = threading.Event()
 
-    # -- status -----------------------------------------------------------------------
-    def _set_status(self, status: str, error: str | None = None, notify: bool = True) -> None:
-        """Change status (called by the supervisor); wakes waiters when settled."""
+    # -- what the runtime records (the one place it writes a JobState) ---------------
+    def set_status(self, status: str, error: str | None = None, notify: bool = True) -> None:
+        """Change status (called by the supervisor); wakes waiters when settled
+        (``notify=False``: not yet, e.g. until the outcome is durable)."""
         if status != self.status or self.finished_at is None:
             self.updated_at = datetime.now()
             if status in TERMINAL_STATUSES and self.finished_at is None:
@@ -152,6 +153,93 @@ class JobState:
             self._settled.set()
         else:
             self._settled.clear()
+
+    def routine_record(self, routine_id: str, first_start: float) -> dict[str, Any]:
+        """The entry of ``routine_id`` in ``routine_states`` (created on its first step;
+        0.10's keys and ours)."""
+        record = self.routine_states.get(routine_id)
+        if record is None:
+            record = self.routine_states[routine_id] = {
+                "status": "running",
+                "processed": 0,
+                "failed": 0,
+                "first_start": first_start,
+                "last_end": None,
+                "total_seconds": 0.0,
+                "min_seconds": None,
+                "max_seconds": None,
+                "last_error": None,
+                "retry_count": 0,
+            }
+        return record
+
+    def record_failure(
+        self,
+        routine_id: str | None,
+        slot: str | None,
+        exception_type: str,
+        message: str,
+        traceback: str = "",
+        attempt: int = 0,
+        strategy: str = "stop",
+    ) -> None:
+        """Add one entry to ``failures`` (a failed step, or the job's own timeout)."""
+        self.failures.append(
+            {
+                "routine_id": routine_id,
+                "slot": slot,
+                "exception_type": exception_type,
+                "message": message,
+                "traceback": traceback,
+                "attempt": attempt,
+                "strategy": strategy,
+                "timestamp": time.time(),
+            }
+        )
+
+    def record_crash(self, crash: dict[str, Any]) -> None:
+        """Add one entry to ``crashes`` (a replica died while running this job)."""
+        self.crashes.append(dict(crash))
+
+    def add_pause_point(self, reason: str, checkpoint: Any = None, **figures: Any) -> None:
+        """Add one entry to ``pause_points`` (``figures``: e.g. queued, in_flight)."""
+        self.pause_points.append(
+            {
+                "timestamp": datetime.now().isoformat(),
+                "reason": reason,
+                "current_routine_id": self.current_routine_id,
+                "checkpoint": checkpoint if checkpoint is not None else {},
+                **figures,
+            }
+        )
+
+    def record_output(
+        self, routine_id: str, output_type: str, data: dict[str, Any], when: datetime
+    ) -> None:
+        """Add one entry to ``output_log`` (a step's ``send_output``)."""
+        self.output_log.append(
+            {
+                "routine_id": routine_id,
+                "output_type": output_type,
+                "data": data,
+                "timestamp": when.isoformat(),
+            }
+        )
+
+    def record_deferred(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """Add one entry to ``deferred_events`` (emitted when the job is resumed)."""
+        self.deferred_events.append(
+            {
+                "routine_id": routine_id,
+                "event_name": event_name,
+                "data": data,
+                "timestamp": datetime.now().isoformat(),
+            }
+        )
+
+    def record_cancellation(self, reason: str) -> None:
+        """Keep a cancel reason where 0.10 kept it (``routine_states["_cancellation"]``)."""
+        self.routine_states["_cancellation"] = {"reason": reason}
 
     @property
     def is_terminal(self) -> bool:
@@ -301,7 +389,7 @@ class JobState:
         for key in ("created_at", "updated_at", "finished_at"):
             if data.get(key):
                 setattr(job, key, datetime.fromisoformat(data[key]))
-        job._set_status(data.get("status", "pending"))
+        job.set_status(data.get("status", "pending"))
         job.updated_at = (
             datetime.fromisoformat(data["updated_at"]) if data.get("updated_at") else job.updated_at
         )

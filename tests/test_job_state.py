@@ -101,7 +101,7 @@ def test_save_load_round_trip(tmp_path):
     js.pause_points.append({"reason": "r"})
     js.deferred_events.append({"routine_id": "a", "event_name": "out", "data": {}})
     js.output_log.append({"routine_id": "a", "output_type": "t", "data": {"x": 1}})
-    js._set_status("failed", "boom")
+    js.set_status("failed", "boom")
     path = tmp_path / "job.json"
     js.save(str(path))
     json.loads(path.read_text())  # plain JSON
@@ -161,7 +161,7 @@ def test_from_dict_rejects_garbage():
 
 def test_pickle_round_trip_keeps_settled_state():
     js = JobState("f")
-    js._set_status("completed")
+    js.set_status("completed")
     back = pickle.loads(pickle.dumps(js))
     assert back.status == "completed" and back.wait(0)
     pending = pickle.loads(pickle.dumps(JobState("f")))
@@ -177,7 +177,7 @@ def test_wait_times_out_on_a_pending_job():
 
 def test_wait_wakes_as_soon_as_the_job_is_done():
     js = JobState("f")
-    js._set_status("running")
+    js.set_status("running")
     woke = []
     started = threading.Event()
 
@@ -189,7 +189,7 @@ def test_wait_wakes_as_soon_as_the_job_is_done():
     t.start()
     assert started.wait(5)
     assert woke == []
-    js._set_status("completed")
+    js.set_status("completed")
     t.join(5)
     assert not t.is_alive(), "wait() was not woken by the job's end"
     assert woke == [True]

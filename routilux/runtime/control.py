@@ -6,7 +6,6 @@ resumed job's deferred events are routed like any emit).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from routilux.exceptions import FlowStateError
@@ -47,7 +46,7 @@ class JobControl:
             job = self.jobs.open(state, record.get("timeout"), paused=paused)
             job.slot_data = record.get("slot_data") or {}
             if not paused:
-                state._set_status("running")
+                state.set_status("running")
             for item in record["queue"]:
                 self.router.enqueue(job, delivery_from_record(item, job))
             self.jobs.settle(job)
@@ -60,15 +59,8 @@ class JobControl:
             return
         job.running = False
         job.pausing = True
-        state.pause_points.append(
-            {
-                "timestamp": datetime.now().isoformat(),
-                "reason": command.reason,
-                "current_routine_id": state.current_routine_id,
-                "checkpoint": command.checkpoint if command.checkpoint is not None else {},
-                "queued": job.queued,
-                "in_flight": job.in_flight,
-            }
+        state.add_pause_point(
+            command.reason, command.checkpoint, queued=job.queued, in_flight=job.in_flight
         )
         self.jobs.settle(job)
 
@@ -88,7 +80,7 @@ class JobControl:
         if job.returned:  # handed back while pausing: they go first, in order
             self.jobs.requeue_returned(job)
         state.pending_tasks = []
-        state._set_status("running")
+        state.set_status("running")
         self.ledger.bus.publish(JOB_RESUMED, self.ledger.flow_id, job.job_id)
         deferred, state.deferred_events = state.deferred_events, []
         routes_of = self.ledger.plan.routes

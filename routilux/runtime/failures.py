@@ -39,25 +39,20 @@ class Failures:
         which the message is to be retried, or None (handled)."""
         rid = entry.routine_id
         if state is None:
-            state = job.state.routine_states.setdefault(
-                rid, new_routine_state(time.perf_counter() + self.ledger.wall_offset)
-            )
+            state = job.state.routine_record(rid, time.perf_counter() + self.ledger.wall_offset)
         handler = entry.routine.get_error_handler() or self.ledger.plan.error_handler
         strategy = handler.strategy if handler is not None else ErrorStrategy.STOP
         entry.figures.failed += 1
         state["failed"] += 1
         state["last_error"] = error.summary()
-        job.state.failures.append(
-            {
-                "routine_id": rid,
-                "slot": delivery.slot,
-                "exception_type": error.type_name,
-                "message": error.message,
-                "traceback": error.traceback,
-                "attempt": delivery.attempt,
-                "strategy": strategy.value,
-                "timestamp": time.time(),
-            }
+        job.state.record_failure(
+            rid,
+            delivery.slot,
+            error.type_name,
+            error.message,
+            error.traceback,
+            delivery.attempt,
+            strategy.value,
         )
         where = f"routine {rid!r} slot {delivery.slot!r}"
         state["error"] = error.message
@@ -109,22 +104,6 @@ class Failures:
         state["status"] = "error_continued"
         if job.history:
             job.state.record_execution(rid, "error_continued", _error_record(delivery, error))
-
-
-def new_routine_state(first_start: float) -> dict[str, Any]:
-    """A routine's entry in ``JobState.routine_states`` when it first runs in a job."""
-    return {
-        "status": "running",
-        "processed": 0,
-        "failed": 0,
-        "first_start": first_start,
-        "last_end": None,
-        "total_seconds": 0.0,
-        "min_seconds": None,
-        "max_seconds": None,
-        "last_error": None,
-        "retry_count": 0,
-    }
 
 
 def _error_record(delivery: Delivery, error: ErrorInfo) -> dict[str, Any]:

@@ -7,7 +7,6 @@ when its queue is empty, no step of it is in flight and no retry of it is pendin
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from routilux.exceptions import JobTimeoutError
@@ -66,7 +65,7 @@ class JobBook:
                 pending = list(self.ledger.dispatcher.queued(job)) + list(job.returned)
                 pending += [delivery for _, delivery in job.timers.values()]
                 job.state.pending_tasks = [d.describe() for d in pending]
-                job.state._set_status("paused")
+                job.state.set_status("paused")
                 reason = job.state.pause_points[-1]["reason"] if job.state.pause_points else ""
                 self.ledger.bus.publish(JOB_PAUSED, self.ledger.flow_id, job.job_id, reason=reason)
         elif not job.in_flight and job.running and job.queued == 0 and not job.timers:
@@ -92,7 +91,7 @@ class JobBook:
         """End ``job`` as cancelled."""
         self.count_dropped(job, self.drop_queued(job))
         if reason:
-            job.state.routine_states["_cancellation"] = {"reason": reason}  # as 0.10
+            job.state.record_cancellation(reason)
         self.finish(job, "cancelled", f"cancelled: {reason}" if reason else "cancelled")
 
     def count_dropped(self, job: JobRun, dropped: list[Delivery]) -> None:
@@ -135,9 +134,9 @@ class JobBook:
         if error is not None and "\n" in error:
             lines = error.strip().splitlines()
             error = lines[0] + (" [...]" if len(lines) > 1 else "")
-        job.state._set_status(status, error, notify=False)
+        job.state.set_status(status, error, notify=False)
         self.checkpointer.job_ended(job.state)
-        job.state._set_status(status, error)
+        job.state.set_status(status, error)
         ledger.bus.publish(
             JOB_FINISHED, ledger.flow_id, job.job_id, status=status, error=job.state.error
         )
@@ -147,17 +146,8 @@ class JobBook:
         if not job.live:
             return
         message = f"job {job.job_id} exceeded its timeout of {timeout:g} s"
-        job.state.failures.append(
-            {
-                "routine_id": job.state.current_routine_id,
-                "slot": None,
-                "exception_type": JobTimeoutError.__name__,
-                "message": message,
-                "traceback": "",
-                "attempt": 0,
-                "strategy": "stop",
-                "timestamp": time.time(),
-            }
+        job.state.record_failure(
+            job.state.current_routine_id, None, JobTimeoutError.__name__, message
         )
         self.fail(job, f"JobTimeoutError: {message}")
 

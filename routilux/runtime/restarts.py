@@ -76,7 +76,7 @@ class Restarts:
             "timestamp": time.time(),
         }
         for job in {d.job for d in lost}:
-            job.state.crashes.append(dict(record))
+            job.state.record_crash(record)
         for delivery in reversed(lost):  # front-requeued in reverse keeps their order
             job = delivery.job
             if not job.live:

@@ -17,7 +17,7 @@ from routilux.exceptions import RoutineCrashedError
 from routilux.output_handler import deliver_output
 from routilux.runtime.bus import STEP_FINISHED, STEP_STARTED
 from routilux.runtime.dispatch import JobRun
-from routilux.runtime.failures import Failures, new_routine_state
+from routilux.runtime.failures import Failures
 from routilux.runtime.ids import delivery_id, emit_id
 from routilux.runtime.jobs import JobBook
 from routilux.runtime.ledger import ActorHandle, Ledger, RoutineEntry
@@ -136,7 +136,7 @@ class Router:
 
     def _prepare(self, job: JobRun, entry: RoutineEntry, delivery: Delivery) -> bool:
         """Apply the slot's merge strategy; a failing merge fails the message."""
-        slot = entry.routine._slots[delivery.slot]
+        slot = entry.routine.get_slot(delivery.slot)
         key = (entry.routine_id, delivery.slot)
         if slot.merge_strategy == "override":
             job.slot_data[key] = delivery.call_data = delivery.data
@@ -182,9 +182,7 @@ class Router:
             )
         if not job.live:
             return
-        state = job.state.routine_states.get(rid)
-        if state is None:
-            state = job.state.routine_states[rid] = new_routine_state(started + ledger.wall_offset)
+        state = job.state.routine_record(rid, started + ledger.wall_offset)
         state["last_end"] = ended + ledger.wall_offset
         state["total_seconds"] += seconds
         _record_step_time(state, seconds)
@@ -306,14 +304,7 @@ class Router:
     def on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
         state = delivery.job.state
         now = datetime.now()
-        state.output_log.append(
-            {
-                "routine_id": rid,
-                "output_type": output_type,
-                "data": data,
-                "timestamp": now.isoformat(),
-            }
-        )
+        state.record_output(rid, output_type, data, now)
         handler = state.output_handler
         if handler is not None:
             try:
@@ -322,14 +313,7 @@ class Router:
                 logger.exception("output handler %r failed for job %s", handler, state.job_id)
 
     def on_defer(self, delivery: Delivery, rid: str, event: str, data: dict) -> None:
-        delivery.job.state.deferred_events.append(
-            {
-                "routine_id": rid,
-                "event_name": event,
-                "data": data,
-                "timestamp": datetime.now().isoformat(),
-            }
-        )
+        delivery.job.state.record_deferred(rid, event, data)
 
 
 def _record_step_time(state: dict[str, Any], seconds: float) -> None:

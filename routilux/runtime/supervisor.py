@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
 from typing import Any
 
 import pykka
@@ -115,15 +114,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         for job in ledger.live_jobs():
             if parked:  # saved by the last checkpoint; recover() continues it
                 job.live = job.running = False
-                job.state.pause_points.append(
-                    {
-                        "timestamp": datetime.now().isoformat(),
-                        "reason": "the flow was shut down",
-                        "current_routine_id": job.state.current_routine_id,
-                        "checkpoint": {},
-                    }
-                )
-                job.state._set_status("paused")
+                job.state.add_pause_point("the flow was shut down")
+                job.state.set_status("paused")
             else:
                 self.jobs.finish(job, "cancelled", "cancelled: the flow was shut down")
         self.checkpointer.release(FlowStateError("the flow was shut down"))
@@ -137,7 +129,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         message = f"the flow's supervisor stopped: {type(error).__name__}: {error}"
         for job in self.ledger.live_jobs():
             job.live = job.running = False
-            job.state._set_status("failed", message.splitlines()[0])
+            job.state.set_status("failed", message.splitlines()[0])
         self.ledger.gate.close()
         self.ledger.timers.stop()
 
@@ -318,7 +310,7 @@ class FlowSupervisor(pykka.ThreadingActor):
             except Exception:
                 logger.exception("flow %r: could not fail job %s", self.ledger.flow_id, job.job_id)
                 job.live = job.running = False
-                job.state._set_status("failed", message)
+                job.state.set_status("failed", message)
 
     # ------------------------------------------------------------------ commands
     def _start_job(self, command: StartJob) -> None:

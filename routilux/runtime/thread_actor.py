@@ -143,7 +143,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
     def _run(self, batch: list[Delivery]) -> None:
         post = self.env.mailbox.post
         handle = self.handle
-        slots = self.routine._slots
+        slot_named = self.routine.get_slot
         step = self.step
         clock = time.perf_counter
         self._batch = batch
@@ -159,7 +159,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
             try:
                 # A copy: what a handler does to its dict must not change what a
                 # retry, the history or a checkpoint sees.
-                slots[delivery.slot]._call(dict(delivery.call_data))
+                slot_named(delivery.slot)._call(dict(delivery.call_data))
                 error = None
             except BaseException as exc:  # a handler's SystemExit must not stop pykka
                 error = ErrorInfo.from_exception(exc)

@@ -206,7 +206,7 @@ def serve(channel: Any) -> None:
     step = ProcessStep(channel, routine, routine_id)
     set_current_step(step)
     host_routine(routine, step)  # emits from threads a handler starts
-    slots = routine._slots
+    slot_named = routine.get_slot
     channel.send(dumps(("ready", os.getpid())))
     last_stats: dict = dict(routine._stats)
     last_state = b""
@@ -224,7 +224,7 @@ def serve(channel: Any) -> None:
             started = clock()
             step.active = True
             try:
-                slots[slot_name]._call(data)
+                slot_named(slot_name)._call(data)
                 error = None
             except BaseException as exc:
                 error = _error_tuple(exc)

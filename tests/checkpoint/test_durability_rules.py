@@ -103,7 +103,7 @@ def test_a_recovered_finished_job_pickled_before_its_waiters_woke_returns_from_w
     from routilux import JobState
 
     state = JobState("f", "j")
-    state._set_status("completed", notify=False)  # the supervisor's order at a job end
+    state.set_status("completed", notify=False)  # the supervisor's order at a job end
     assert pickle.loads(pickle.dumps(state)).wait(0)
 
 
