@@ -29,9 +29,19 @@ class Event:
             raise ConfigurationError(f"event name must be a string, got {name!r}")
         self.name = name
         self.routine = routine
-        self.output_params = list(output_params or [])
+        self.output_params = output_params  # type: ignore[assignment]
         self.undeclared_warned = False  # emits with keys it does not declare: warned once
         self.connections: list[Connection] = []
+
+    @property
+    def output_params(self) -> list[str]:
+        """The data keys this event declares (0.10: informational; others warn once)."""
+        return self._output_params
+
+    @output_params.setter
+    def output_params(self, params: list[str] | None) -> None:
+        self._output_params = list(params or [])
+        self.declared = frozenset(self._output_params)  # for the per-emit subset check
 
     @property
     def connected_slots(self) -> list[Slot]:
@@ -75,7 +85,7 @@ class Event:
     def deserialize(self, data: dict[str, Any]) -> Event:
         """Fill this event from :meth:`serialize` output; returns it."""
         self.name = data.get("name", self.name)
-        self.output_params = list(data.get("output_params") or [])
+        self.output_params = data.get("output_params")
         return self
 
     def __getstate__(self) -> dict[str, Any]:

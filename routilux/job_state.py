@@ -79,13 +79,14 @@ class ExecutionRecord:
         return self
 
     def __eq__(self, other: object) -> bool:
-        # Timestamps compare to the microsecond: what an ISO string keeps.
+        # Timestamps compare as datetimes (to the microsecond, what an ISO string
+        # keeps), so a record read back from ``serialize()`` equals the original.
         return isinstance(other, ExecutionRecord) and (
             self.routine_id,
             self.event_name,
             self.data,
-            round(self.wall_time * 1e6),
-        ) == (other.routine_id, other.event_name, other.data, round(other.wall_time * 1e6))
+            self.timestamp,
+        ) == (other.routine_id, other.event_name, other.data, other.timestamp)
 
     def to_tuple(self) -> tuple:
         """``(routine_id, event_name, data, wall_time)``."""
@@ -441,15 +442,11 @@ class JobState:
 
 
 def _seconds(value: datetime | float | str | None) -> float:
-    """Wall-clock seconds from a datetime, an ISO string, seconds, or None (now).
-
-    Kept at the microsecond resolution of a datetime, so that a record written as
-    ISO text (``serialize``) reads back equal.
-    """
+    """Wall-clock seconds from a datetime, an ISO string, seconds, or None (now)."""
     if value is None:
-        value = time.time()
+        return time.time()  # per history record: kept cheap
     if isinstance(value, datetime):
         return value.timestamp()
     if isinstance(value, str):
         return datetime.fromisoformat(value).timestamp()
-    return datetime.fromtimestamp(float(value)).timestamp()
+    return float(value)

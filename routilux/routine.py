@@ -145,7 +145,8 @@ class Routine:
             )
         if flow is not None and not _is_flow(flow):
             data["flow"] = flow  # a data key named "flow", not the 0.10 flow argument
-        if event.output_params and not getattr(event, "undeclared_warned", False):
+        declared = event.declared
+        if declared and not data.keys() <= declared and not event.undeclared_warned:
             _check_declared(self, event, data)
         step = current_step()
         if step is None:

@@ -217,7 +217,7 @@ class EventBus:
 
     def wants(self, kind: str) -> bool:
         """Whether any subscriber takes ``kind`` (cheap; for costly payloads)."""
-        return any(s.wants(kind) for s in self._subscriptions)
+        return kind in self.wanted
 
     def publish(
         self, kind: str, flow_id: str | None, job_id: str | None = None, **data: Any
