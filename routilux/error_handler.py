@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from enum import Enum
 from typing import Any
 
+from routilux._imports import import_qualified
 from routilux._validate import check_int, check_number
 from routilux.exceptions import ConfigurationError
 
@@ -149,11 +149,11 @@ def _exception_classes(names: Any) -> tuple[type[BaseException], ...]:
         obj: Any = None
         for split in range(len(parts) - 1, 0, -1):  # longest importable module first
             try:
-                obj = importlib.import_module(".".join(parts[:split]))
+                obj = import_qualified(".".join(parts[:split]), ".".join(parts[split:]))
             except ImportError:
                 continue
-            for part in parts[split:]:
-                obj = getattr(obj, part, None)
+            except AttributeError:
+                obj = None
             break
         if not (isinstance(obj, type) and issubclass(obj, BaseException)):
             raise ConfigurationError(

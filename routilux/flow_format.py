@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from routilux._imports import import_qualified
 from routilux.error_handler import ErrorHandler
 from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.flow_jobs import live_flows
@@ -162,9 +162,7 @@ def _routine_spec(plan: RoutinePlan) -> dict[str, Any]:
 def _import_class(path: str) -> type:
     module_name, _, qualname = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
+        obj = import_qualified(module_name, qualname)
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"cannot import routine class {path!r}: {exc}") from exc
     if not (isinstance(obj, type) and issubclass(obj, Routine)):

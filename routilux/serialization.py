@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from routilux._imports import import_qualified
 from routilux.exceptions import ConfigurationError
 from routilux.expressions import compile_expression
 
@@ -225,9 +226,7 @@ def decode_callable(data: dict[str, Any], owner: Any = None) -> Callable[..., An
 
 def _import_function(module: str, name: str) -> Callable[..., Any]:
     try:
-        obj: Any = importlib.import_module(module)
-        for part in name.split("."):
-            obj = getattr(obj, part)
+        obj = import_qualified(module, name)
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"cannot import function {module}.{name}: {exc}") from None
     if not inspect.isfunction(obj) or obj.__name__ != name.rsplit(".", 1)[-1]:

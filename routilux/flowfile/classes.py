@@ -13,12 +13,12 @@ ever imported because a file says so.
 from __future__ import annotations
 
 import builtins
-import importlib
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from routilux import builtin_routines
+from routilux._imports import import_qualified
 from routilux.exceptions import ConfigurationError
 from routilux.routine import Routine
 
@@ -118,13 +118,11 @@ def import_ref(ref: str, allowed: Iterable[str]) -> Any:
     if not module:
         return builtin_routine_classes().get(qualname) or builtin_exception(qualname)
     try:
-        obj: Any = importlib.import_module(module)
+        obj = import_qualified(module, qualname)
     except ImportError as exc:
         raise ConfigurationError(f"cannot import module {module!r}: {exc}") from None
-    for part in qualname.split("."):
-        if not hasattr(obj, part):
-            raise ConfigurationError(f"module {module!r} has no attribute {qualname!r}")
-        obj = getattr(obj, part)
+    except AttributeError:
+        raise ConfigurationError(f"module {module!r} has no attribute {qualname!r}") from None
     home = getattr(obj, "__module__", None) if isinstance(obj, type) else None
     if home and home != "builtins" and not _builtin_module(home):
         if not module_allowed(home, allowed):
