@@ -98,6 +98,7 @@ _ALLOWED_CONSTANTS = (str, bytes, int, float, bool, type(None))
 
 
 def attribute_allowed(name: str) -> bool:
+    """Whether an expression may read attribute ``name`` (no private or introspection names)."""
     return not (
         name.startswith("_")
         or name in _BLOCKED_ATTRIBUTES

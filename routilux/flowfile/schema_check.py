@@ -75,6 +75,7 @@ class SchemaChecker:
         self.root = schema
 
     def check(self, doc: Document) -> list[Problem]:
+        """Every schema problem of ``doc``, with its position."""
         problems: list[Problem] = []
         self._check(doc.data, self.root, (), doc, problems)
         return problems

@@ -50,7 +50,49 @@ THREAD_BATCH = 64  # deliveries handed to a thread actor at once (concurrent mod
 PROCESS_CREDIT = 2  # per process replica: one step running, one waiting in the pipe
 
 
-class ThreadBackend:
+class RoutineBackend:
+    """The interface every backend implements (see the module docstring)."""
+
+    credit: int  #: deliveries one replica may hold at once
+
+    def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
+        """Start replica ``handle`` of ``entry``; futures to wait for (their results
+        are the replicas' pids)."""
+        raise NotImplementedError
+
+    def deliver(self, handle: Any, batch: list[Any]) -> None:
+        """Hand ``batch`` to the replica; never blocks (supervisor thread)."""
+        raise NotImplementedError
+
+    def restart(self, entry: Any, handle: Any, env: Any) -> None:
+        """Replace a dead replica from its last reported state; post RESTARTED."""
+        raise NotImplementedError
+
+    def stop(self, handle: Any) -> None:
+        """Ask the replica to stop, without waiting."""
+        try:
+            handle.ref.stop(block=False)
+        except pykka.ActorDeadError:
+            pass
+
+    def join(self, handle: Any, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for a stopped replica to end."""
+        if handle.thread is not None:
+            handle.thread.join(timeout)
+
+    def sync(self, entry: Any) -> None:
+        """Bring the caller's routine object up to date with its replicas."""
+
+    def record(self, entry: Any) -> dict[str, Any]:
+        """The routine's state for a checkpoint."""
+        raise NotImplementedError
+
+    def figures(self, entry: Any) -> dict[str, Any]:
+        """Extra figures for ``metrics()``."""
+        return {}
+
+
+class ThreadBackend(RoutineBackend):
     """Replicas are pykka threads hosting the routine object itself."""
 
     credit = THREAD_BATCH
@@ -71,23 +113,11 @@ class ThreadBackend:
         self.start(entry, handle, env)
         env.mailbox.post((RESTARTED, handle, None, None))  # no pid: a thread
 
-    def stop(self, handle: Any) -> None:
-        _stop(handle)
-
-    def join(self, handle: Any, timeout: float) -> None:
-        _join(handle, timeout)
-
-    def sync(self, entry: Any) -> None:
-        """Nothing to do: the routine object is the one that ran."""
-
     def record(self, entry: Any) -> dict[str, Any]:
         return {"state": pickle_state(entry.routine_id, entry.routine)}
 
-    def figures(self, entry: Any) -> dict[str, Any]:
-        return {}
 
-
-class ProcessBackend:
+class ProcessBackend(RoutineBackend):
     """Replicas are child processes, each hosting a cloudpickled copy of the routine."""
 
     credit = PROCESS_CREDIT
@@ -103,12 +133,6 @@ class ProcessBackend:
 
     def restart(self, entry: Any, handle: Any, env: Any) -> None:
         handle.ref.tell(("respawn", handle.state_bytes))
-
-    def stop(self, handle: Any) -> None:
-        _stop(handle)
-
-    def join(self, handle: Any, timeout: float) -> None:
-        _join(handle, timeout)
 
     def sync(self, entry: Any) -> None:
         states = [a.state_bytes for a in entry.actors]
@@ -153,15 +177,3 @@ BACKENDS: dict[str, Any] = {"thread": ThreadBackend(), "process": ProcessBackend
 def backend_for(execution: str) -> Any:
     """The backend of an ``execution=`` kind."""
     return BACKENDS[execution]
-
-
-def _stop(handle: Any) -> None:
-    try:
-        handle.ref.stop(block=False)
-    except pykka.ActorDeadError:
-        pass
-
-
-def _join(handle: Any, timeout: float) -> None:
-    if handle.thread is not None:
-        handle.thread.join(timeout)

@@ -34,6 +34,7 @@ class Restarts:
     def on_crashed(
         self, actor: ActorHandle, reason: str, returncode: int | None, lost: list[Delivery]
     ) -> None:
+        """CRASHED: a replica died; redeliver or fail its messages, schedule a restart."""
         ledger = self.ledger
         entry = ledger.entries.get(actor.routine_id)
         if entry is None or actor not in entry.actors:
@@ -106,6 +107,7 @@ class Restarts:
     def on_restarted(
         self, actor: ActorHandle, error: BaseException | None, pid: int | None
     ) -> None:
+        """RESTARTED: a replacement replica runs (or could not be started)."""
         ledger = self.ledger
         entry = ledger.entries.get(actor.routine_id)
         if entry is None:

@@ -37,6 +37,7 @@ class Router:
 
     # -- emits -----------------------------------------------------------------------
     def on_emit(self, parent: Delivery, n: int, rid: str, event: str, data: dict) -> None:
+        """EMIT: route one emit of a step (re-emits of a redelivered step are dropped)."""
         job = parent.job
         if not job.live:
             return
@@ -160,6 +161,7 @@ class Router:
         started: float,
         ended: float,
     ) -> None:
+        """DONE: a step ended; record it, free the credit, settle or fail the step."""
         ledger = self.ledger
         entry = ledger.release(actor, 1)
         job = delivery.job
@@ -241,6 +243,7 @@ class Router:
             self.enqueue(job, delivery, front=True)
 
     def on_returned(self, actor: ActorHandle, deliveries: list[Delivery]) -> None:
+        """RETURNED: deliveries handed back unrun (the job paused or ended)."""
         count = len(deliveries)
         self.ledger.release(actor, count)
         job = deliveries[0].job
@@ -256,6 +259,7 @@ class Router:
     def on_suspend(
         self, actor: ActorHandle, delivery: Delivery, change: int, targets: tuple[str, ...]
     ) -> None:
+        """SUSPEND/UNSUSPEND: a step started or stopped waiting in emit() for room."""
         ledger = self.ledger
         actor.suspended += change
         if change > 0:
@@ -302,6 +306,7 @@ class Router:
         return frozenset(seen) if found else frozenset()
 
     def on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
+        """OUTPUT: a step's ``send_output``, to the job's log and output handler."""
         state = delivery.job.state
         now = datetime.now()
         state.record_output(rid, output_type, data, now)
@@ -313,6 +318,7 @@ class Router:
                 logger.exception("output handler %r failed for job %s", handler, state.job_id)
 
     def on_defer(self, delivery: Delivery, rid: str, event: str, data: dict) -> None:
+        """DEFER: a step's ``emit_deferred_event``, sent when the job is resumed."""
         delivery.job.state.record_deferred(rid, event, data)
 
 

@@ -52,6 +52,7 @@ class Monitor:
 
     @property
     def store(self) -> Any:
+        """The checkpoint store the monitor reads history from."""
         return self.runtime.store
 
     def close(self) -> None:
@@ -209,6 +210,7 @@ class Monitor:
         return result
 
     def graph(self, flow_id: str) -> dict[str, Any]:
+        """Nodes, edges and an SVG rendering of one hosted flow (``GET /api/flows/{id}/graph``)."""
         flow = self.runtime.flows.get(flow_id)
         if flow is None:
             raise ApiError(

@@ -12,30 +12,37 @@ MAX_NESTING = 500
 
 
 def lowercase(value: Any) -> Any:
+    """A string in lower case (other values unchanged)."""
     return value.lower() if isinstance(value, str) else value
 
 
 def uppercase(value: Any) -> Any:
+    """A string in upper case (other values unchanged)."""
     return value.upper() if isinstance(value, str) else value
 
 
 def strip_whitespace(value: Any) -> Any:
+    """A string without leading and trailing whitespace (other values unchanged)."""
     return value.strip() if isinstance(value, str) else value
 
 
 def to_string(value: Any) -> str:
+    """``str(value)``."""
     return str(value)
 
 
 def to_int(value: Any) -> Any:
+    """A number or numeric string as an int (other values unchanged)."""
     return int(value) if isinstance(value, (int, float, str)) else value
 
 
 def to_float(value: Any) -> Any:
+    """A number or numeric string as a float (other values unchanged)."""
     return float(value) if isinstance(value, (int, float, str)) else value
 
 
 def remove_none(value: Any) -> Any:
+    """A dict without its ``None`` values (other values unchanged)."""
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if v is not None}
     return value

@@ -30,30 +30,37 @@ def not_empty(v: Any) -> bool:
 
 
 def is_string(v: Any) -> bool:
+    """True for a str."""
     return isinstance(v, str)
 
 
 def is_int(v: Any) -> bool:
+    """True for an int (not a bool)."""
     return isinstance(v, int)
 
 
 def is_float(v: Any) -> bool:
+    """True for a float."""
     return isinstance(v, float)
 
 
 def is_dict(v: Any) -> bool:
+    """True for a dict."""
     return isinstance(v, dict)
 
 
 def is_list(v: Any) -> bool:
+    """True for a list."""
     return isinstance(v, list)
 
 
 def is_positive(v: Any) -> bool:
+    """True for a number above zero."""
     return _is_number_010(v) and v > 0
 
 
 def is_non_negative(v: Any) -> bool:
+    """True for a number at or above zero."""
     return _is_number_010(v) and v >= 0
 
 
