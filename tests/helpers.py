@@ -289,3 +289,25 @@ def start_example(target: str, *args: str, cwd: Path, cli: bool = False) -> Prog
     """Start ``examples/<target>`` (see ``run_example``) in ``cwd`` as a
     :class:`Program` whose lines hold stdout and stderr; the caller closes it."""
     return Program(_example_argv(target, args, cli), None, cwd=cwd)
+
+
+def interrupt_run(
+    args: list[str], cwd: Path, after: str = "progress 5", env: dict | None = None
+) -> tuple[str, str, int]:
+    """Run ``routilux run ARGS``, press Ctrl-C once stderr shows a line starting
+    with ``after``; returns ``(first stdout line, rest of stdout, exit code)``."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "routilux", "run", *args],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        first = run.stdout.readline()
+        for line in run.stderr:
+            if line.startswith(after):
+                break
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=30)
+    finally:
+        run.kill()
+        run.wait()
+    return first, out, run.returncode

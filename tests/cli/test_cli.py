@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import interrupt_run
 
 HERE = Path(__file__).resolve().parent
 FLOWS = HERE / "sample_flows.py"
@@ -175,22 +176,11 @@ def test_resume_after_kill_9_of_run(tmp_path):
 
 
 def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path):
-    run = subprocess.Popen(
-        [sys.executable, "-m", "routilux", "run", f"{FLOWS}:slow_flow", "--params",
-         '{"count": 200}', "--no-progress"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    started, out, returncode = interrupt_run(
+        [f"{FLOWS}:slow_flow", "--params", '{"count": 200}', "--no-progress"], tmp_path
     )
-    try:
-        job_id = re.search(r"job ([0-9a-f-]+) started", run.stdout.readline()).group(1)
-        for line in run.stderr:
-            if line.startswith("progress 5"):
-                break
-        run.send_signal(signal.SIGINT)
-        out, _ = run.communicate(timeout=30)
-    finally:
-        run.kill()
-        run.wait()
-    assert run.returncode == 130
+    job_id = re.search(r"job ([0-9a-f-]+) started", started).group(1)
+    assert returncode == 130
     assert f"routilux resume {job_id}" in out
     resumed = routilux("resume", job_id, "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -201,24 +191,13 @@ def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path):
 def test_a_flow_without_flow_id_interrupted_is_resumable(tmp_path):
     """Regression: such a flow got a new id per process, so an interrupted job stayed
     'running' in `routilux jobs` for good and could not be resumed."""
-    run = subprocess.Popen(
-        [sys.executable, "-m", "routilux", "run", f"{FLOWS}:slow_anonymous_flow", "--params",
-         '{"count": 200}', "--no-progress"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    started, out, returncode = interrupt_run(
+        [f"{FLOWS}:slow_anonymous_flow", "--params", '{"count": 200}', "--no-progress"],
+        tmp_path,
     )
-    try:
-        started = run.stdout.readline()
-        job_id = re.search(r"job ([0-9a-f-]+) started", started).group(1)
-        assert "slow_anonymous_flow@" in started, started  # the id it was given
-        for line in run.stderr:
-            if line.startswith("progress 5"):
-                break
-        run.send_signal(signal.SIGINT)
-        out, _ = run.communicate(timeout=30)
-    finally:
-        run.kill()
-        run.wait()
-    assert run.returncode == 130
+    job_id = re.search(r"job ([0-9a-f-]+) started", started).group(1)
+    assert "slow_anonymous_flow@" in started, started  # the id it was given
+    assert returncode == 130
     assert f"routilux resume {job_id}" in out
     resumed = routilux("resume", job_id, "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr

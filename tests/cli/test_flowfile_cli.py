@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
+
+from helpers import interrupt_run
 
 from routilux.flowfile import flow_file_schema
 
@@ -182,23 +183,13 @@ def test_graph_of_a_flow_file(tmp_path):
 
 def test_resume_a_flow_file_job_needs_neither_flow_nor_allow(tmp_path):
     path = write_flow(tmp_path, flow_id="cli-resume", delay=0.02)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "routilux", "run", str(path), "--allow", "cli_routines",
-         "--params", '{"count": 150}', "--no-progress"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    started, out, returncode = interrupt_run(
+        [str(path), "--allow", "cli_routines", "--params", '{"count": 150}', "--no-progress"],
+        tmp_path,
         env={**os.environ},
     )
-    try:
-        job_id = re.search(r"job ([0-9a-f-]+) started", run.stdout.readline()).group(1)
-        for line in run.stderr:
-            if line.startswith("progress 5"):
-                break
-        run.send_signal(signal.SIGINT)
-        out, _ = run.communicate(timeout=30)
-    finally:
-        run.kill()
-        run.wait()
-    assert run.returncode == 130, out
+    job_id = re.search(r"job ([0-9a-f-]+) started", started).group(1)
+    assert returncode == 130, out
     resumed = routilux("resume", job_id, "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"job {job_id} completed" in resumed.stdout
