@@ -72,11 +72,8 @@ class Router:
         gate = ledger.gate
         if entry.queued >= gate.limit:
             gate.mark_full(entry.routine_id)
-            if entry.routine_id not in gate.escape and entry.all_suspended():
-                # Filling the queue of a blocked routine may close a blocked cycle.
-                cycle = self.blocked_cycle(entry)
-                if cycle:
-                    gate.escape[entry.routine_id] = cycle
+            if entry.routine_id not in gate.escape:
+                self._open_escape(entry)  # filling it may close a blocked cycle
         ledger.dispatcher.push(job, delivery, front)
 
     # -- sending ---------------------------------------------------------------------
@@ -272,9 +269,13 @@ class Router:
         self.jobs.settle(delivery.job)  # a pausing job may be waiting for this step
         entry = ledger.entries.get(actor.routine_id)
         if entry is not None and entry.routine_id in ledger.gate.full:
-            cycle = self.blocked_cycle(entry)
-            if cycle:
-                ledger.gate.escape[entry.routine_id] = cycle
+            self._open_escape(entry)  # its last replica blocking may close a cycle
+
+    def _open_escape(self, entry: RoutineEntry) -> None:
+        """Let a blocked cycle's own emits into ``entry`` through (see below)."""
+        cycle = self.blocked_cycle(entry)
+        if cycle:
+            self.ledger.gate.escape[entry.routine_id] = cycle
 
     def blocked_cycle(self, entry: RoutineEntry) -> frozenset[str]:
         """Rule *bounded memory*, its one escape: when every replica of ``entry``
