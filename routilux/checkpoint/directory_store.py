@@ -140,8 +140,14 @@ class DirectoryStore(CheckpointStore):
             for old in self._checkpoints(directory)[: -self.keep]:
                 old.unlink(missing_ok=True)
             covered_names = {f"{_dir_name(j['job_id'])}.intent" for j in jobs}
+            ended = {
+                _job_part(f)[: -len(".job")]: _end_stamp(f) for f in self._finished_files(directory)
+            }
             for intent in directory.glob("*.intent"):
-                if intent.name in covered_names:
+                name = intent.name[: -len(".intent")]
+                # Covered now, or left behind by a kill after an earlier cut covered it.
+                stale = name in ended and ended[name] >= intent.stat().st_mtime * 1_000_000
+                if intent.name in covered_names or stale:
                     intent.unlink(missing_ok=True)
             self._record_jobs(directory, flow_id, jobs)
 
@@ -290,13 +296,16 @@ class DirectoryStore(CheckpointStore):
         for intent in directory.glob("*.intent"):
             job_id = _flow_id(intent.name[: -len(".intent")])
             row = rows.get(job_id)
-            if row is None or row["status"] in _TERMINAL:  # submitted (again) since
+            mtime = intent.stat().st_mtime
+            # An intent a kill left behind after its job ended is stale; one written
+            # after the job's end is the same id submitted again.
+            if row is None or (row["status"] in _TERMINAL and mtime > row["updated_at"]):
                 rows[job_id] = {
                     "job_id": job_id,
                     "flow_id": flow_id,
                     "status": "running",
                     "error": None,
-                    "updated_at": intent.stat().st_mtime,
+                    "updated_at": mtime,
                     "created_at": intent.stat().st_mtime,
                 }
         return rows

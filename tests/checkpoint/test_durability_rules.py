@@ -248,3 +248,26 @@ def test_a_directory_save_that_dies_before_its_checkpoint_leaves_no_finished_job
 
 def _cut(store, jobs):
     return encode("f", b"payload", store.key, jobs)
+
+
+def test_an_intent_a_kill_left_behind_after_its_job_ended_is_stale(tmp_path):
+    """Regression (kill loop, Runtime + DirectoryStore): a kill between a cut and the
+    deletion of the intents it covered left the finished job listed as 'running'."""
+    import os
+    import time
+
+    from routilux.checkpoint.store import FinishedJob
+
+    store = DirectoryStore(tmp_path / "store", key=KEY)
+    store.add_intent("f", "j1", _cut(store, []))
+    intent = next((tmp_path / "store" / "f").glob("*.intent"))
+    submitted = intent.read_bytes(), intent.stat().st_mtime
+    ended = time.time() + 1
+    finished = FinishedJob("j1", ended, b"record")
+    summary = [{"job_id": "j1", "status": "completed", "updated_at": ended}]
+    store.save("f", _cut(store, summary), summary, [finished])
+    intent.write_bytes(submitted[0])  # what the kill left: the intent, as submitted
+    os.utime(intent, (submitted[1], submitted[1]))
+    assert [(r["job_id"], r["status"]) for r in store.list_jobs("f")] == [("j1", "completed")]
+    store.save("f", _cut(store, []), [])
+    assert store.intents("f") == [], "the next cut removes the stale intent"
