@@ -272,27 +272,36 @@ class DirectoryStore(CheckpointStore):
 
     def _job_rows(self, directory: Path) -> dict[str, dict[str, Any]]:
         """The job list of one flow: ``jobs.json``, corrected by what is newer than
-        it could be. ``jobs.json`` is written after the checkpoint and the intents it
-        sums up, so after a kill in between, the latest checkpoint's header and the
-        intents on disk are the truth for the jobs they name."""
+        it could be. ``jobs.json`` is written last in a save, so after a kill before
+        it, the truth for the jobs they name is (in this order): the latest
+        checkpoint's header, the committed finished-job records of jobs it no longer
+        names, and the intents on disk."""
         index = directory / "jobs.json"
         rows: dict[str, dict[str, Any]] = json.loads(index.read_text()) if index.exists() else {}
         flow_id = _flow_id(directory.name)
         checkpoints = self._checkpoints(directory)
+        named: set[str] = set()
         if checkpoints:
             mtime = checkpoints[-1].stat().st_mtime
             for job in peek_jobs(checkpoints[-1].read_bytes()):
+                named.add(job.get("job_id"))
                 row = rows.get(job.get("job_id"))
                 if row is None or row["status"] != job.get("status"):
-                    rows[job["job_id"]] = {
-                        "job_id": job["job_id"],
-                        "flow_id": flow_id,
-                        "status": job.get("status"),
-                        "error": job.get("error"),
-                        "updated_at": job.get("updated_at", mtime),
-                        "created_at": job.get("created_at") or (row or {}).get("created_at"),
-                        "finished_at": job.get("finished_at"),
-                    }
+                    rows[job["job_id"]] = _row(flow_id, job, mtime, row)
+        # A job that ended in a cut whose save was killed before jobs.json, and that
+        # later cuts no longer name: its finished record says how it ended.
+        unsettled = {
+            job_id
+            for job_id, row in rows.items()
+            if row["status"] not in _TERMINAL and job_id not in named
+        }
+        if unsettled:
+            for path in self._finished_files(directory):
+                job_id = _flow_id(_job_part(path)[: -len(".job")])
+                row = rows.get(job_id)
+                if job_id in unsettled and _end_stamp(path) >= row["updated_at"] * 1_000_000:
+                    for job in peek_jobs(path.read_bytes()):
+                        rows[job_id] = _row(flow_id, job, row["updated_at"], row)
         for intent in directory.glob("*.intent"):
             job_id = _flow_id(intent.name[: -len(".intent")])
             row = rows.get(job_id)
@@ -306,7 +315,7 @@ class DirectoryStore(CheckpointStore):
                     "status": "running",
                     "error": None,
                     "updated_at": mtime,
-                    "created_at": intent.stat().st_mtime,
+                    "created_at": mtime,
                 }
         return rows
 
@@ -325,6 +334,21 @@ class DirectoryStore(CheckpointStore):
 
     def __repr__(self) -> str:
         return f"DirectoryStore({self.location!r})"
+
+
+def _row(
+    flow_id: str, job: dict[str, Any], stamp: float, before: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A listing row from a stored job summary (``stamp`` if it has no time)."""
+    return {
+        "job_id": job["job_id"],
+        "flow_id": flow_id,
+        "status": job.get("status"),
+        "error": job.get("error"),
+        "updated_at": job.get("updated_at", stamp),
+        "created_at": job.get("created_at") or (before or {}).get("created_at"),
+        "finished_at": job.get("finished_at"),
+    }
 
 
 def _name_parts(path: Path) -> tuple[int, int, str]:

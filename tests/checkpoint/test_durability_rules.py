@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import pytest
 from helpers import Node
@@ -253,11 +255,6 @@ def _cut(store, jobs):
 def test_an_intent_a_kill_left_behind_after_its_job_ended_is_stale(tmp_path):
     """Regression (kill loop, Runtime + DirectoryStore): a kill between a cut and the
     deletion of the intents it covered left the finished job listed as 'running'."""
-    import os
-    import time
-
-    from routilux.checkpoint.store import FinishedJob
-
     store = DirectoryStore(tmp_path / "store", key=KEY)
     store.add_intent("f", "j1", _cut(store, []))
     intent = next((tmp_path / "store" / "f").glob("*.intent"))
@@ -271,3 +268,23 @@ def test_an_intent_a_kill_left_behind_after_its_job_ended_is_stale(tmp_path):
     assert [(r["job_id"], r["status"]) for r in store.list_jobs("f")] == [("j1", "completed")]
     store.save("f", _cut(store, []), [])
     assert store.intents("f") == [], "the next cut removes the stale intent"
+
+
+def test_a_job_that_ended_in_a_cut_killed_before_its_listing_is_listed_as_ended(tmp_path):
+    """Regression (kill loop, Flow + DirectoryStore): a kill after a cut's checkpoint
+    but before ``jobs.json`` was rewritten left the job 'running' in the listing once
+    a later cut (which no longer names it) was written, though recover() said
+    'completed'."""
+    store = DirectoryStore(tmp_path / "store", key=KEY)
+    store.add_intent("f", "j1", _cut(store, []))
+    ended = time.time() + 1
+    summary = [{"job_id": "j1", "status": "completed", "updated_at": ended}]
+    record = FinishedJob("j1", ended, _cut(store, summary))
+    store._record_jobs = lambda *args: (_ for _ in ()).throw(OSError("killed"))
+    with pytest.raises((OSError, CheckpointError)):
+        store.save("f", _cut(store, summary), summary, [record])
+    after_the_kill = DirectoryStore(tmp_path / "store", key=KEY)
+    after_the_kill.save("f", _cut(after_the_kill, []), [])
+    assert [(r["job_id"], r["status"]) for r in after_the_kill.list_jobs("f")] == [
+        ("j1", "completed")
+    ]
