@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "tests" / "benchmarks" / "suite.py"
+SCALING = ROOT / "tests" / "benchmarks" / "scaling.py"
 WORKLOADS = [
     "chain_concurrent",
     "chain_sequential",
@@ -55,3 +56,23 @@ def test_suite_refuses_an_unknown_workload():
     )
     assert out.returncode == 2
     assert "invalid choice: 'no_such_workload'" in out.stderr
+
+
+@pytest.mark.slow
+def test_scaling_curves_smoke_print_every_curve(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(SCALING), "--smoke", "--json"],
+        capture_output=True, text=True, timeout=55, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    points = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [p["curve"] for p in points] == ["memory"] * 2 + ["chain_length"] * 2 + [
+        "concurrent_jobs"
+    ] * 2
+    for point in points:
+        if point["curve"] == "memory":
+            assert point["idle_python_child_mib"] > 0, point
+        else:
+            assert point["ours_msg_s"] > 0 and point["baseline_msg_s"] > 0, point
+    process = points[1]
+    assert process["child_mib_per_routine"] > 0, "each process routine has a child"
