@@ -32,6 +32,8 @@ Modes (every line the program prints is flushed at once; the tests read them):
              ``flow.resume(job)``, wait, print ``result <json>``.
 
 ``--no-wait`` makes ``recover`` print ``result`` at once, without waiting for the job.
+``--say-checkpoints`` prints ``checkpoint <number of unfinished jobs>`` after each cut
+(from the flow's event bus), so that a test can kill the host at a known point.
 ``--hard-exit`` leaves ``run`` with ``os._exit(0)`` right after ``result`` (no shutdown).
 Once the flow's routine processes are up, the program prints ``children <json pids>``.
 
@@ -227,7 +229,9 @@ def result(flow, job) -> dict:
 
 
 def say(*parts: str) -> None:
-    print(*parts, flush=True)
+    # One write per line: checkpoint lines come from the bus's subscriber thread.
+    sys.stdout.write(" ".join(parts) + "\n")
+    sys.stdout.flush()
 
 
 def say_children() -> None:
@@ -250,12 +254,18 @@ def main() -> None:
     parser.add_argument("--work", type=int, default=300)
     parser.add_argument("--hard-exit", action="store_true")
     parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument("--say-checkpoints", action="store_true")
     args = parser.parse_args()
     WORK = args.work
     if args.mode == "submit":
         args.interval = 3600.0
     flow = build(args, block_first_step=args.mode == "submit")
     say("pid", str(os.getpid()))
+    if args.say_checkpoints:
+        flow.subscribe(
+            lambda event: say("checkpoint", json.dumps(event.data["jobs"])),
+            kinds=["checkpoint.written"],
+        )
 
     if args.mode in ("run", "submit", "pause", "shutdown"):
         job = flow.execute("source", {"n": args.messages}, wait=False)
