@@ -1,5 +1,6 @@
-"""The ``routilux`` command: run, graph, jobs, resume, inspect (validate and schema
-live in :mod:`routilux.cli.flowfile_cmds`)."""
+"""The ``routilux`` command: run, graph and resume (jobs and inspect live in
+:mod:`routilux.cli.store_cmds`, validate and schema in :mod:`routilux.cli.flowfile_cmds`,
+serve in :mod:`routilux.cli.serve`)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import hashlib
 import json
 import signal
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
 from routilux._validate import check_number
-from routilux.checkpoint.stores import DEFAULT_STORE as STORE_PATH
+from routilux.cli.common import RoutiluxGroup, fail, load_target, open_store
 from routilux.cli.flowfile_cmds import (
     allow_option,
     option_given,
@@ -24,39 +25,15 @@ from routilux.cli.flowfile_cmds import (
     schema,
     validate,
 )
+from routilux.cli.graph import to_dot, to_mermaid
+from routilux.cli.loading import choose_entry
+from routilux.cli.progress import watch
 from routilux.cli.results import print_result
 from routilux.cli.serve import serve
+from routilux.cli.store_cmds import DEFAULT_STORE, inspect, jobs
 from routilux.exceptions import RoutiluxError
 
-DEFAULT_STORE = str(STORE_PATH)  # as click shows it
 EXIT_INTERRUPTED = 130
-
-
-def _fail(message: str) -> None:
-    raise click.ClickException(message)
-
-
-def _open_store(path: str, *, must_exist: bool = False, read_only: bool = False) -> Any:
-    """Open a checkpoint store; ``read_only`` stores are never changed (no key file,
-    no schema) — for commands that only look."""
-    from routilux.checkpoint.stores import open_store
-
-    if (must_exist or read_only) and not Path(path).exists():
-        _fail(f"no checkpoint store at {path}")
-    return open_store(path, create=not read_only)  # a str: a trailing "/" means a directory
-
-
-def _load(target: str, allow: tuple[str, ...] = ()) -> Any:
-    from routilux.cli.loading import load_flow
-
-    try:
-        return load_flow(target, allow)
-    except RoutiluxError:
-        raise
-    except SyntaxError as exc:
-        _fail(f"{target}: syntax error in {exc.filename} line {exc.lineno}: {exc.msg}")
-    except Exception as exc:
-        _fail(f"{target}: importing it raised {type(exc).__name__}: {exc}")
 
 
 def _status_line(job: Any) -> str:
@@ -78,8 +55,6 @@ def _resume_hint(flow: Any, job: Any) -> str:
 
 def _finish(flow: Any, job: Any, console: Any, progress: bool) -> None:
     """Wait for the job with progress; Ctrl-C checkpoints and explains how to resume."""
-    from routilux.cli.progress import watch
-
     try:
         if progress:
             watch(flow, job, console)
@@ -125,12 +100,12 @@ def _print_failures(job: Any, last: int = 3) -> None:
 def _check_entry(flow: Any, entry: str, slot: str) -> None:
     routine = flow.get_routine(entry)
     if routine is None:
-        _fail(
+        fail(
             f"--entry {entry!r}: flow {flow.flow_id!r} has no such routine; "
             f"routines: {', '.join(sorted(flow.routines))}"
         )
     if routine.get_slot(slot) is None:
-        _fail(
+        fail(
             f"--slot {slot!r}: routine {entry!r} has no such slot; "
             f"slots: {', '.join(sorted(routine._slots))}"
         )
@@ -158,44 +133,7 @@ def _warn_unknown_params(flow: Any, entry: str, slot: str, params: dict[str, Any
     click.echo(message, err=True)
 
 
-def _one_line_usage(exc: click.UsageError) -> click.ClickException:
-    """A usage error as one line (click's own takes three) with where to get help."""
-    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    error = click.ClickException(exc.format_message().rstrip(".") + where)
-    error.exit_code = exc.exit_code
-    return error
-
-
-class _Group(click.Group):
-    """Turns library and usage errors into one-line messages instead of tracebacks."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:
-            return super().make_context(*args, **kwargs)
-        except click.exceptions.NoArgsIsHelpError:
-            raise  # plain `routilux` shows the help
-        except click.UsageError as exc:
-            raise _one_line_usage(exc) from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as exc:
-            raise _one_line_usage(exc) from None
-        except BrokenPipeError:
-            raise  # `routilux jobs | head`: click exits quietly on EPIPE
-        except OSError as exc:  # name the file and the reason, not "[Errno 13]"
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            where = f"{exc.filename}: " if exc.filename is not None else ""
-            raise click.ClickException(f"{where}{reason}") from None
-        except (RoutiluxError, ValueError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise click.ClickException(message) from None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RoutiluxGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="routilux")
 def cli() -> None:
     """routilux: run, watch and inspect flows of routines on an actor runtime."""
@@ -233,23 +171,19 @@ def run(
     file. Prints what the job produced, then its status. Exits 0 only if the job
     completes. Ctrl-C checkpoints the job; `routilux resume` continues it.
     """
-    from rich.console import Console
-
-    from routilux.cli.loading import choose_entry
-
     try:
         entry_params = json.loads(params)
     except ValueError as exc:
-        _fail(f"--params is not valid JSON: {exc}")
+        fail(f"--params is not valid JSON: {exc}")
     if not isinstance(entry_params, dict):
-        _fail("--params must be a JSON object, e.g. '{\"n\": 3}'")
+        fail("--params must be a JSON object, e.g. '{\"n\": 3}'")
     check_number("--timeout", timeout, optional=True)
-    flow = _load(target, allow)
+    flow = load_target(target, allow)
     entry, slot = choose_entry(flow, entry, slot)
     _check_entry(flow, entry, slot)  # before the store: a refused run leaves nothing
     _warn_unknown_params(flow, entry, slot, entry_params)
     if flow.checkpoint_store is None or option_given("store"):  # a flow file may name one
-        flow.checkpoint_store = _open_store(store)
+        flow.checkpoint_store = open_store(store)
     if not flow.has_fixed_id:
         # Stable across runs of the same definition, so an interrupted job resumes.
         flow.fix_id(_derived_id(target))
@@ -286,28 +220,8 @@ def _portable(target: str) -> str:
 @allow_option
 def graph(target: str, fmt: str, allow: tuple[str, ...]) -> None:
     """Print the graph of the flow TARGET (FILE.py:NAME, module:NAME or a flow file)."""
-    from routilux.cli.graph import to_dot, to_mermaid
-
-    flow = _load(target, allow)
+    flow = load_target(target, allow)
     click.echo(to_mermaid(flow) if fmt == "mermaid" else to_dot(flow), nl=False)
-
-
-@cli.command()
-@click.option("--store", default=DEFAULT_STORE, show_default=True)
-@click.option(
-    "--status",
-    type=click.Choice(["pending", "running", "paused", "completed", "failed", "cancelled"]),
-)
-def jobs(store: str, status: str | None) -> None:
-    """List the jobs recorded in a checkpoint store."""
-    rows = _open_store(store, read_only=True).list_jobs(status=status)
-    if not rows:
-        click.echo("no jobs")
-        return
-    for row in rows:
-        when = datetime.fromtimestamp(row["updated_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        error = f"  {row['error']}" if row.get("error") else ""
-        click.echo(f"{row['job_id']}  {row['status']:9s}  {row['flow_id']}  {when}{error}")
 
 
 @cli.command()
@@ -325,25 +239,23 @@ def resume(
     job_id: str, store: str, target: str | None, no_progress: bool, allow: tuple[str, ...]
 ) -> None:
     """Continue an interrupted or paused job from its last checkpoint."""
-    from rich.console import Console
-
-    checkpoint_store = _open_store(store, must_exist=True)
+    checkpoint_store = open_store(store, must_exist=True)
     rows = [r for r in checkpoint_store.list_jobs() if r["job_id"] == job_id]
     if not rows:
-        _fail(f"no job {job_id!r} in {store}")
+        fail(f"no job {job_id!r} in {store}")
     flow_id = rows[0]["flow_id"]
     target = target or checkpoint_store.get_meta(f"flow:{flow_id}")
     if target is None:
-        _fail(f"job {job_id} belongs to flow {flow_id!r}; say where it is defined with --flow")
-    flow = _load(target, allow or recorded_allow(checkpoint_store, flow_id))
+        fail(f"job {job_id} belongs to flow {flow_id!r}; say where it is defined with --flow")
+    flow = load_target(target, allow or recorded_allow(checkpoint_store, flow_id))
     if not flow.has_fixed_id and flow_id == _derived_id(target):
         flow.fix_id(flow_id)  # `routilux run` named it so
     if flow.flow_id != flow_id:
-        _fail(f"{target} builds flow {flow.flow_id!r}, but job {job_id} belongs to {flow_id!r}")
+        fail(f"{target} builds flow {flow.flow_id!r}, but job {job_id} belongs to {flow_id!r}")
     jobs_back = {j.job_id: j for j in flow.recover(checkpoint_store)}
     job = jobs_back.get(job_id)
     if job is None:
-        _fail(f"job {job_id} is not in the latest checkpoint of flow {flow_id!r}")
+        fail(f"job {job_id} is not in the latest checkpoint of flow {flow_id!r}")
     console = Console()
     if job.is_terminal:
         flow.shutdown()
@@ -355,58 +267,8 @@ def resume(
     _finish(flow, job, console, progress=not no_progress)
 
 
-@cli.command()
-@click.argument("path")
-def inspect(path: str) -> None:
-    """Verify and describe a checkpoint store or a checkpoint file (nothing is unpickled)."""
-    from routilux.checkpoint.format import MAGIC, read_header
-    from routilux.checkpoint.stores import DirectoryStore, SQLiteStore
-
-    target = Path(path)
-    if not target.exists():
-        _fail(f"no such file or directory: {path}")
-    if target.is_file() and target.read_bytes()[: len(MAGIC)] == MAGIC:
-        store = DirectoryStore(target.parent.parent, create=False)  # <store>/<flow>/<n>.ckpt
-        header, payload = read_header(target.read_bytes(), store.key, str(target))
-        _print_header(str(target), header, len(payload))
-        return
-    if target.is_dir():
-        store = DirectoryStore(target, create=False)
-    else:
-        store = SQLiteStore(target, create=False)
-    click.echo(f"store {store.location} ({type(store).__name__})")
-    flows = store.list_flows()
-    if not flows:
-        click.echo("  no checkpoints")
-    for info in flows:
-        blob = store.load_latest(info["flow_id"])
-        where = f"{store.location} flow {info['flow_id']!r}"
-        header, payload = read_header(blob, store.key, where)
-        _print_header(f"flow {header['flow_id']!r}", header, len(payload), kept=info["checkpoints"])
-        finished = store.load_finished(info["flow_id"])
-        if finished:
-            click.echo(f"  finished jobs kept: {len(finished)}, each verified")
-        for record in finished:
-            job_header, _ = read_header(record, store.key, f"{where} finished job")
-            _print_jobs(job_header)
-
-
-def _print_header(what: str, header: dict[str, Any], size: int, kept: int | None = None) -> None:
-    when = datetime.fromtimestamp(header["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
-    extra = f", {kept} kept" if kept is not None else ""
-    click.echo(
-        f"{what}: integrity OK; format {header['format_version']}, routilux "
-        f"{header['routilux_version']}, written {when}, {size} bytes{extra}"
-    )
-    _print_jobs(header)
-
-
-def _print_jobs(header: dict[str, Any]) -> None:
-    for job in header.get("jobs", []):
-        error = f"  {job['error']}" if job.get("error") else ""
-        click.echo(f"  job {job['job_id']}  {job['status']}{error}")
-
-
+cli.add_command(jobs)
+cli.add_command(inspect)
 cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(serve)
