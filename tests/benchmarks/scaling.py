@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 
 import psutil
-import pykka
 from chain_routines import Relay, Source, wire_chain
 from workload import settle
+from workloads_chain import RawActor
 
 from routilux import Flow
 from routilux.checkpoint import SQLiteStore
@@ -65,28 +65,12 @@ def ours_chain(hops: int, n: int) -> dict[str, float]:
     return {"msg_s": n / elapsed, "startup_s": startup}
 
 
-class _Link(pykka.ThreadingActor):
-    use_daemon_thread = True
-
-    def __init__(self, nxt: pykka.ActorRef | None, done: threading.Event, expect: int):
-        super().__init__()
-        self.nxt, self.done, self.expect, self.count = nxt, done, expect, 0
-
-    def on_receive(self, message):
-        if self.nxt is not None:
-            self.nxt.tell(message)
-        else:
-            self.count += 1
-            if self.count == self.expect:
-                self.done.set()
-
-
 def raw_chain(hops: int, n: int) -> float:
     """msg/s of ``n`` messages through a raw pykka chain of ``hops`` actors."""
     done = threading.Event()
     refs, head = [], None
     for k in range(hops):
-        head = _Link.start(head, done, n if k == 0 else -1)
+        head = RawActor.start(head, done, n if k == 0 else -1)
         refs.append(head)
     try:
         started = time.perf_counter()
