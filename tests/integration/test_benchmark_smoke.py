@@ -76,3 +76,17 @@ def test_scaling_curves_smoke_print_every_curve(tmp_path):
             assert point["ours_msg_s"] > 0 and point["baseline_msg_s"] > 0, point
     process = points[1]
     assert process["child_mib_per_routine"] > 0, "each process routine has a child"
+
+
+@pytest.mark.slow
+def test_settings_costs_smoke_print_one_row_per_setting(tmp_path):
+    script = ROOT / "tests" / "benchmarks" / "settings.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--json"],
+        capture_output=True, text=True, timeout=55, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 9 and rows[0]["setting"] == "record_history=False"
+    for row in rows:
+        assert row["big_job_ratio"] > 0 and row["tiny_jobs_ratio"] > 0, row
