@@ -32,6 +32,8 @@ Modes (every line the program prints is flushed at once; the tests read them):
              ``flow.resume(job)``, wait, print ``result <json>``.
 
 ``--no-wait`` makes ``recover`` print ``result`` at once, without waiting for the job.
+``--say-progress K`` makes the sink print ``progress <count>`` every K messages (a
+test kills the host at a point of the job's progress, whatever the machine's load).
 ``--say-checkpoints`` prints ``checkpoint <number of unfinished jobs>`` after each cut
 (from the flow's event bus), so that a test can kill the host at a known point.
 ``--hard-exit`` leaves ``run`` with ``os._exit(0)`` right after ``result`` (no shutdown).
@@ -63,6 +65,7 @@ _sink_progress = threading.Condition()  # module level: routine state stays pick
 
 
 WORK = 300  # rounds of spin() per message and routine (--work)
+SAY_EVERY = 0  # the sink prints ``progress <count>`` every SAY_EVERY messages (--say-progress)
 
 
 def spin(i: int) -> int:
@@ -151,6 +154,8 @@ class Sink(Routine):
         self.total += w
         self._stats["seen"] = self._stats.get("seen", 0) + 1
         spin(w)
+        if SAY_EVERY and self.count % SAY_EVERY == 0:
+            say("progress", str(self.count))
         with _sink_progress:
             _sink_progress.notify_all()
 
@@ -239,7 +244,7 @@ def say_children() -> None:
 
 
 def main() -> None:
-    global WORK
+    global WORK, SAY_EVERY
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "mode", choices=["run", "recover", "submit", "pause", "shutdown", "resume"]
@@ -255,8 +260,10 @@ def main() -> None:
     parser.add_argument("--hard-exit", action="store_true")
     parser.add_argument("--no-wait", action="store_true")
     parser.add_argument("--say-checkpoints", action="store_true")
+    parser.add_argument("--say-progress", type=int, default=0)
     args = parser.parse_args()
     WORK = args.work
+    SAY_EVERY = args.say_progress
     if args.mode == "submit":
         args.interval = 3600.0
     flow = build(args, block_first_step=args.mode == "submit")

@@ -34,6 +34,7 @@ PROG_FLOW = "durable-test-flow"
 MESSAGES = 320
 RUN_ARGS = ["--messages", str(MESSAGES), "--work", "8000", "--interval", "0.05"]
 KILLS = 20
+PROGRESS_EVERY = 8  # the sink says its count every 8 messages: kill points
 KEY = b"recovery-test-key-0123456789abcd"
 
 def store_path(tmp: Path, kind: str, name: str = "store") -> str:
@@ -122,15 +123,19 @@ def inspect_store(kind: str, path: str, job_id: str) -> str:
         store.close()
 
 
-def kill_and_recover(spawn, kind: str, strategy: str, tmp: Path, kill_at: float,
+def kill_and_recover(spawn, kind: str, strategy: str, tmp: Path, kill_at: int,
                      reference_result: dict) -> dict:
-    """One cycle: run, SIGKILL at ``kill_at`` s after ``submitted``, recover, compare."""
+    """One cycle: run, SIGKILL once the sink has taken ``kill_at`` messages (0: right
+    after ``submitted``), recover, compare."""
     path = store_path(tmp, kind)
     args = ["--strategy", strategy, *RUN_ARGS]
-    run = spawn(PROG, "run", kind, path, *args)
+    run = spawn(PROG, "run", kind, path, *args, "--say-progress", str(PROGRESS_EVERY))
     job_id = run.expect("submitted")
     started = time.monotonic()
-    finished_first = wait_for_line(run, "result", kill_at)
+    if kill_at:
+        while int(run.expect("progress")) < kill_at:
+            pass
+    finished_first = wait_for_line(run, "result", 0)
     killed_at = time.monotonic() - started
     processes = run.kill()
     old_children = {p.pid for p in processes}
@@ -152,7 +157,7 @@ def kill_and_recover(spawn, kind: str, strategy: str, tmp: Path, kill_at: float,
     assert not (old_children & new_children)
     got, want = comparable(result), comparable(reference_result)
     return {
-        "kill_at": round(kill_at, 3), "killed_at": round(killed_at, 3), "store": where,
+        "kill_at_count": kill_at, "killed_at": round(killed_at, 3), "store": where,
         "recovered_status": recovered[0][1], "ended_before_kill": ended,
         "diff": differences(got, want),
     }
@@ -166,11 +171,13 @@ def test_sigkill_at_many_points_then_recover_gives_the_exact_result(
     kind, strategy, tmp_path, spawn, reference
 ):
     ref, duration = reference(kind, strategy)
-    # Spread over the whole run: kill 0 lands right after execute() returned, the
-    # last ones around the job's end (before or after the job-end checkpoint).
-    kill_times = [duration * i / (KILLS - 1) for i in range(KILLS)]
+    # Spread over the job's progress (the sink's count), so that the spread holds
+    # on a busy machine too: kill 0 lands right after execute() returned, the last
+    # when the last message reached the sink (before or after the job-end checkpoint).
+    steps = MESSAGES // PROGRESS_EVERY
+    kill_points = [PROGRESS_EVERY * round(steps * i / (KILLS - 1)) for i in range(KILLS)]
     outcomes = []
-    for i, kill_at in enumerate(kill_times):
+    for i, kill_at in enumerate(kill_points):
         tmp = tmp_path / f"kill-{i:02d}"
         tmp.mkdir()
         outcomes.append(kill_and_recover(spawn, kind, strategy, tmp, kill_at, ref))
