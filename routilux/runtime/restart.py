@@ -11,9 +11,11 @@ from routilux._validate import check_int, check_number
 class RestartPolicy:
     """Restart a crashed routine up to ``max_restarts`` times within ``within`` seconds.
 
-    Before each restart the supervisor waits ``backoff * 2 ** (n - 1)`` seconds
-    (n = restarts in the window), capped at ``backoff_max``. One crash more than the
-    policy allows fails the in-flight message with ``RoutineCrashedError``.
+    The first crash in the window restarts at once. Before the n-th (n >= 2) the
+    supervisor waits ``backoff * 2 ** (n - 2)`` seconds, capped at ``backoff_max``: a
+    routine that keeps crashing is slowed down, a one-off crash costs no wait. One
+    crash more than the policy allows fails the in-flight message with
+    ``RoutineCrashedError``.
     """
 
     max_restarts: int = 3
@@ -35,5 +37,8 @@ class RestartPolicy:
         return f"crash {crashes} {window} exceeds max_restarts={self.max_restarts}"
 
     def delay(self, restarts_in_window: int) -> float:
-        """Seconds to wait before the given restart (1-based count in the window)."""
-        return min(self.backoff * 2 ** max(restarts_in_window - 1, 0), self.backoff_max)
+        """Seconds to wait before the given restart (1-based count in the window):
+        none for the first, then ``backoff``, doubling, at most ``backoff_max``."""
+        if restarts_in_window <= 1:
+            return 0.0
+        return min(self.backoff * 2 ** (restarts_in_window - 2), self.backoff_max)

@@ -96,6 +96,9 @@ class Restarts:
         for job in {d.job for d in lost}:
             self.jobs.settle(job)  # e.g. a job that was pausing while the step crashed
         delay = policy.backoff_max if exceeded else policy.delay(crashes)
+        if delay <= 0:
+            self._restart(entry, actor)  # a first crash: no timer round trip
+            return
         post = ledger.mailbox.post
         ledger.timers.call_later(delay, lambda: post((TIMER, self._restart, entry, actor)))
 
