@@ -47,7 +47,7 @@ from routilux.runtime.thread_actor import ThreadRoutineActor
 from routilux.runtime.wire import dumps_or_explain
 
 THREAD_BATCH = 64  # deliveries handed to a thread actor at once (concurrent mode)
-PROCESS_CREDIT = 2  # per process replica: one step running, one waiting in the pipe
+PROCESS_CREDIT = 2  # per process replica to begin with; then about 5 ms of its steps
 
 
 class RoutineBackend:
@@ -126,6 +126,7 @@ class ProcessBackend(RoutineBackend):
         rid = entry.routine_id
         routine_bytes = dumps_or_explain(entry.routine, f"routine {rid!r}:")
         handle.ref = ProcessRoutineActor.start(handle, rid, routine_bytes, env, entry.plan.timeout)
+        handle.direct.entry = entry  # it adapts the routine's credit to its step times
         return [handle.ref.ask(("spawn", handle.state_bytes), block=False)]
 
     def deliver(self, handle: Any, batch: list[Any]) -> None:

@@ -38,7 +38,7 @@ from routilux.runtime.messages import (
     UNSUSPEND,
     ErrorInfo,
 )
-from routilux.runtime.wire import Channel, dumps, dumps_or_explain, loads
+from routilux.runtime.wire import Channel, Packer, loads, pack_one, unpack
 
 if TYPE_CHECKING:
     from routilux.runtime.messages import Delivery
@@ -46,7 +46,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("routilux.process")
 
 START_TIMEOUT = 30.0
-DIRECT_WRITE_LIMIT = 32 * 1024  # bytes; two such frames fit any socket buffer
+SOCKET_BUFFER = 256 * 1024  # bytes asked for each way (the kernel may cap it)
+DIRECT_WRITE_LIMIT = 16 * 1024  # a batch up to this size is written by the supervisor...
+DIRECT_PIPE_LIMIT = 48 * 1024  # ... while the child has at most this much unread
+CREDIT_BUDGET = 0.005  # seconds of steps a replica is handed ahead (see credit())
+MAX_CREDIT = 64
+MIN_CREDIT = 2
 
 
 def exit_description(returncode: int | None) -> str:
@@ -66,6 +71,12 @@ class ChildProcess:
 
     def __init__(self, routine_id: str, routine_bytes: bytes, state_bytes: bytes | None) -> None:
         parent_sock, child_sock = socket.socketpair()
+        for sock in (parent_sock, child_sock):
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+                except OSError:
+                    pass
         lifeline_read, lifeline_write = os.pipe()
         try:
             self.popen = subprocess.Popen(
@@ -87,7 +98,8 @@ class ChildProcess:
         self.lifeline = lifeline_write  # never written; closes when we die
         self.channel = Channel(parent_sock)
         self.pid = self.popen.pid
-        self.channel.send(dumps(("init", list(sys.path), routine_bytes, state_bytes, routine_id)))
+        init = ("init", list(sys.path), routine_bytes, state_bytes, routine_id)
+        self.channel.send(pack_one(init))
         ready, _, _ = select.select([parent_sock], [], [], START_TIMEOUT)
         if not ready:
             self.kill()
@@ -95,7 +107,7 @@ class ChildProcess:
                 f"routine {routine_id!r}: its process did not start within {START_TIMEOUT} s"
             )
         try:
-            message = loads(self.channel.recv())
+            (message,) = unpack(self.channel.recv())
         except EOFError:
             code = self.popen.wait()
             raise RoutineCrashedError(
@@ -145,9 +157,14 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.child: ChildProcess | None = None
         self.inflight: dict[int, Delivery] = {}
         self.sent_at: dict[int, float] = {}
+        self.cost: dict[int, int] = {}  # bytes of each step's share of its batch
         self.seq = 0
+        self.packer = Packer()  # the supervisor thread's
+        self.bytes_out = 0  # batch bytes handed to the child (supervisor thread counts)
+        self.bytes_back = 0  # ... of steps since ended or lost (reader thread counts)
         self.large_sent = 0  # frames handed to our thread (supervisor thread counts)
         self.large_written = 0  # ... and written by it (our thread counts)
+        self.step_time = 0.0  # recent step duration, smoothed (reader thread writes)
         self.stopping = False
         self.timed_out = False
         self.last_done = time.monotonic()
@@ -176,7 +193,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         if child is None:
             return
         try:
-            child.channel.send(dumps(("stop",)))
+            child.channel.send(pack_one(("stop",)))
         except OSError:
             pass
         if child.reap(2.0) is None:
@@ -192,41 +209,75 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             self.child.close()
 
     # -- steps -----------------------------------------------------------------------
-    def submit(self, batch: list[Delivery]) -> None:
-        """Send steps to the child. Called on the supervisor's thread.
+    def credit(self) -> int:
+        """How many deliveries this replica should hold: about ``CREDIT_BUDGET``
+        seconds of its recent steps, so tiny steps travel many to a write while a
+        long step does not keep a queue of others from the other replicas (or from
+        a pause or cancel, which only stops what has not been sent)."""
+        step_time = self.step_time
+        if step_time <= 0.0:
+            return MIN_CREDIT
+        return max(MIN_CREDIT, min(MAX_CREDIT, int(CREDIT_BUDGET / step_time)))
 
-        Small frames are written straight to the socket: with at most a couple of
-        steps outstanding they always fit in its buffer, so the write cannot block.
-        Large frames (and everything behind one, to keep order) go through this
-        actor's own thread, so a slow child never stalls the supervisor.
+    def submit(self, batch: list[Delivery]) -> None:
+        """Send steps to the child, all in one write. Called on the supervisor's thread.
+
+        A small batch is written straight to the socket while the child has little
+        unread, so the write cannot block. Large batches (and everything behind one,
+        to keep order) go through this actor's own thread, so a slow child never
+        stalls the supervisor.
         """
         post = self.env.mailbox.post
         handle = self.handle
         child = self.child
+        packer = self.packer
+        seqs = []
+        now = time.monotonic()
         for delivery in batch:
             if not delivery.job.running or child is None or child.popen.returncode is not None:
                 post((RETURNED, handle, [delivery]))
                 continue
-            seq = self.seq = self.seq + 1
+            seq = self.seq + 1
             try:
-                payload = dumps_or_explain(
+                packer.add(
                     ("step", seq, delivery.slot, delivery.call_data, delivery.job.job_id),
                     f"data for routine {self.routine_id!r} slot {delivery.slot!r}:",
                     delivery.call_data,
                 )
             except SerializationError as exc:
-                now = time.perf_counter()
-                post((DONE, handle, delivery, ErrorInfo.from_exception(exc), now, now))
+                clock = time.perf_counter()
+                post((DONE, handle, delivery, ErrorInfo.from_exception(exc), clock, clock))
                 continue
+            self.seq = seq
             self.inflight[seq] = delivery
-            self.sent_at[seq] = time.monotonic()
+            self.sent_at[seq] = now
+            seqs.append(seq)
             if self.timeout is not None:
                 self._watch(child, seq, self.timeout)
-            if self.large_sent != self.large_written or len(payload) > DIRECT_WRITE_LIMIT:
-                self.large_sent += 1
-                self.actor_ref.tell(("write", child, seq, delivery, payload))
-            else:
-                self._write(child, seq, delivery, payload)
+        if not seqs:
+            return
+        payload = packer.take()
+        share = len(payload) // len(seqs)
+        cost = self.cost
+        for seq in seqs:
+            cost[seq] = share
+        unread = self.bytes_out - self.bytes_back
+        self.bytes_out += share * len(seqs)
+        if (
+            self.large_sent != self.large_written
+            or len(payload) > DIRECT_WRITE_LIMIT
+            or unread > DIRECT_PIPE_LIMIT
+        ):
+            self.large_sent += 1
+            self.actor_ref.tell(("write", child, seqs, payload))
+        else:
+            self._write(child, seqs, payload)
+        credit = self.credit()
+        entry = self.entry
+        if entry is not None and entry.credit != credit:
+            entry.credit = credit
+
+    entry: Any = None  # the routine's ledger entry (set by the backend; its credit)
 
     def _watch(self, child: ChildProcess, seq: int, delay: float) -> None:
         """Kill the child if step ``seq`` runs past the routine's timeout.
@@ -251,22 +302,25 @@ class ProcessRoutineActor(pykka.ThreadingActor):
 
         self.env.timers.call_later(delay, check)
 
-    def _write(self, child: ChildProcess, seq: int, delivery: Delivery, payload: bytes) -> None:
+    def _write(self, child: ChildProcess, seqs: list[int], payload: bytes) -> None:
         try:
             child.channel.send(payload)
         except OSError:
-            # The child died. Whoever pops the step first reports it: the reader
-            # (as lost in the crash) or we (as returned, to be sent again).
-            if self.inflight.pop(seq, None) is not None:
-                self.sent_at.pop(seq, None)
-                self.env.mailbox.post((RETURNED, self.handle, [delivery]))
+            # The child died. Whoever pops a step first reports it: the reader (as
+            # lost in the crash) or we (as returned, to be sent again).
+            for seq in seqs:
+                delivery = self.inflight.pop(seq, None)
+                if delivery is not None:
+                    self.sent_at.pop(seq, None)
+                    self.bytes_back += self.cost.pop(seq, 0)
+                    self.env.mailbox.post((RETURNED, self.handle, [delivery]))
 
     def on_receive(self, message: Any) -> Any:
         return getattr(self, "_cmd_" + message[0])(*message[1:])
 
-    def _cmd_write(self, child: ChildProcess, seq: int, delivery: Delivery, payload: bytes) -> None:
+    def _cmd_write(self, child: ChildProcess, seqs: list[int], payload: bytes) -> None:
         try:
-            self._write(child, seq, delivery, payload)
+            self._write(child, seqs, payload)
         finally:
             self.large_written += 1
 
@@ -292,6 +346,8 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         handle = self.handle
         rid = self.routine_id
         inflight = self.inflight
+        sent_at = self.sent_at
+        cost = self.cost
         gate = self.env.gate
         mailbox = self.env.mailbox
         channel = child.channel
@@ -299,61 +355,71 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.last_done = time.monotonic()
         while True:
             try:
-                message = loads(channel.recv())
+                messages = unpack(channel.recv())
             except (EOFError, OSError):
                 break
-            kind = message[0]
-            if kind == "emit":
-                _, seq, n, event, data = message
-                delivery = inflight.get(seq)
-                if delivery is None:
-                    continue
-                if gate.full or len(mailbox) > gate.limit:
-                    targets = self.env.targets.get((rid, event), ())
-                    if gate.must_wait(targets, rid):
-                        post((SUSPEND, handle, delivery, targets))
-                        gate.wait(targets, rid)
-                        post((UNSUSPEND, handle, delivery))
-                post((EMIT, delivery, n, rid, event, data))
-            elif kind == "done":
-                _, seq, error, started, ended, stats, state = message
-                delivery = inflight.pop(seq, None)
-                self.sent_at.pop(seq, None)
-                self.last_done = time.monotonic()
-                if state is not None or stats is not None:
-                    post((REPORT, handle, stats, state))  # the supervisor records it
-                if delivery is None:
-                    continue
-                info = None
-                if error is not None:
-                    exception = None
-                    if error[3] is not None:
-                        try:
-                            exception = loads(error[3])
-                        except Exception:
-                            exception = None
-                    info = ErrorInfo(error[0], error[1], error[2], exception)
-                post((DONE, handle, delivery, info, started, ended))
-            elif kind == "output":
-                _, seq, output_type, data = message
-                delivery = inflight.get(seq)
-                if delivery is not None:
-                    post((OUTPUT, delivery, rid, output_type, data))
-            elif kind == "defer":
-                _, seq, event, data = message
-                delivery = inflight.get(seq)
-                if delivery is not None:
-                    post((DEFER, delivery, rid, event, data))
+            for message in messages:
+                kind = message[0]
+                if kind == "emit":
+                    _, seq, n, event, data = message
+                    delivery = inflight.get(seq)
+                    if delivery is None:
+                        continue
+                    if gate.full or len(mailbox) > gate.limit:
+                        targets = self.env.targets.get((rid, event), ())
+                        if gate.must_wait(targets, rid):
+                            post((SUSPEND, handle, delivery, targets))
+                            gate.wait(targets, rid)
+                            post((UNSUSPEND, handle, delivery))
+                    post((EMIT, delivery, n, rid, event, data))
+                elif kind == "done":
+                    _, seq, error, started, ended = message
+                    delivery = inflight.pop(seq, None)
+                    sent_at.pop(seq, None)
+                    self.bytes_back += cost.pop(seq, 0)
+                    self.step_time += (ended - started - self.step_time) * 0.25
+                    self.last_done = time.monotonic()
+                    if delivery is None:
+                        continue
+                    info = None
+                    if error is not None:
+                        info = _error_info(error)
+                    post((DONE, handle, delivery, info, started, ended))
+                elif kind == "report":  # before the step ends it reports on
+                    post((REPORT, handle, message[1], message[2]))
+                elif kind == "output":
+                    _, seq, output_type, data = message
+                    delivery = inflight.get(seq)
+                    if delivery is not None:
+                        post((OUTPUT, delivery, rid, output_type, data))
+                elif kind == "defer":
+                    _, seq, event, data = message
+                    delivery = inflight.get(seq)
+                    if delivery is not None:
+                        post((DEFER, delivery, rid, event, data))
         # The channel closed: a crash, or our own stop.
         returncode = child.reap()
         child.close()
         if self.stopping:
             return
         lost = [inflight.pop(seq) for seq in sorted(inflight)]
-        self.sent_at.clear()
+        sent_at.clear()
+        self.bytes_back += sum(cost.values())
+        cost.clear()
         reason = (
             f"step exceeded its timeout of {self.timeout:g} s"
             if self.timed_out
             else exit_description(returncode)
         )
         post((CRASHED, handle, reason, returncode, lost))
+
+
+def _error_info(error: tuple) -> ErrorInfo:
+    """The supervisor's record of a handler error reported by the child."""
+    exception = None
+    if error[3] is not None:
+        try:
+            exception = loads(error[3])
+        except Exception:
+            exception = None
+    return ErrorInfo(error[0], error[1], error[2], exception)

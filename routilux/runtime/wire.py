@@ -1,14 +1,19 @@
 """Framing and pickling for the pipe between a routine actor and its process.
 
-Frames are a 4-byte big-endian length followed by a cloudpickle payload, over a
-Unix socket pair (one round trip costs about as much as a ``multiprocessing.Pipe``).
+Frames are a 4-byte big-endian length followed by a payload, over a Unix socket
+pair (one round trip costs about as much as a ``multiprocessing.Pipe``). A payload
+is a *batch*: one or more messages, each a 4-byte length and a cloudpickle, so that
+many steps go to a child in one write and many emits come back in one frame
+(:class:`Packer` builds one, :func:`unpack` reads it).
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 import socket
 import struct
+import threading
 from typing import Any
 
 import cloudpickle
@@ -18,14 +23,95 @@ from routilux.serialization import is_plain_callable
 
 _HEADER = struct.Struct(">I")
 _MAX_DESCRIBE_DEPTH = 20
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class _Reusable(threading.local):
+    """One cloudpickle pickler per thread, reused: building a pickler costs more than
+    pickling a small message with it."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        self.pickler = cloudpickle.Pickler(self.buffer, protocol=_PROTOCOL)
+        self.busy = False
+
+
+_reusable = _Reusable()
 
 
 def dumps(obj: Any) -> bytes:
     """cloudpickle ``obj`` (classes from ``__main__`` travel by value)."""
-    return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    local = _reusable
+    if local.busy:  # pickling from inside a pickling (a __reduce__ calling us)
+        return cloudpickle.dumps(obj, protocol=_PROTOCOL)
+    local.busy = True
+    buffer = local.buffer
+    try:
+        buffer.seek(0)
+        buffer.truncate()
+        pickler = local.pickler
+        pickler.clear_memo()
+        pickler.dump(obj)
+        return buffer.getvalue()
+    finally:
+        local.busy = False
+        if buffer.tell() > 1 << 20:  # do not keep a large buffer alive
+            local.buffer = io.BytesIO()
+            local.pickler = cloudpickle.Pickler(local.buffer, protocol=_PROTOCOL)
 
 
 loads = pickle.loads
+
+
+def pack_one(message: Any) -> bytes:
+    """A batch holding the one ``message``."""
+    payload = dumps(message)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def unpack(batch: bytes) -> list[Any]:
+    """The messages of a batch, in order."""
+    view = memoryview(batch)
+    unpack_from = _HEADER.unpack_from
+    out = []
+    offset = 0
+    end = len(batch)
+    while offset < end:
+        (size,) = unpack_from(view, offset)
+        offset += 4
+        out.append(loads(view[offset : offset + size]))
+        offset += size
+    return out
+
+
+class Packer:
+    """Builds a batch message by message; a message that cannot be pickled raises
+    and leaves the batch as it was. Not thread-safe: one owner at a time."""
+
+    __slots__ = ("parts", "count", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.count = 0
+        self.size = 0
+
+    def add(self, message: Any, what: str, culprit: Any = None) -> int:
+        """Append ``message``; returns its size. SerializationError (naming what
+        cannot be pickled, see :func:`dumps_or_explain`) if it cannot be pickled."""
+        payload = dumps_or_explain(message, what, culprit)
+        self.parts.append(_HEADER.pack(len(payload)))
+        self.parts.append(payload)
+        self.count += 1
+        self.size += len(payload) + 4
+        return len(payload) + 4
+
+    def take(self) -> bytes:
+        """The batch so far (emptied)."""
+        batch = b"".join(self.parts)
+        self.parts.clear()
+        self.count = 0
+        self.size = 0
+        return batch
 
 
 class Channel:

@@ -2,30 +2,49 @@
 
 Started as ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD PARENT_PID`` by a
 process routine actor. It receives the routine (cloudpickle), then runs steps one at a
-time, streaming emits back as they happen. It exits when told to, when its channel
+time. Steps arrive in batches; emits, outputs and step ends go back in batches too
+(:class:`BatchingStep`): a batch leaves when the child has nothing more to run, when
+it is large, or when its oldest message has waited ``LINGER`` seconds (a courier
+thread sends what a long step emitted). It exits when told to, when its channel
 closes, or as soon as its parent dies, even mid-step: on Linux the kernel kills it
 (parent-death signal), so not even a step that holds the GIL can keep it alive;
-elsewhere a thread watches the lifeline pipe reach end-of-file.
+elsewhere the courier thread sees the lifeline pipe reach end-of-file.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import socket
 import sys
 import threading
 import time
 import traceback
+from collections import deque
 from typing import Any
 
-# Keep this module's imports light: it is what every routine process starts with
-# (the imports inside functions below are for start-up time, not for cycles).
 from routilux._context import ExecutionContext, host_routine, set_current_step
+from routilux.exceptions import FlowStateError
+from routilux.runtime.snapshot import capture_state, restore_state
+from routilux.runtime.wire import (
+    Channel,
+    Packer,
+    dumps,
+    dumps_or_explain,
+    loads,
+    pack_one,
+    unpack,
+)
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 EXIT_ORPHANED = 70
+LINGER = 0.002  # seconds a message may wait in the child for others to share its frame
+FLUSH_BYTES = 64 * 1024  # a batch this large leaves at once
+FLUSH_COUNT = 256  # ... and so does one with this many messages
+COURIER_POLL = 0.01  # seconds between the courier's looks at a running step's emits
+COURIER_PARK = 1.0  # idle this long, the courier sleeps until the next step
 
 
 def _die_with_parent(parent_pid: int) -> bool:
@@ -48,14 +67,64 @@ def _die_with_parent(parent_pid: int) -> bool:
     return armed
 
 
-def _watch_parent(lifeline_fd: int) -> None:
-    """Exit the moment the parent's end of the lifeline closes (parent death)."""
-    try:
-        while os.read(lifeline_fd, 1):
+class Courier:
+    """The child's second thread: it watches the lifeline (exit when the parent
+    dies) and sends what a long step emitted once it has waited ``LINGER``.
+
+    While steps run it looks every ``COURIER_POLL`` seconds; after ``COURIER_PARK``
+    seconds without a step it blocks until the main thread wakes it (one byte on a
+    pipe, written only when a step starts while it is parked).
+    """
+
+    def __init__(self, lifeline_fd: int, step: BatchingStep) -> None:
+        self.lifeline = lifeline_fd
+        self.step = step
+        self.parked = False
+        self.wake_read, self.wake_write = os.pipe()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, daemon=True, name="routilux-courier").start()
+
+    def wake(self) -> None:
+        """Called by the main thread when a step starts while the courier is parked."""
+        self.parked = False
+        try:
+            os.write(self.wake_write, b"x")
+        except OSError:
             pass
-    except OSError:
-        pass
-    os._exit(EXIT_ORPHANED)
+
+    def _run(self) -> None:
+        step = self.step
+        watched = [self.lifeline, self.wake_read]
+        seen = -1
+        idle_since = time.monotonic()
+        try:
+            while True:
+                timeout = None if self.parked else COURIER_POLL
+                ready, _, _ = select.select(watched, [], [], timeout)
+                if self.lifeline in ready and not os.read(self.lifeline, 1):
+                    break  # the parent died
+                if self.wake_read in ready:
+                    os.read(self.wake_read, 64)
+                now = time.monotonic()
+                if step.started_count != seen or step.active:
+                    seen = step.started_count
+                    idle_since = now
+                elif now - idle_since >= COURIER_PARK:
+                    self.parked = True
+                    if step.started_count != seen:  # a step started as we parked
+                        self.parked = False
+                if step.packer.count and now - step.first_at >= LINGER:
+                    if step.lock.acquire(blocking=False):
+                        try:
+                            step.flush_locked()
+                        except OSError:
+                            break  # the parent went away
+                        finally:
+                            step.lock.release()
+        except OSError:
+            pass
+        os._exit(EXIT_ORPHANED)
 
 
 class JobRef:
@@ -97,16 +166,12 @@ class ProcessStep:
         self.lock = threading.Lock()
 
     def _send(self, message: tuple, what: str) -> None:
-        from routilux.runtime.wire import dumps_or_explain
-
         payload = dumps_or_explain(message, what)
         with self.lock:  # frames from helper threads must not interleave
             self.channel.send(payload)
 
     def emit(self, routine: Any, event_name: str, data: dict) -> None:
         """Send one emit of the current step to the parent (numbered, in order)."""
-        from routilux.runtime.wire import dumps_or_explain
-
         self._check(routine)
         what = f"data emitted by routine {self.routine_id!r} on event {event_name!r}:"
         with self.lock:  # number and send in one go, in order
@@ -140,8 +205,6 @@ class ProcessStep:
 
     def _check(self, routine: Any) -> None:
         if routine is not self.routine:
-            from routilux.exceptions import FlowStateError
-
             raise FlowStateError(
                 f"routine {self.routine_id!r} runs in its own process and can only emit "
                 "its own events"
@@ -149,8 +212,6 @@ class ProcessStep:
 
 
 def _error_tuple(exc: BaseException) -> tuple:
-    from routilux.runtime.wire import dumps
-
     try:
         exc_bytes = dumps(exc)
     except Exception:
@@ -169,9 +230,6 @@ def state_bytes_of(routine: Any) -> bytes:
     Attributes that cannot be pickled stay in this process; their names and types
     travel under the key ``"__unpicklable__"`` so a checkpoint can refuse them.
     """
-    from routilux.runtime.snapshot import capture_state
-    from routilux.runtime.wire import dumps
-
     state = capture_state(routine)
     try:
         return dumps(state)
@@ -189,38 +247,136 @@ def state_bytes_of(routine: Any) -> bytes:
         return dumps(picklable)
 
 
-def serve(channel: Any) -> None:
-    """Receive the routine, then run steps until told to stop or the channel closes."""
-    from routilux.runtime.wire import dumps, loads
+class BatchingStep(ProcessStep):
+    """The step context of a routine process: messages to the parent leave in
+    batches (see the module docstring), in the order they were made.
 
-    init = loads(channel.recv())
+    Everything is pickled when it is made (an emit is a snapshot of its data, as on
+    a pipe), under ``lock`` (helper threads of a handler emit too). ``report`` is the
+    routine's ``_stats`` and state after the last step that ended; it travels at
+    the front of the batch that carries that step's end, so the parent records the
+    state before it learns the step is done.
+    """
+
+    __slots__ = ("packer", "first_at", "report", "started_count")
+
+    def __init__(self, channel: Any, routine: Any, routine_id: str) -> None:
+        super().__init__(channel, routine, routine_id)
+        self.packer = Packer()
+        self.first_at = 0.0  # when the oldest message of the batch was made
+        self.report: tuple[Any, Any] | None = None
+        self.started_count = 0  # steps started (the courier's clock)
+
+    def queue(self, message: tuple, what: str, culprit: Any = None) -> None:
+        """Add a message to the batch (caller holds ``lock``); send the batch if it
+        is full or old."""
+        packer = self.packer
+        now = time.monotonic()
+        if not packer.count:
+            self.first_at = now
+        packer.add(message, what, culprit)
+        if (
+            packer.size >= FLUSH_BYTES
+            or packer.count >= FLUSH_COUNT
+            or now - self.first_at >= LINGER
+        ):
+            self.flush_locked()
+
+    def flush_locked(self) -> None:
+        """Send the batch (caller holds ``lock``)."""
+        report = self.report
+        if not self.packer.count and report is None:
+            return
+        batch = self.packer.take()
+        if report is not None:
+            self.report = None
+            try:
+                head = pack_one(("report", *report))
+            except Exception:  # _stats holding something unpicklable: the state goes
+                head = pack_one(("report", None, report[1]))
+            batch = head + batch
+        self.channel.send(batch)
+
+    def _send(self, message: tuple, what: str) -> None:
+        with self.lock:
+            self.queue(message, what)
+
+    def emit(self, routine: Any, event_name: str, data: dict) -> None:
+        """Queue one emit of the current step for the parent (numbered, in order)."""
+        self._check(routine)
+        what = f"data emitted by routine {self.routine_id!r} on event {event_name!r}:"
+        with self.lock:  # number and queue in one go, in order
+            n = self.n
+            self.queue(("emit", self.seq, n, event_name, data), what, data)
+            self.n = n + 1
+
+    def step_ended(self, done: tuple, stats: Any, state: Any, urgent: bool = False) -> None:
+        """Queue a step's end, with the stats and state it left (None: unchanged);
+        ``urgent`` sends the batch now."""
+        with self.lock:
+            if stats is not None or state is not None:
+                old = self.report
+                if old is not None:  # not sent yet: newer replaces older, part by part
+                    stats = old[0] if stats is None else stats
+                    state = old[1] if state is None else state
+                self.report = (stats, state)
+            self.queue(done, "the end of a step:")  # plain data: always picklable
+            if urgent:
+                self.flush_locked()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """True when a frame from the parent is already waiting (no blocking)."""
+    try:
+        ready, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True  # let recv() report it
+    return bool(ready)
+
+
+def serve(channel: Any, lifeline_fd: int | None = None) -> None:
+    """Receive the routine, then run steps until told to stop or the channel closes."""
+    (init,) = unpack(channel.recv())
     _, parent_path, routine_bytes, state_bytes, routine_id = init
     for entry in reversed(parent_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     routine = loads(routine_bytes)
     if state_bytes is not None:  # a restart: continue from the last state seen
-        from routilux.runtime.snapshot import restore_state
-
         restore_state(routine, loads(state_bytes))
-    step = ProcessStep(channel, routine, routine_id)
+    step = BatchingStep(channel, routine, routine_id)
+    courier = None
+    if lifeline_fd is not None:
+        courier = Courier(lifeline_fd, step)
+        courier.start()
     set_current_step(step)
     host_routine(routine, step)  # emits from threads a handler starts
     slot_named = routine.get_slot
-    channel.send(dumps(("ready", os.getpid())))
+    channel.send(pack_one(("ready", os.getpid())))
     last_stats: dict = dict(routine._stats)
     last_state = b""
     clock = time.perf_counter
+    pending: deque = deque()
+    sock = channel.sock
     while True:
-        try:
-            message = loads(channel.recv())
-        except (EOFError, OSError):  # the parent went away
-            return
+        if not pending:
+            if not _readable(sock):  # nothing more to run now: send what we have
+                with step.lock:
+                    step.flush_locked()
+            try:
+                pending.extend(unpack(channel.recv()))
+            except (EOFError, OSError):  # the parent went away
+                return
+            if courier is not None and courier.parked:
+                step.started_count += 1
+                courier.wake()
+        message = pending.popleft()
         kind = message[0]
         if kind == "step":
             _, seq, slot_name, data, step.job_id = message
             step.seq = seq
             step.n = 0
+            step.started_count += 1
             started = clock()
             step.active = True
             try:
@@ -243,13 +399,13 @@ def serve(channel: Any) -> None:
                 sent_stats = last_stats
             else:
                 sent_stats = None
-            try:
-                payload = dumps(("done", seq, error, started, ended, sent_stats, state))
-            except Exception:
-                payload = dumps(("done", seq, error, started, ended, None, state))
-            with step.lock:
-                channel.send(payload)
+            # A failed or long step is reported at once: its error applies now, and a
+            # crash of a later step never makes it run again.
+            urgent = error is not None or ended - started >= LINGER
+            step.step_ended(("done", seq, error, started, ended), sent_stats, state, urgent)
         elif kind == "stop":
+            with step.lock:
+                step.flush_locked()
             return
 
 
@@ -260,12 +416,9 @@ def main(argv: list[str] | None = None) -> None:
     _die_with_parent(int(argv[2]) if len(argv) > 2 else 0)
     # Ctrl-C in a terminal reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(lifeline_fd,), daemon=True).start()
-    from routilux.runtime.wire import Channel
-
     channel = Channel(socket.socket(fileno=channel_fd))
     try:
-        serve(channel)
+        serve(channel, lifeline_fd)  # its courier thread watches the lifeline
     except (BrokenPipeError, ConnectionResetError):
         pass  # the parent died while we were answering: nothing left to tell
     finally:

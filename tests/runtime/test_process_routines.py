@@ -14,6 +14,7 @@ import pytest
 from helpers import Sink, Source, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy, Routine, SerializationError
+from routilux.runtime.process_actor import MAX_CREDIT
 
 
 class PidWorker(Routine):
@@ -165,9 +166,9 @@ def test_sequential_jobs_do_not_overfill_a_process_replica(make_flow):
 
     flow = make_flow()
     flow.add_routine(Echo(), "e", execution="process")
-    jobs = [flow.execute("e", {"blob": "x" * 30_000}, wait=False, timeout=60) for _ in range(20)]
-    in_flight = max(flow.metrics()["e"]["in_flight"] for _ in range(20))
-    assert in_flight <= 2  # the process credit holds in sequential mode too
+    jobs = [flow.execute("e", {"blob": "x" * 30_000}, wait=False, timeout=60) for _ in range(100)]
+    in_flight = max(flow.metrics()["e"]["in_flight"] for _ in range(100))
+    assert in_flight <= MAX_CREDIT  # the process credit holds in sequential mode too
     assert all(job.wait(60) and job.status == "completed" for job in jobs)
 
 
