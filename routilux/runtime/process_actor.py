@@ -38,6 +38,7 @@ from routilux.runtime.messages import (
     UNSUSPEND,
     ErrorInfo,
 )
+from routilux.runtime.template import fork_worker
 from routilux.runtime.wire import Channel, Packer, loads, pack_one, unpack
 
 if TYPE_CHECKING:
@@ -79,19 +80,23 @@ class ChildProcess:
                     pass
         lifeline_read, lifeline_write = os.pipe()
         try:
-            self.popen = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "routilux.runtime.worker",
-                    str(child_sock.fileno()),
-                    str(lifeline_read),
-                    str(os.getpid()),  # so the child can tell if we died before it armed
-                ],
-                pass_fds=(child_sock.fileno(), lifeline_read),
-                stdin=subprocess.DEVNULL,
-                close_fds=True,
-            )
+            # Forked from the pre-imported template when there is one (milliseconds),
+            # else a fresh interpreter (see routilux.runtime.template).
+            self.popen: Any = fork_worker([child_sock.fileno(), lifeline_read])
+            if self.popen is None:
+                self.popen = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "routilux.runtime.worker",
+                        str(child_sock.fileno()),
+                        str(lifeline_read),
+                        str(os.getpid()),  # so the child can tell if we died before it armed
+                    ],
+                    pass_fds=(child_sock.fileno(), lifeline_read),
+                    stdin=subprocess.DEVNULL,
+                    close_fds=True,
+                )
         finally:
             child_sock.close()
             os.close(lifeline_read)
@@ -129,15 +134,20 @@ class ChildProcess:
             return self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            return self.popen.wait()
+            try:
+                return self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:  # a template that stopped answering
+                return None
 
     def close(self) -> None:
         """Close our ends of the channel and the lifeline."""
         self.channel.close()
-        try:
-            os.close(self.lifeline)
-        except OSError:
-            pass
+        lifeline, self.lifeline = self.lifeline, -1
+        if lifeline >= 0:  # once: the number may belong to someone else afterwards
+            try:
+                os.close(lifeline)
+            except OSError:
+                pass
 
 
 class ProcessRoutineActor(pykka.ThreadingActor):

@@ -367,8 +367,8 @@ def serve(channel: Any, lifeline_fd: int | None = None) -> None:
                 pending.extend(unpack(channel.recv()))
             except (EOFError, OSError):  # the parent went away
                 return
+            step.started_count += 1  # before looking at ``parked`` (see Courier)
             if courier is not None and courier.parked:
-                step.started_count += 1
                 courier.wake()
         message = pending.popleft()
         kind = message[0]
@@ -409,11 +409,10 @@ def serve(channel: Any, lifeline_fd: int | None = None) -> None:
             return
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD [PARENT_PID]``."""
-    argv = sys.argv[1:] if argv is None else argv
-    channel_fd, lifeline_fd = int(argv[0]), int(argv[1])
-    _die_with_parent(int(argv[2]) if len(argv) > 2 else 0)
+def run(channel_fd: int, lifeline_fd: int, parent_pid: int) -> None:
+    """Serve one routine over ``channel_fd`` until done, then exit the process
+    (the body of a fresh worker and of one forked from the template)."""
+    _die_with_parent(parent_pid)
     # Ctrl-C in a terminal reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Channel(socket.socket(fileno=channel_fd))
@@ -426,6 +425,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD [PARENT_PID]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    run(int(argv[0]), int(argv[1]), int(argv[2]) if len(argv) > 2 else 0)
 
 
 if __name__ == "__main__":

@@ -10,44 +10,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from chain_routines import Sink, Source
+from light_routines import Echo, Pinger, Tiny
 from raw_worker import echo_loop
 from workload import Measure, Workload, settle
 
 from routilux import Flow, Routine
 
 SPAWN = mp.get_context("spawn")
-
-
-class Echo(Routine):
-    """Answers each ping with a pong carrying the same ``i``."""
-
-    def __init__(self):
-        super().__init__()
-        self.define_slot("ping", handler=self.echo)
-        self.define_event("pong", ["i"])
-
-    def echo(self, i):
-        self.emit("pong", i=i)
-
-
-class Pinger(Routine):
-    """Sends one ping per pong until ``cycles`` round trips are done."""
-
-    def __init__(self):
-        super().__init__()
-        self.remaining = 0
-        self.define_slot("trigger", handler=self.start)
-        self.define_slot("pong", handler=self.pong)
-        self.define_event("ping", ["i"])
-
-    def start(self, cycles):
-        self.remaining = cycles
-        self.emit("ping", i=0)
-
-    def pong(self, i):
-        self.remaining -= 1
-        if self.remaining > 0:
-            self.emit("ping", i=i + 1)
 
 
 class EchoChild:
@@ -145,15 +114,6 @@ def ping_pong(cycles: int, execution: str) -> float:
     finally:
         flow.shutdown()
     return elapsed / cycles
-
-
-class Tiny(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.take)
-
-    def take(self, x):
-        self._stats["x"] = x
 
 
 def cold_start() -> float:

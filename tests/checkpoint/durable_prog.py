@@ -57,6 +57,11 @@ import psutil
 from routilux import Flow, Routine
 from routilux.checkpoint import DirectoryStore, SQLiteStore
 
+# The tests count this host's child processes: routine processes start as fresh
+# interpreters here, direct children of the host (forking them from the worker
+# template is tested in tests/runtime/test_process_speed.py).
+os.environ["ROUTILUX_WORKER_TEMPLATE"] = "0"
+
 FLOW_ID = "durable-test-flow"
 BATCH = 10
 KEY = b"durable-prog-test-key-0123456789"

@@ -235,13 +235,26 @@ class Crasher(Routine):
 
 # ------------------------------------------------------------------ processes
 def live_children(root: psutil.Process | None = None) -> list[psutil.Process]:
-    """Every descendant of ``root`` (default: this process) that has not exited;
-    zombies are listed too (nobody reaped them)."""
+    """Every descendant of ``root`` (default: this process) that has not exited,
+    but the worker template; zombies are listed too (nobody reaped them)."""
     root = root or psutil.Process()
     try:
-        return root.children(recursive=True)
+        return [p for p in root.children(recursive=True) if not is_worker_template(p)]
     except psutil.NoSuchProcess:
         return []
+
+
+def is_worker_template(proc: psutil.Process) -> bool:
+    """True for the host's worker template (routilux.runtime.template): it serves
+    every flow of the host and outlives them by design; the routine processes it
+    forks are its children, and count as the flow's."""
+    try:
+        if "routilux.runtime.template_main" not in proc.cmdline():
+            return False
+        parent = proc.parent()  # a forked routine process shares its command line
+        return parent is None or "routilux.runtime.template_main" not in parent.cmdline()
+    except psutil.Error:
+        return False
 
 
 def describe_processes(processes: list[psutil.Process]) -> list[str]:

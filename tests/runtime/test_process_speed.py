@@ -7,7 +7,6 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
 from helpers import Sink, Source, wait_until
 
 from routilux import RestartPolicy, Routine

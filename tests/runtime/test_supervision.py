@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from faults.fault_helpers import live_children
 from helpers import Node, Sink, Source, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy, RestartPolicy, Routine
@@ -302,13 +303,12 @@ def test_no_process_left_after_crashes_and_shutdown(make_flow, tmp_path):
     worker = Faulty("sigkill", crash_on=0, marker=str(tmp_path / "m"))
     flow, _ = build(make_flow, worker, workers=2)
     flow.execute("src", {"n": 3}, timeout=30)
-    me = psutil.Process()
-    children = me.children(recursive=True)
+    children = live_children()  # the routine's processes (not the worker template)
     assert children
     flow.shutdown()
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive
-    assert not [c for c in me.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
+    assert not [c for c in live_children() if c.status() == psutil.STATUS_ZOMBIE]
 
 
 def test_thread_actor_that_dies_outside_a_handler_is_restarted(make_flow, monkeypatch, caplog):
