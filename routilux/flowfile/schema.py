@@ -143,6 +143,7 @@ _SCHEMA: dict[str, Any] = {
                 "within": {"type": "number", "exclusiveMinimum": 0},
                 "backoff": {"type": "number", "minimum": 0},
                 "backoff_max": {"type": "number", "minimum": 0},
+                "warm_spare": {"type": "boolean"},
             },
             "additionalProperties": False,
         },

@@ -42,6 +42,7 @@ from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.messages import RESTARTED
 from routilux.runtime.process_actor import ProcessRoutineActor
 from routilux.runtime.replicas import apply_replica_states
+from routilux.runtime.restart import RestartPolicy
 from routilux.runtime.snapshot import check_process_state, pickle_state
 from routilux.runtime.thread_actor import ThreadRoutineActor
 from routilux.runtime.wire import dumps_or_explain
@@ -125,7 +126,10 @@ class ProcessBackend(RoutineBackend):
     def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
         rid = entry.routine_id
         routine_bytes = dumps_or_explain(entry.routine, f"routine {rid!r}:")
-        handle.ref = ProcessRoutineActor.start(handle, rid, routine_bytes, env, entry.plan.timeout)
+        policy = entry.plan.restart or env.restart or RestartPolicy()
+        handle.ref = ProcessRoutineActor.start(
+            handle, rid, routine_bytes, env, entry.plan.timeout, policy.warm_spare
+        )
         handle.direct.entry = entry  # it adapts the routine's credit to its step times
         return [handle.ref.ask(("spawn", handle.state_bytes), block=False)]
 

@@ -70,7 +70,13 @@ def exit_description(returncode: int | None) -> str:
 class ChildProcess:
     """One routine process: spawn, channel, lifeline, kill and reap."""
 
-    def __init__(self, routine_id: str, routine_bytes: bytes, state_bytes: bytes | None) -> None:
+    def __init__(
+        self,
+        routine_id: str,
+        routine_bytes: bytes,
+        state_bytes: bytes | None,
+        spare: bool = False,
+    ) -> None:
         parent_sock, child_sock = socket.socketpair()
         for sock in (parent_sock, child_sock):
             for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
@@ -103,7 +109,7 @@ class ChildProcess:
         self.lifeline = lifeline_write  # never written; closes when we die
         self.channel = Channel(parent_sock)
         self.pid = self.popen.pid
-        init = ("init", list(sys.path), routine_bytes, state_bytes, routine_id)
+        init = ("init", list(sys.path), routine_bytes, state_bytes, routine_id, spare)
         self.channel.send(pack_one(init))
         ready, _, _ = select.select([parent_sock], [], [], START_TIMEOUT)
         if not ready:
@@ -120,6 +126,17 @@ class ChildProcess:
                 f"({exit_description(code)}); see its stderr above"
             ) from None
         assert message[0] == "ready"
+
+    def activate(self, state_bytes: bytes | None) -> bool:
+        """Put a warm spare to work from ``state_bytes``; False if it died waiting."""
+        try:
+            ready, _, _ = select.select([self.channel.sock], [], [], 0)
+            if ready:  # a spare says nothing until activated: this is its end
+                return False
+            self.channel.send(pack_one(("activate", state_bytes)))
+        except (OSError, ValueError):
+            return False
+        return True
 
     def kill(self) -> None:
         """SIGKILL the child (no-op if it is gone)."""
@@ -156,9 +173,17 @@ class ProcessRoutineActor(pykka.ThreadingActor):
     use_daemon_thread = True
 
     def __init__(
-        self, handle: Any, routine_id: str, routine_bytes: bytes, env: Any, timeout: float | None
+        self,
+        handle: Any,
+        routine_id: str,
+        routine_bytes: bytes,
+        env: Any,
+        timeout: float | None,
+        warm_spare: bool = False,
     ) -> None:
         super().__init__()
+        self.warm_spare = warm_spare
+        self.spare: ChildProcess | None = None  # started and loaded, waiting to take over
         self.handle = handle
         self.routine_id = routine_id
         self.routine_bytes = routine_bytes
@@ -186,8 +211,19 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.handle.thread = threading.current_thread()
 
     def spawn(self, state_bytes: bytes | None) -> int:
-        """Start (or restart) the child; returns its pid."""
-        self.child = ChildProcess(self.routine_id, self.routine_bytes, state_bytes)
+        """Start (or restart) the child; returns its pid. A warm spare, if one waits,
+        takes over instead of a new process."""
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.activate(state_bytes):
+            self.child = spare
+        else:
+            if spare is not None:  # it died waiting
+                spare.kill()
+                spare.reap()
+                spare.close()
+            self.child = ChildProcess(self.routine_id, self.routine_bytes, state_bytes)
+        if self.warm_spare:
+            self.actor_ref.tell(("start_spare",))  # after this start is reported
         self.reader = threading.Thread(
             target=self._read,
             args=(self.child,),
@@ -197,8 +233,24 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.reader.start()
         return self.child.pid
 
+    def _cmd_start_spare(self) -> None:
+        if self.stopping or self.spare is not None:
+            return
+        try:
+            self.spare = ChildProcess(self.routine_id, self.routine_bytes, None, spare=True)
+        except Exception as exc:  # no spare: the next crash starts a process
+            logger.warning("routine %r: no warm spare: %s", self.routine_id, exc)
+
+    def _drop_spare(self) -> None:
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            spare.close()  # it exits at the end of its channel
+            if spare.reap(2.0) is None:
+                spare.kill()
+
     def on_stop(self) -> None:
         self.stopping = True
+        self._drop_spare()
         child = self.child
         if child is None:
             return
@@ -213,6 +265,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             self.reader.join(5.0)
 
     def on_failure(self, *exc_info: Any) -> None:
+        self._drop_spare()
         if self.child is not None:
             self.child.kill()
             self.child.reap()

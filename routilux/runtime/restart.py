@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from routilux._validate import check_int, check_number
+from routilux.exceptions import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -15,15 +16,23 @@ class RestartPolicy:
     supervisor waits ``backoff * 2 ** (n - 2)`` seconds, capped at ``backoff_max``: a
     routine that keeps crashing is slowed down, a one-off crash costs no wait. One
     crash more than the policy allows fails the in-flight message with
-    ``RoutineCrashedError``.
+    ``RoutineCrashedError``. With ``warm_spare``, each replica of a process routine
+    has a second process waiting, routine loaded, to take over from a crashed one.
     """
 
     max_restarts: int = 3
     within: float = 60.0
     backoff: float = 0.05
     backoff_max: float = 5.0
+    #: keep one more process per replica of a process routine started and loaded,
+    #: so that a crash costs a hand-over instead of a start (ignored by threads)
+    warm_spare: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.warm_spare, bool):
+            raise ConfigurationError(
+                f"RestartPolicy warm_spare must be True or False, got {self.warm_spare!r}"
+            )
         check_int("RestartPolicy max_restarts", self.max_restarts, 0)
         check_number("RestartPolicy within", self.within, allow_inf=True)
         check_number("RestartPolicy backoff", self.backoff, positive=False)

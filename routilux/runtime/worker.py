@@ -337,11 +337,19 @@ def _readable(sock: socket.socket) -> bool:
 def serve(channel: Any, lifeline_fd: int | None = None) -> None:
     """Receive the routine, then run steps until told to stop or the channel closes."""
     (init,) = unpack(channel.recv())
-    _, parent_path, routine_bytes, state_bytes, routine_id = init
+    _, parent_path, routine_bytes, state_bytes, routine_id, spare = init
     for entry in reversed(parent_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    routine = loads(routine_bytes)
+    routine = loads(routine_bytes)  # imports the modules the routine needs
+    if spare:  # a warm spare: ready now, serving once a replica it replaces died
+        channel.send(pack_one(("ready", os.getpid())))
+        try:
+            (activate,) = unpack(channel.recv())
+        except (EOFError, OSError):
+            return  # never needed
+        state_bytes = activate[1]
+        routine = loads(routine_bytes)  # the state applies to the routine as shipped
     if state_bytes is not None:  # a restart: continue from the last state seen
         restore_state(routine, loads(state_bytes))
     step = BatchingStep(channel, routine, routine_id)
@@ -352,7 +360,8 @@ def serve(channel: Any, lifeline_fd: int | None = None) -> None:
     set_current_step(step)
     host_routine(routine, step)  # emits from threads a handler starts
     slot_named = routine.get_slot
-    channel.send(pack_one(("ready", os.getpid())))
+    if not spare:
+        channel.send(pack_one(("ready", os.getpid())))
     last_stats: dict = dict(routine._stats)
     last_state = b""
     clock = time.perf_counter
