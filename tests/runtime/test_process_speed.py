@@ -290,26 +290,32 @@ def test_the_template_and_its_replicas_die_with_a_killed_host(tmp_path):
 def test_a_warm_spare_takes_over_after_a_crash_from_the_last_state(make_flow, tmp_path):
     spare_policy = RestartPolicy(max_restarts=3, within=600.0, backoff=3600.0, warm_spare=True)
     worker = DiesOnce(str(tmp_path / "crashed"), crash_on=2)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     flow, sink = build(make_flow, worker, restart=spare_policy)
     assert flow.execute("src", {"n": 1}, timeout=60).status == "completed"
     # The spare is the replica's second process: started, routine loaded, waiting.
-    assert wait_until(lambda: len(spare_pids(flow)) == 1, timeout=30)
-    (spare,) = spare_pids(flow)
+    assert wait_until(lambda: len(spare_pids(flow, before)) == 1, timeout=30)
+    (spare,) = spare_pids(flow, before)
     job = flow.execute("src", {"n": 4}, timeout=60)
     assert job.status == "completed", job.error
     assert sink.values("x") == [0, 0, 1, 2, 3]
     assert flow.metrics()["work"]["pids"] == [spare]  # the spare took over
     assert worker.stats() == {"handled": 5}  # from the state before the crash
-    assert wait_until(lambda: len(spare_pids(flow)) == 1 and spare not in spare_pids(flow))
+    assert wait_until(lambda: len(spare_pids(flow, before)) == 1, timeout=30)  # a new one
+    assert spare not in spare_pids(flow, before)
 
 
-def spare_pids(flow) -> list[int]:
-    """Pids of the warm spares of routine ``work`` (processes of the flow that are
-    not its replicas)."""
+def spare_pids(flow, before: set[int]) -> list[int]:
+    """Pids of the flow's processes that are not its replicas (nor the template):
+    the warm spares of routine ``work``."""
     replicas = set(flow.metrics()["work"]["pids"])
-    here = psutil.Process()
-    return [
-        p.pid
-        for p in here.children(recursive=True)
-        if p.pid not in replicas and p.pid != getattr(template._template, "pid", None)
-    ]
+    spares = []
+    for proc in psutil.Process().children(recursive=True):
+        if proc.pid in before or proc.pid in replicas:
+            continue
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.pid != template._template.pid:
+                spares.append(proc.pid)
+        except psutil.Error:
+            continue
+    return spares
