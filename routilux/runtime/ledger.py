@@ -131,9 +131,9 @@ class RuntimeEnv:
         self.timers = timers
         self.flow_id = ""
         self.owner: Any = None  # the Flow, for handlers' execution context
+        self.restart: Any = None  # the flow's RestartPolicy (process backends read it)
         self.targets: dict[tuple[str, str], tuple[str, ...]] = {}
         self.rid_by_object: dict[int, str] = {}
-        self.restart: Any = None  # the flow's RestartPolicy (process backends read it)
 
     def routine_id_of(self, routine: Any) -> str:
         """The flow's id for a routine object (for emits on behalf of another routine)."""

@@ -1,9 +1,9 @@
 """Process-backed routine actors: the routine runs in its own OS process.
 
 The parent side of one replica is a pykka actor (it writes steps to the child) plus
-a reader thread (it turns the child's frames into supervisor messages). The child is
-a fresh interpreter (``python -m routilux.runtime.worker``): safe in a process that
-already runs threads, and it never re-imports the user's ``__main__``.
+a reader thread (it turns the child's frames into supervisor messages). The child
+(:mod:`routilux.runtime.child`) is forked from the worker template or started as a
+fresh interpreter; with a warm spare, a second one waits to take over.
 
 Death is noticed from the OS: the child's end of the socket closes the instant the
 process dies, the reader gets end-of-file and reaps the exit status.
@@ -12,19 +12,14 @@ process dies, the reader gets end-of-file and reaps the exit status.
 from __future__ import annotations
 
 import logging
-import os
-import select
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from routilux.exceptions import RoutineCrashedError, SerializationError
+from routilux.exceptions import SerializationError
+from routilux.runtime.child import ChildProcess, exit_description
 from routilux.runtime.messages import (
     CRASHED,
     DEFER,
@@ -38,133 +33,18 @@ from routilux.runtime.messages import (
     UNSUSPEND,
     ErrorInfo,
 )
-from routilux.runtime.template import fork_worker
-from routilux.runtime.wire import Channel, Packer, loads, pack_one, unpack
+from routilux.runtime.wire import Packer, loads, pack_one, unpack
 
 if TYPE_CHECKING:
     from routilux.runtime.messages import Delivery
 
 logger = logging.getLogger("routilux.process")
 
-START_TIMEOUT = 30.0
-SOCKET_BUFFER = 256 * 1024  # bytes asked for each way (the kernel may cap it)
 DIRECT_WRITE_LIMIT = 16 * 1024  # a batch up to this size is written by the supervisor...
 DIRECT_PIPE_LIMIT = 48 * 1024  # ... while the child has at most this much unread
 CREDIT_BUDGET = 0.005  # seconds of steps a replica is handed ahead (see credit())
 MAX_CREDIT = 64
 MIN_CREDIT = 2
-
-
-def exit_description(returncode: int | None) -> str:
-    """'signal SIGKILL' / 'exit code 3' from a Popen return code."""
-    if returncode is None:
-        return "unknown exit status"
-    if returncode < 0:
-        try:
-            return f"signal {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"signal {-returncode}"
-    return f"exit code {returncode}"
-
-
-class ChildProcess:
-    """One routine process: spawn, channel, lifeline, kill and reap."""
-
-    def __init__(
-        self,
-        routine_id: str,
-        routine_bytes: bytes,
-        state_bytes: bytes | None,
-        spare: bool = False,
-    ) -> None:
-        parent_sock, child_sock = socket.socketpair()
-        for sock in (parent_sock, child_sock):
-            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-                except OSError:
-                    pass
-        lifeline_read, lifeline_write = os.pipe()
-        try:
-            # Forked from the pre-imported template when there is one (milliseconds),
-            # else a fresh interpreter (see routilux.runtime.template).
-            self.popen: Any = fork_worker([child_sock.fileno(), lifeline_read])
-            if self.popen is None:
-                self.popen = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "routilux.runtime.worker",
-                        str(child_sock.fileno()),
-                        str(lifeline_read),
-                        str(os.getpid()),  # so the child can tell if we died before it armed
-                    ],
-                    pass_fds=(child_sock.fileno(), lifeline_read),
-                    stdin=subprocess.DEVNULL,
-                    close_fds=True,
-                )
-        finally:
-            child_sock.close()
-            os.close(lifeline_read)
-        self.lifeline = lifeline_write  # never written; closes when we die
-        self.channel = Channel(parent_sock)
-        self.pid = self.popen.pid
-        init = ("init", list(sys.path), routine_bytes, state_bytes, routine_id, spare)
-        self.channel.send(pack_one(init))
-        ready, _, _ = select.select([parent_sock], [], [], START_TIMEOUT)
-        if not ready:
-            self.kill()
-            raise RoutineCrashedError(
-                f"routine {routine_id!r}: its process did not start within {START_TIMEOUT} s"
-            )
-        try:
-            (message,) = unpack(self.channel.recv())
-        except EOFError:
-            code = self.popen.wait()
-            raise RoutineCrashedError(
-                f"routine {routine_id!r}: its process died while starting "
-                f"({exit_description(code)}); see its stderr above"
-            ) from None
-        assert message[0] == "ready"
-
-    def activate(self, state_bytes: bytes | None) -> bool:
-        """Put a warm spare to work from ``state_bytes``; False if it died waiting."""
-        try:
-            ready, _, _ = select.select([self.channel.sock], [], [], 0)
-            if ready:  # a spare says nothing until activated: this is its end
-                return False
-            self.channel.send(pack_one(("activate", state_bytes)))
-        except (OSError, ValueError):
-            return False
-        return True
-
-    def kill(self) -> None:
-        """SIGKILL the child (no-op if it is gone)."""
-        try:
-            self.popen.kill()
-        except OSError:
-            pass
-
-    def reap(self, timeout: float = 5.0) -> int | None:
-        """Wait for the child's exit status (killing it after ``timeout``)."""
-        try:
-            return self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            try:
-                return self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:  # a template that stopped answering
-                return None
-
-    def close(self) -> None:
-        """Close our ends of the channel and the lifeline."""
-        self.channel.close()
-        lifeline, self.lifeline = self.lifeline, -1
-        if lifeline >= 0:  # once: the number may belong to someone else afterwards
-            try:
-                os.close(lifeline)
-            except OSError:
-                pass
 
 
 class ProcessRoutineActor(pykka.ThreadingActor):
@@ -200,6 +80,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         self.large_sent = 0  # frames handed to our thread (supervisor thread counts)
         self.large_written = 0  # ... and written by it (our thread counts)
         self.step_time = 0.0  # recent step duration, smoothed (reader thread writes)
+        self.entry: Any = None  # the routine's ledger entry, whose credit we adapt
         self.stopping = False
         self.timed_out = False
         self.last_done = time.monotonic()
@@ -339,8 +220,6 @@ class ProcessRoutineActor(pykka.ThreadingActor):
         entry = self.entry
         if entry is not None and entry.credit != credit:
             entry.credit = credit
-
-    entry: Any = None  # the routine's ledger entry (set by the backend; its credit)
 
     def _watch(self, child: ChildProcess, seq: int, delay: float) -> None:
         """Kill the child if step ``seq`` runs past the routine's timeout.

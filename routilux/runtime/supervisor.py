@@ -193,9 +193,9 @@ class FlowSupervisor(pykka.ThreadingActor):
         env = ledger.env
         env.flow_id = plan.flow_id
         env.owner = plan.owner
+        env.restart = plan.restart
         env.targets = {key: tuple(r[0] for r in routes) for key, routes in plan.routes.items()}
         env.rid_by_object = {id(p.routine): rid for rid, p in plan.routines.items()}
-        env.restart = plan.restart
         self._start_replicas(started)
 
     def _start_replicas(self, started: list[RoutineEntry]) -> None:
