@@ -19,7 +19,8 @@ exit status to the host, which turns it into the crash reason. Each forked proce
 asks the kernel for the parent-death signal (on the template), and the template asks
 it on the host, so a host's death still takes every routine process with it; the
 lifeline pipe comes straight from the host as well. The forked process gets the
-host's current directory and environment with each request.
+host's current directory, environment, standard output and standard error with each
+request.
 
 If the template cannot be started or stops answering, routine processes start as
 fresh interpreters (``python -m routilux.runtime.worker``), as they do when
@@ -117,14 +118,15 @@ class Template:
             raise TemplateError(f"it answered {reply!r}")
 
     def fork(self, fds: list[int], timeout: float = START_TIMEOUT) -> int:
-        """Fork a routine process that serves on ``fds`` (channel, lifeline); its pid."""
+        """Fork a routine process that serves on ``fds`` (channel, lifeline); its pid.
+        It also gets our current standard output and error."""
         with self.condition:
             self.requests += 1
             request = self.requests
         message = dumps(("fork", request, os.getcwd(), dict(os.environ)))
         try:
             with self.send_lock:
-                socket.send_fds(self.control, [message], fds)
+                socket.send_fds(self.control, [message], [*fds, 1, 2])
         except OSError as exc:
             raise TemplateError(f"the worker template is gone ({exc})") from None
         with self.condition:

@@ -50,7 +50,7 @@ def _serve(control: socket.socket, lifeline: int) -> None:
             except BlockingIOError:
                 pass
         if control in ready:
-            data, fds, _, _ = socket.recv_fds(control, MESSAGE_SIZE, 2)
+            data, fds, _, _ = socket.recv_fds(control, MESSAGE_SIZE, 4)
             if not data:
                 return  # the host closed us
             request = loads(data)
@@ -83,7 +83,12 @@ def _become_worker(request: tuple, fds: list[int], inherited: list[int]) -> None
             pass
         os.environ.clear()
         os.environ.update(environ)
-        channel_fd, lifeline_fd = fds
+        channel_fd, lifeline_fd, stdout_fd, stderr_fd = fds
+        # Print where the host prints now (it may have redirected since we started).
+        os.dup2(stdout_fd, 1)
+        os.dup2(stderr_fd, 2)
+        os.close(stdout_fd)
+        os.close(stderr_fd)
         worker.run(channel_fd, lifeline_fd, os.getppid())
     finally:
         os._exit(71)  # only if serving raised

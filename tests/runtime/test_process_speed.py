@@ -216,6 +216,28 @@ def test_replicas_fork_from_the_template_with_the_hosts_directory_and_environmen
     assert psutil.Process(host_template.pid).num_threads() == 1  # never ran a thread
 
 
+def test_a_forked_replica_prints_where_the_host_prints_now(make_flow, capfd):
+    """The template started before this test redirected standard output; what a
+    replica prints still lands where the host prints now."""
+
+    class Printer(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("inp", handler=self.work)
+
+        def work(self, x):
+            print(f"printed by replica {os.getpid()}: {x}", flush=True)
+
+    flow = make_flow()
+    flow.add_routine(Source(), "src")
+    flow.add_routine(Printer(), "p", execution="process")
+    flow.connect("src", "out", "p", "inp")
+    assert flow.execute("src", {"n": 2}, timeout=60).status == "completed"
+    (pid,) = flow.metrics()["p"]["pids"]
+    out = capfd.readouterr().out
+    assert f"printed by replica {pid}: 0" in out and f"printed by replica {pid}: 1" in out
+
+
 def test_without_the_template_replicas_start_as_fresh_interpreters(make_flow, monkeypatch):
     monkeypatch.setenv("ROUTILUX_WORKER_TEMPLATE", "0")
     flow, sink = build(make_flow, WhereAmI())
