@@ -4,8 +4,8 @@ through this one interface and never branches on the kind.
 A backend implements:
 
 ``credit``
-    How many deliveries one replica may hold at once (a batch for a thread, one
-    running and one waiting for a process).
+    How many deliveries one replica may hold at once (a batch for a thread; for a
+    process, about 5 ms of its recent steps, see ``process_actor``).
 ``start(entry, handle, env) -> list``
     Start the replica ``handle`` of ``entry``; return futures to wait for (process
     starts are waited for together, so N replicas cost one start-up, not N).

@@ -7,6 +7,7 @@ that has imported the worker code and nothing of the host's.
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     if threading.active_count() != 1:  # the safety argument above needs one thread
         control.send(dumps(("refused", f"{threading.active_count()} threads at start")))
         os._exit(1)
+    # What we imported stays put in every fork: keep the collector off those pages
+    # so that forked processes share them instead of copying them on first collection.
+    gc.collect()
+    gc.freeze()
     control.send(dumps(("ready", os.getpid())))
     try:
         _serve(control, lifeline)
