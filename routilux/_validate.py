@@ -129,6 +129,37 @@ def check_instance(name: str, value: Any, cls: type, *, optional: bool = True) -
     raise invalid(name, value, accepted, hint)
 
 
+RAY_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "scheduling_strategy", "runtime_env")
+
+
+def check_ray_options(name: str, value: Any) -> dict[str, Any] | None:
+    """Placement options for a ray routine's actors: a dict with only the keys of
+    ``RAY_OPTIONS``, numbers >= 0 where Ray wants numbers (None: the defaults)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid(name, value, "a dict of Ray actor options or None")
+    unknown = sorted(str(k) for k in value if k not in RAY_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"{name} has unknown key {unknown[0]!r}; accepted keys: {', '.join(RAY_OPTIONS)} "
+            "(routilux sets name, namespace and restarts itself)"
+        )
+    for key in ("num_cpus", "num_gpus", "memory"):
+        if key in value:
+            check_number(f"{name}[{key!r}]", value[key], positive=False, unit="")
+    resources = value.get("resources")
+    if resources is not None and not (
+        isinstance(resources, dict)
+        and all(isinstance(k, str) and _is_number(v) and v >= 0 for k, v in resources.items())
+    ):
+        raise invalid(f"{name}['resources']", resources, "a dict of resource name -> number >= 0")
+    runtime_env = value.get("runtime_env")
+    if runtime_env is not None and not isinstance(runtime_env, dict):
+        raise invalid(f"{name}['runtime_env']", runtime_env, "a dict (a Ray runtime_env)")
+    return dict(value)
+
+
 def check_store(name: str, value: Any, *, optional: bool = True) -> Any:
     """A checkpoint store object (or None); a path gets a hint to open it first."""
     if value is None and optional:
@@ -152,6 +183,7 @@ __all__ = [
     "check_instance",
     "check_int",
     "check_number",
+    "check_ray_options",
     "check_store",
     "check_str",
     "invalid",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import uuid
@@ -14,6 +15,7 @@ from routilux._validate import (
     check_instance,
     check_int,
     check_number,
+    check_ray_options,
     check_store,
     check_str,
 )
@@ -27,6 +29,7 @@ from routilux.flow_jobs import JobControlMixin, live_flows
 from routilux.job_state import JobState
 from routilux.routine import Routine, added_to_flow
 from routilux.runtime import commands
+from routilux.runtime.backends import RAY_MISSING
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
 from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.plan import FlowPlan, RoutinePlan
@@ -38,7 +41,7 @@ from routilux.wiring import find_connection, routes_of, routine_id_in
 logger = logging.getLogger("routilux.flow")
 
 STRATEGIES = ("sequential", "concurrent")
-EXECUTIONS = ("thread", "process")
+EXECUTIONS = ("thread", "process", "ray")
 
 
 class _PlanSetting:
@@ -78,6 +81,7 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
     record_history = _PlanSetting()
     keep_finished_jobs = _PlanSetting()
     error_handler = _PlanSetting()
+    ray_address = _PlanSetting()
 
     def __init__(
         self,
@@ -92,6 +96,7 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
         max_queued_per_routine: int = 10_000,
         record_history: bool = True,
         keep_finished_jobs: int = 100,
+        ray_address: str | None = None,
     ) -> None:
         _check_strategy(execution_strategy, max_workers)
         check_str("flow_id", flow_id, optional=True)
@@ -102,6 +107,7 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
         check_int("max_queued_per_routine", max_queued_per_routine, 1)
         check_bool("record_history", record_history)
         check_int("keep_finished_jobs", keep_finished_jobs, 0)
+        check_str("ray_address", ray_address, optional=True)
         self._graph_version = 0
         self.flow_id: str = flow_id or str(uuid.uuid4())
         self._anonymous = flow_id is None  # a new id per process: not resumable
@@ -114,6 +120,7 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
         self.max_queued_per_routine = int(max_queued_per_routine)
         self.record_history = record_history
         self.keep_finished_jobs = keep_finished_jobs
+        self.ray_address = ray_address
         self._last_checkpoint_error: BaseException | None = None
         self._claimed_store: Any = None  # the store this process may write (see _claim_store)
         self.routines: dict[str, Routine] = {}
@@ -222,11 +229,15 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
         workers: int = 1,
         restart: Any = None,
         timeout: float | None = None,
+        ray_options: dict[str, Any] | None = None,
     ) -> str:
         """Add ``routine`` under ``routine_id`` (default: ``routine._id``); returns the id.
 
         ``execution="thread"`` runs it on its own thread, ``"process"`` in its own OS
-        process; ``workers=N`` starts N replicas. ``timeout`` bounds one step.
+        process, ``"ray"`` as a Ray actor (extra ``routilux[ray]``; ``ray_options``
+        places it: ``num_cpus`` (default 1), ``num_gpus``, ``memory``, ``resources``,
+        ``scheduling_strategy``, ``runtime_env``); ``workers=N`` starts N replicas.
+        ``timeout`` bounds one step (process and ray routines).
         """
         if not isinstance(routine, Routine):
             raise ConfigurationError(
@@ -251,16 +262,25 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
         check_int("workers", workers, 1)
         check_instance("restart", restart, RestartPolicy)
         check_number("timeout", timeout, optional=True)
-        if execution == "process":
+        ray_options = check_ray_options("ray_options", ray_options)
+        if execution == "ray" and importlib.util.find_spec("ray") is None:
+            raise ConfigurationError(RAY_MISSING)
+        if ray_options is not None and execution != "ray":
+            raise ConfigurationError(
+                f"routine {rid!r}: ray_options needs execution='ray' (got {execution!r})"
+            )
+        if execution != "thread":
             dumps_or_explain(routine, f"routine {rid!r}:")  # fail now, not in a child
         elif timeout is not None:
             raise ConfigurationError(
-                f"routine {rid!r}: timeout needs execution='process' (a thread cannot be "
-                "interrupted; a process is killed and restarted)"
+                f"routine {rid!r}: timeout needs execution='process' or 'ray' (a thread "
+                "cannot be interrupted; a process or actor is killed and restarted)"
             )
         with self._lock:
             self.routines[rid] = routine
-            self._plans[rid] = RoutinePlan(rid, routine, execution, workers, restart, timeout)
+            self._plans[rid] = RoutinePlan(
+                rid, routine, execution, workers, restart, timeout, ray_options
+            )
             self._graph_version += 1
         added_to_flow(routine, self)
         return rid
@@ -367,6 +387,7 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
             record_history=self.record_history,
             checkpoint_interval=self.checkpoint_interval,
             keep_finished_jobs=self.keep_finished_jobs,
+            ray_address=self.ray_address,
             replica_states=getattr(self, "_replica_states", {}),
         )
 

@@ -28,16 +28,19 @@ A backend implements:
 
 Death notice: a replica that dies posts CRASHED with the deliveries it lost; the
 supervisor's restart logic (``restarts.py``) does the rest, the same for every kind.
-A third backend (Ray, next) is written against this interface alone.
+The third backend, Ray (``ray_backend.py``, loaded on first use), is written
+against this interface alone.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import psutil
 import pykka
 
+from routilux.exceptions import ConfigurationError
 from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.messages import RESTARTED
 from routilux.runtime.process_actor import ProcessRoutineActor
@@ -177,8 +180,21 @@ class ProcessBackend(RoutineBackend):
 
 
 BACKENDS: dict[str, Any] = {"thread": ThreadBackend(), "process": ProcessBackend()}
+RAY_MISSING = (
+    "execution='ray' needs the ray package, which is not installed: pip install 'routilux[ray]'"
+)
 
 
 def backend_for(execution: str) -> Any:
-    """The backend of an ``execution=`` kind."""
-    return BACKENDS[execution]
+    """The backend of an ``execution=`` kind (the Ray one is loaded on first use:
+    ``import routilux`` never imports ray)."""
+    backend = BACKENDS.get(execution)
+    if backend is None and execution == "ray":
+        try:
+            module = importlib.import_module("routilux.runtime.ray_backend")
+        except ModuleNotFoundError as exc:
+            if exc.name != "ray":
+                raise
+            raise ConfigurationError(RAY_MISSING) from None
+        backend = BACKENDS["ray"] = module.RayBackend()
+    return backend

@@ -134,6 +134,8 @@ class RuntimeEnv:
         self.restart: Any = None  # the flow's RestartPolicy (process backends read it)
         self.targets: dict[tuple[str, str], tuple[str, ...]] = {}
         self.rid_by_object: dict[int, str] = {}
+        self.kinds: dict[str, str] = {}  # routine id -> execution kind
+        self.ray_address: str | None = None  # where ray routines run (ray backend)
 
     def routine_id_of(self, routine: Any) -> str:
         """The flow's id for a routine object (for emits on behalf of another routine)."""

@@ -25,10 +25,11 @@ class RoutinePlan:
 
     routine_id: str  #: its id in the flow
     routine: Any  #: the Routine object (thread routines run it; process ones ship it)
-    execution: str = "thread"  #: ``"thread"`` or ``"process"``
+    execution: str = "thread"  #: ``"thread"``, ``"process"`` or ``"ray"``
     workers: int = 1  #: replicas
     restart: RestartPolicy | None = None  #: its own policy, else the flow's
-    timeout: float | None = None  #: seconds one step may run (process routines)
+    timeout: float | None = None  #: seconds one step may run (process and ray routines)
+    ray_options: Mapping[str, Any] | None = None  #: Ray placement options (ray routines)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class FlowPlan:
     record_history: bool = True  #: whether JobState.execution_history is kept
     checkpoint_interval: float = 1.0  #: seconds between periodic checkpoints
     keep_finished_jobs: int = 100  #: finished jobs a store keeps per flow
+    ray_address: str | None = None  #: the Ray cluster for ray routines (None: see docs)
     #: recovered replica states by routine id (used once, to start the replicas)
     replica_states: Mapping[str, list[bytes | None]] = field(default_factory=dict)
 

@@ -196,6 +196,8 @@ class FlowSupervisor(pykka.ThreadingActor):
         env.restart = plan.restart
         env.targets = {key: tuple(r[0] for r in routes) for key, routes in plan.routes.items()}
         env.rid_by_object = {id(p.routine): rid for rid, p in plan.routines.items()}
+        env.kinds = {rid: p.execution for rid, p in plan.routines.items()}
+        env.ray_address = plan.ray_address
         self._start_replicas(started)
 
     def _start_replicas(self, started: list[RoutineEntry]) -> None:
