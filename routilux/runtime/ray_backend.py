@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -121,20 +122,27 @@ def _wire(data: dict) -> dict:
 
 
 def death_cause(error: BaseException) -> str:
-    """One line on why Ray says an actor died (killed, OOM, node lost...)."""
+    """One line on why Ray says an actor died: ``Ray actor died|killed|out of memory|
+    node lost: <Ray's reason> (<worker exit type>: <first sentence of its detail>)``."""
     text = " ".join(str(error).split())
-    for marker in ("Worker exit detail:", "The actor is dead because", "Error message:"):
-        at = text.find(marker)
-        if at >= 0:
-            text = text[at:]
-            break
-    if "out of memory" in text.lower() or "oom" in text.lower().split():
-        prefix = "out of memory"
-    elif "node" in text.lower() and ("died" in text.lower() or "dead" in text.lower()):
-        prefix = "node lost"
+    because = re.search(r"The actor is dead because (.+?\.)(?: |$)", text)
+    exit_type = re.search(r"Worker exit type: (\w+)", text)
+    detail = re.search(r"Worker exit detail: (.+?\.)(?: |$)", text)
+    reason = because.group(1) if because else type(error).__name__
+    lowered = (reason + " " + (exit_type.group(1) if exit_type else "")).lower()
+    if "out_of_memory" in lowered or "memory" in lowered:
+        kind = "out of memory"
+    elif "node" in lowered:
+        kind = "node lost"
+    elif "ray.kill" in lowered:
+        kind = "actor killed"
     else:
-        prefix = "actor died"
-    return f"Ray {prefix}: {text[:240]}"
+        kind = "actor died"
+    line = f"Ray {kind}: {reason}"
+    if exit_type or detail:
+        parts = [m.group(1) for m in (exit_type, detail) if m]
+        line += f" ({': '.join(parts)})"
+    return line[:300]
 
 
 class Replica:
