@@ -128,7 +128,7 @@ def death_cause(error: BaseException) -> str:
     because = re.search(r"The actor is dead because (.+?\.)(?: |$)", text)
     exit_type = re.search(r"Worker exit type: (\w+)", text)
     detail = re.search(r"Worker exit detail: (.+?\.)(?: |$)", text)
-    reason = because.group(1) if because else type(error).__name__
+    reason = because.group(1) if because else (text.split(". ")[0][:160] or type(error).__name__)
     lowered = (reason + " " + (exit_type.group(1) if exit_type else "")).lower()
     if "out_of_memory" in lowered or "memory" in lowered:
         kind = "out of memory"
