@@ -128,6 +128,14 @@ class RoutineHost:
         """The worker's pid, once the routine is loaded."""
         return os.getpid()
 
+    def adopt(self, state_bytes: bytes | None) -> int:
+        """Become a restarted replica (a warm spare does): take its last state."""
+        if state_bytes is not None:
+            restore_state(self.routine, loads(state_bytes))
+        self.last_stats = dict(self.routine._stats)
+        self.last_state = b""
+        return os.getpid()
+
     @ray.method(num_returns=2)
     def step(self, seq: int, slot_name: str, data: dict, job_id: str) -> tuple[list, Any]:
         """Run one step; returns its frames and its large emitted values (or None)."""

@@ -3,53 +3,37 @@
 Ray places the actor, carries the calls and tells us when it died; everything else
 stays with the supervisor, as for process routines: restarts (``max_restarts=0`` and
 ``max_task_retries=0`` keep Ray's own restart path out of it), redelivery with the
-same message ids, ordering, credits and checkpoints.
+same message ids, ordering, credits and checkpoints. The driver side of one replica
+is a :class:`~routilux.runtime.ray_replica.Replica`.
 
-One replica on the driver side is a :class:`Replica`: the supervisor's thread submits
-steps (``deliver``, never blocking), a reader thread takes their results *in the
-order they were sent* (the reorder step: Ray runs one submitter's calls in order,
-but their completions may surface out of order) and turns frames into supervisor
-messages. An actor's death surfaces as ``RayActorError`` on the oldest step in
-flight: the reader reports every step in flight as lost (CRASHED) and the restart
-logic does the rest.
+Warm standby: a new Ray actor waits for Ray to start a worker process (about a
+second on a busy machine), so each ray routine keeps one spare actor with its
+routine loaded and the same placement options, named
+``{flow_id}:{routine_id}:standby-{n}``. A restart hands the dead replica's last state
+to the spare (``adopt``), which then serves as that replica, and a new spare is
+made. Routines that ask for GPUs keep no spare (a GPU is too dear to hold idle).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
-import re
 import sys
 import threading
 import time
 from typing import Any
 
 import ray
-from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
-from routilux.exceptions import RoutineCrashedError, SerializationError
 from routilux.runtime.backends import PROCESS_CREDIT, ProcessBackend
-from routilux.runtime.messages import (
-    CRASHED,
-    DEFER,
-    DONE,
-    EMIT,
-    OUTPUT,
-    REPORT,
-    RESTARTED,
-    RETURNED,
-    SUSPEND,
-    UNSUSPEND,
-    ErrorInfo,
-)
-from routilux.runtime.ray_actor import RoutineHost, Spilled, SpilledRef
-from routilux.runtime.wire import dumps, dumps_or_explain, loads
+from routilux.runtime.messages import RESTARTED
+from routilux.runtime.ray_actor import RoutineHost
+from routilux.runtime.ray_replica import Replica
+from routilux.runtime.wire import dumps_or_explain
 
 logger = logging.getLogger("routilux.ray")
 
 NAMESPACE = "routilux"
-START_TIMEOUT = 60.0  # seconds for an actor to be placed and load its routine
 PENDING_TRIPWIRE = 16  # Ray's max_pending_calls: credits keep us far below it
 
 Host = ray.remote(RoutineHost)
@@ -77,287 +61,6 @@ def connect(address: str | None) -> str:
         return how
 
 
-class RayValue:
-    """A large emitted value left in Ray's object store (in a delivery's data).
-
-    Ray routines fetch it from the store; pickled anywhere else (a checkpoint, a
-    process routine's step) it becomes the value itself.
-    """
-
-    __slots__ = ("ref", "index")
-
-    def __init__(self, ref: Any, index: int) -> None:
-        self.ref = ref
-        self.index = index
-
-    def value(self) -> Any:
-        """The value (fetched from the object store)."""
-        return ray.get(self.ref)[self.index]
-
-    def __reduce__(self) -> tuple:
-        return (_itself, (self.value(),))
-
-    def __repr__(self) -> str:
-        return f"<RayValue {self.ref.hex()[:12]}[{self.index}]>"
-
-
-def _itself(value: Any) -> Any:
-    return value
-
-
-def _wire(data: dict) -> dict:
-    """A step's data as sent to a Ray actor: RayValues become references."""
-    out = None
-    for key, value in data.items():
-        if isinstance(value, RayValue):
-            wired: Any = SpilledRef(value.ref, value.index)
-        elif isinstance(value, list) and any(isinstance(v, RayValue) for v in value):
-            wired = [SpilledRef(v.ref, v.index) if isinstance(v, RayValue) else v for v in value]
-        else:
-            continue
-        if out is None:
-            out = dict(data)
-        out[key] = wired
-    return data if out is None else out
-
-
-def death_cause(error: BaseException) -> str:
-    """One line on why Ray says an actor died: ``Ray actor died|killed|out of memory|
-    node lost: <Ray's reason> (<worker exit type>: <first sentence of its detail>)``."""
-    text = " ".join(str(error).split())
-    because = re.search(r"The actor is dead because (.+?\.)(?: |$)", text)
-    exit_type = re.search(r"Worker exit type: (\w+)", text)
-    detail = re.search(r"Worker exit detail: (.+?\.)(?: |$)", text)
-    reason = because.group(1) if because else (text.split(". ")[0][:160] or type(error).__name__)
-    lowered = (reason + " " + (exit_type.group(1) if exit_type else "")).lower()
-    if "out_of_memory" in lowered or "memory" in lowered:
-        kind = "out of memory"
-    elif "node" in lowered:
-        kind = "node lost"
-    elif "ray.kill" in lowered:
-        kind = "actor killed"
-    else:
-        kind = "actor died"
-    line = f"Ray {kind}: {reason}"
-    if exit_type or detail:
-        parts = [m.group(1) for m in (exit_type, detail) if m]
-        line += f" ({': '.join(parts)})"
-    return line[:300]
-
-
-class Replica:
-    """The driver side of one Ray actor (see the module docstring)."""
-
-    def __init__(self, entry: Any, handle: Any, env: Any, state_bytes: bytes | None) -> None:
-        self.handle = handle
-        self.env = env
-        self.routine_id = entry.routine_id
-        self.timeout: float | None = entry.plan.timeout
-        self.name = f"{env.flow_id}:{entry.routine_id}:{handle.index}"
-        self.inflight: dict[int, Any] = {}
-        self.sent_at: dict[int, float] = {}
-        self.last_done = time.monotonic()
-        self.seq = 0
-        self.dead = False
-        self.stopping = False
-        self.timed_out = False
-        self.last_death: str | None = None  # why Ray said this replica died (metrics)
-        self.results: queue.SimpleQueue = queue.SimpleQueue()
-        routine_bytes = dumps_or_explain(entry.routine, f"routine {entry.routine_id!r}:")
-        options = {"num_cpus": 1, **(entry.plan.ray_options or {})}
-        self.actor = _create(
-            self.name,
-            options,
-            (entry.routine_id, routine_bytes, state_bytes, list(sys.path)),
-        )
-        self.ready_ref = self.actor.ready.remote()
-        self.reader = threading.Thread(
-            target=self._read, daemon=True, name=f"routilux-ray-{self.name}"
-        )
-
-    def wait_ready(self) -> int:
-        """The actor's pid once it runs; RoutineCrashedError if it cannot start."""
-        try:
-            pid = ray.get(self.ready_ref, timeout=START_TIMEOUT)
-        except GetTimeoutError:
-            ray.kill(self.actor, no_restart=True)
-            raise RoutineCrashedError(
-                f"routine {self.routine_id!r}: its Ray actor {self.name!r} was not placed "
-                f"within {START_TIMEOUT:g} s; does the cluster have the resources its "
-                "ray_options ask for?"
-            ) from None
-        except Exception as exc:
-            raise RoutineCrashedError(
-                f"routine {self.routine_id!r}: its Ray actor {self.name!r} could not "
-                f"start: {' '.join(str(exc).split())[:300]}"
-            ) from None
-        self.reader.start()
-        return pid
-
-    # -- steps (supervisor thread) ---------------------------------------------------
-    def submit(self, batch: list[Any]) -> None:
-        """Send steps to the actor; never blocks."""
-        post = self.env.mailbox.post
-        for delivery in batch:
-            if not delivery.job.running or self.dead:
-                post((RETURNED, self.handle, [delivery]))
-                continue
-            seq = self.seq = self.seq + 1
-            try:
-                refs = self.actor.step.remote(
-                    seq, delivery.slot, _wire(delivery.call_data), delivery.job.job_id
-                )
-            except Exception as exc:
-                post((DONE, self.handle, delivery, self._unsendable(delivery, exc), 0.0, 0.0))
-                continue
-            self.inflight[seq] = delivery
-            self.sent_at[seq] = time.monotonic()
-            self.results.put((seq, refs[0], refs[1]))
-            if self.timeout is not None:
-                self._watch(seq, self.timeout)
-            if self.dead and self.inflight.pop(seq, None) is not None:
-                post((RETURNED, self.handle, [delivery]))  # the reader reported before us
-
-    def _unsendable(self, delivery: Any, exc: Exception) -> ErrorInfo:
-        what = f"data for routine {self.routine_id!r} slot {delivery.slot!r}:"
-        try:
-            dumps_or_explain(delivery.call_data, what, delivery.call_data)
-        except SerializationError as explained:
-            return ErrorInfo.from_exception(explained)
-        return ErrorInfo.from_exception(SerializationError(f"cannot send {what} {exc}"))
-
-    def _watch(self, seq: int, delay: float) -> None:
-        """Kill the actor if step ``seq`` runs past the routine's timeout (a step
-        starts when it is sent or when the one before it ended, whichever is later)."""
-
-        def check() -> None:
-            sent = self.sent_at.get(seq)
-            if sent is None or self.dead:
-                return
-            earlier = [s for s in list(self.inflight) if s < seq]
-            now = time.monotonic()
-            started = max(sent, self.last_done) if not earlier else None
-            if started is not None and now - started >= self.timeout:
-                self.timed_out = True
-                ray.kill(self.actor, no_restart=True)
-            else:
-                left = self.timeout - (now - started) if started is not None else self.timeout
-                self.env.timers.call_later(left, check)
-
-        self.env.timers.call_later(delay, check)
-
-    def stop(self) -> None:
-        """Kill the actor and let the reader end (no restart)."""
-        self.stopping = True
-        self.results.put(None)
-        try:
-            ray.kill(self.actor, no_restart=True)
-        except Exception:  # already gone, or Ray itself is shut down
-            pass
-
-    # -- results (reader thread) -----------------------------------------------------
-    def _read(self) -> None:
-        while True:
-            item = self.results.get()
-            if item is None or self.stopping:
-                return
-            seq, ref, large_ref = item
-            try:
-                frames = ray.get(ref)
-            except (RayActorError, ActorUnavailableError) as exc:
-                if not self.stopping:
-                    self._died(exc)
-                return
-            except Exception as exc:  # our step code itself failed: the step failed
-                frames = [_done_frame(seq, exc)]
-            self._post(frames, large_ref)
-
-    def _died(self, error: BaseException) -> None:
-        self.dead = True
-        try:
-            ray.kill(self.actor, no_restart=True)  # unavailable is not dead: make it so
-        except Exception:
-            pass
-        if self.timed_out:
-            reason = f"step exceeded its timeout of {self.timeout:g} s"
-        else:
-            reason = death_cause(error)
-        self.last_death = reason
-        lost = [self.inflight.pop(s) for s in sorted(self.inflight) if s in self.inflight]
-        self.sent_at.clear()
-        self.env.mailbox.post((CRASHED, self.handle, reason, None, [d for d in lost if d]))
-
-    def _post(self, frames: list[bytes], large_ref: Any) -> None:
-        post = self.env.mailbox.post
-        handle, rid, inflight, env = self.handle, self.routine_id, self.inflight, self.env
-        for frame in frames:
-            message = loads(frame)
-            kind = message[0]
-            if kind == "emit":
-                _, seq, n, event, data = message
-                delivery = inflight.get(seq)
-                if delivery is None:
-                    continue
-                targets = env.targets.get((rid, event), ())
-                data = _unspill(data, large_ref, targets, env)
-                gate = env.gate
-                if (gate.full or len(env.mailbox) > gate.limit) and gate.must_wait(targets, rid):
-                    post((SUSPEND, handle, delivery, targets))
-                    gate.wait(targets, rid)
-                    post((UNSUSPEND, handle, delivery))
-                post((EMIT, delivery, n, rid, event, data))
-            elif kind == "done":
-                _, seq, error, started, ended, stats, state = message
-                delivery = inflight.pop(seq, None)
-                self.sent_at.pop(seq, None)
-                self.last_done = time.monotonic()
-                if state is not None or stats is not None:
-                    post((REPORT, handle, stats, state))
-                if delivery is not None:
-                    post((DONE, handle, delivery, _error_info(error), started, ended))
-            elif kind in ("output", "defer"):
-                _, seq, name, data = message
-                delivery = inflight.get(seq)
-                if delivery is not None:
-                    post((OUTPUT if kind == "output" else DEFER, delivery, rid, name, data))
-
-
-def _unspill(data: dict, large_ref: Any, targets: tuple, env: Any) -> dict:
-    """Spilled values become RayValues; fetched here unless every target is a ray
-    routine (those fetch them from the store themselves)."""
-    if large_ref is None or not any(isinstance(v, Spilled) for v in data.values()):
-        return data
-    local = any(env.kinds.get(t) != "ray" for t in targets)
-    values = ray.get(large_ref) if local else None
-    return {
-        k: (
-            (values[v.index] if local else RayValue(large_ref, v.index))
-            if isinstance(v, Spilled)
-            else v
-        )
-        for k, v in data.items()
-    }
-
-
-def _error_info(error: tuple | None) -> ErrorInfo | None:
-    if error is None:
-        return None
-    exception = None
-    if error[3] is not None:
-        try:
-            exception = loads(error[3])
-        except Exception:
-            exception = None
-    return ErrorInfo(error[0], error[1], error[2], exception)
-
-
-def _done_frame(seq: int, exc: BaseException) -> bytes:
-    summary = " ".join(str(exc).split())[:500]
-    error = (type(exc).__name__, summary, summary, None)
-    now = time.perf_counter()
-    return dumps(("done", seq, error, now, now, None, None))
-
-
 def _create(name: str, options: dict, args: tuple) -> Any:
     """Create the named actor; a name still held by a dead predecessor (a driver that
     just died) is retried for a few seconds."""
@@ -379,14 +82,56 @@ def _create(name: str, options: dict, args: tuple) -> Any:
             time.sleep(0.05)
 
 
+class Spec:
+    """What every actor of one routine is made from, and its warm spare."""
+
+    def __init__(self, flow_id: str, entry: Any) -> None:
+        self.prefix = f"{flow_id}:{entry.routine_id}"
+        self.options = {"num_cpus": 1, **(entry.plan.ray_options or {})}
+        routine_bytes = dumps_or_explain(entry.routine, f"routine {entry.routine_id!r}:")
+        self.args = (entry.routine_id, routine_bytes, list(sys.path))
+        self.spares = 0
+        self.spare: tuple[Any, str] | None = None
+        self.stopped = False
+
+    def create(self, name: str, state_bytes: bytes | None) -> Any:
+        rid, routine_bytes, path = self.args
+        return _create(name, self.options, (rid, routine_bytes, state_bytes, path))
+
+    def make_spare(self) -> None:
+        """Start a spare in the background (not for GPU routines)."""
+        if self.stopped or self.options.get("num_gpus") or self.spare is not None:
+            return
+        self.spares += 1
+        name = f"{self.prefix}:standby-{self.spares}"
+        try:
+            self.spare = (self.create(name, None), name)
+        except Exception:  # no spare: a restart starts a new actor instead
+            logger.exception("routine %s: could not start a standby actor", self.prefix)
+
+    def take_spare(self) -> tuple[Any, str] | None:
+        spare, self.spare = self.spare, None
+        return spare
+
+    def stop(self) -> None:
+        self.stopped = True
+        spare = self.take_spare()
+        if spare is not None:
+            _kill(spare[0])
+
+
 class _Ready:
     """What ``start`` returns: ``get()`` waits for the actor, returns its pid."""
 
-    def __init__(self, replica: Replica) -> None:
+    def __init__(self, replica: Replica, ready_ref: Any, then: Any) -> None:
         self.replica = replica
+        self.ready_ref = ready_ref
+        self.then = then
 
     def get(self) -> int:
-        return self.replica.wait_ready()
+        pid = self.replica.wait_ready(self.ready_ref)
+        self.then()
+        return pid
 
 
 class RayBackend(ProcessBackend):
@@ -394,10 +139,21 @@ class RayBackend(ProcessBackend):
 
     credit = PROCESS_CREDIT
 
+    def __init__(self) -> None:
+        self.spec_of: dict[int, Spec] = {}  # by id() of a replica's handle (while it runs)
+
     def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
         connect(env.ray_address)
-        handle.direct = Replica(entry, handle, env, handle.state_bytes)
-        return [_Ready(handle.direct)]
+        first = entry.actors[0]
+        spec = self.spec_of.get(id(first)) if handle is not first else None
+        if spec is None:
+            spec = Spec(env.flow_id, entry)
+        self.spec_of[id(handle)] = spec
+        name = f"{spec.prefix}:{handle.index}"
+        handle.direct = Replica(entry, handle, env, spec.create(name, handle.state_bytes), name)
+        last = handle.index == len(entry.actors) - 1
+        then = spec.make_spare if last else (lambda: None)
+        return [_Ready(handle.direct, handle.direct.actor.ready.remote(), then)]
 
     def deliver(self, handle: Any, batch: list[Any]) -> None:
         handle.direct.submit(batch)
@@ -411,23 +167,43 @@ class RayBackend(ProcessBackend):
         ).start()
 
     def _respawn(self, entry: Any, handle: Any, env: Any) -> None:
+        """Restart on a thread of its own: the spare adopts the last state, or a
+        new actor starts from it."""
         old = handle.direct
+        spec = self.spec_of.get(id(handle))
+        if spec is None or spec.stopped:
+            return
+        spare = spec.take_spare()
+        replica = pid = None
+        if spare is not None:
+            replica = Replica(entry, handle, env, spare[0], spare[1])
+            try:
+                pid = replica.wait_ready(spare[0].adopt.remote(handle.state_bytes))
+            except Exception:  # the spare died too (e.g. on the same node)
+                _kill(spare[0])
+                replica = None
         try:
-            replica = Replica(entry, handle, env, handle.state_bytes)
-            pid = replica.wait_ready()
+            if replica is None:
+                name = f"{spec.prefix}:{handle.index}"
+                replica = Replica(entry, handle, env, spec.create(name, handle.state_bytes), name)
+                pid = replica.wait_ready(replica.actor.ready.remote())
         except Exception as exc:
             env.mailbox.post((RESTARTED, handle, exc, None))
             return
         replica.last_death = old.last_death
         handle.direct = replica
-        if old.stopping:  # the flow stopped while we were starting it
+        if old.stopping or spec.stopped:  # the flow stopped while we were starting it
             replica.stop()
             return
+        spec.make_spare()
         env.mailbox.post((RESTARTED, handle, None, pid))
 
     def stop(self, handle: Any) -> None:
         if handle.direct is not None:
             handle.direct.stop()
+        spec = self.spec_of.pop(id(handle), None)
+        if spec is not None:
+            spec.stop()  # the routine's spare goes with its first replica stopped
 
     def join(self, handle: Any, timeout: float) -> None:
         replica = handle.direct
@@ -444,3 +220,10 @@ class RayBackend(ProcessBackend):
             "ray_actors": [a.direct.name for a in live],
             "last_crash": causes[-1] if causes else None,
         }
+
+
+def _kill(actor: Any) -> None:
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception:  # already gone, or Ray itself is shut down
+        pass

@@ -9,7 +9,7 @@ ray = pytest.importorskip("ray")
 from helpers import Node, Sink, Source  # noqa: E402
 
 from routilux import ErrorHandler, ErrorStrategy, Routine  # noqa: E402
-from routilux.runtime.ray_backend import RayValue  # noqa: E402
+from routilux.runtime.ray_replica import RayValue  # noqa: E402
 
 pytestmark = pytest.mark.ray
 SMALL = {"num_cpus": 0.25}  # the session's Ray has 2 CPUs; replicas share them
