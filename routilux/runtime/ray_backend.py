@@ -57,6 +57,7 @@ def connect(address: str | None) -> str:
         else:
             how = "a new local Ray instance (no ray_address, no RAY_ADDRESS)"
         ray.init(address=address or None)
+        _announced.append(True)
         logger.info("routilux: ray routines run on %s", how)
         return how
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import pytest
@@ -33,10 +34,14 @@ EXPECTED = {
     "error_handling.yaml": ['sink [value] {"value": 2}', "ConnectionError"],
     "fan_in_out.py:flow": ['report [report] {"words": 5, "lines": 1, "longest": "fan"}'],
     "fan_in_out.yaml": ['report [report] {"words": 5, "lines": 3, "longest": "append"}'],
+    "ray_cluster.py:flow": ['total [total] {"primes": 6057, "chunks": 8}'],
     "self_healing.py:flow": ['summer [sum] {"sum_of_squares": 2870, "numbers": 20}'],
     "self_healing.yaml": ['summer [sum] {"sum_of_squares": 2870, "numbers": 20}'],
 }
-SLOW = ("cpu_pipeline", "self_healing")
+SLOW = ("cpu_pipeline", "self_healing", "ray_cluster")
+NEEDS_RAY = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="needs the ray extra"
+)
 
 
 def target_of(command: str) -> str:
@@ -55,7 +60,11 @@ def test_every_example_is_run_by_a_readme_command():
 @pytest.mark.parametrize(
     "command",
     [
-        pytest.param(c, marks=[pytest.mark.slow] if any(s in c for s in SLOW) else [])
+        pytest.param(
+            c,
+            marks=([pytest.mark.slow] if any(s in c for s in SLOW) else [])
+            + ([pytest.mark.ray, NEEDS_RAY] if "ray_cluster" in c else []),
+        )
         for c in COMMANDS
     ],
     ids=lambda c: target_of(c) if c.startswith("routilux run ") else c.split()[1],
