@@ -25,8 +25,10 @@ The pieces
 ``messages``     actor -> supervisor messages (tagged tuples, ``Tag``) and Delivery
 ``ledger``       the records: routines, replicas, live jobs, in-flight counters
 ``control``      job commands: start, adopt, pause, resume, cancel
-``backends``     the one interface to replicas (thread, process); ``thread_actor``,
-                 ``process_actor`` and ``worker`` (the loop in a routine's process)
+``backends``     the one interface to replicas (thread, process, ray); ``thread_actor``,
+                 ``process_actor`` and ``worker`` (the loop in a routine's process);
+                 ``ray_backend``, ``ray_replica`` and ``ray_actor`` (loaded only
+                 when a flow has a ray routine: ``import routilux`` never imports ray)
 ``bus``          the event bus the supervisor publishes on
 
 Which thread owns which record
@@ -39,6 +41,9 @@ Which thread owns which record
 - A **process replica's reader thread** only reads frames and posts messages
   (EMIT, REPORT, DONE, OUTPUT, DEFER, CRASHED); the actor thread starts children and
   posts RESTARTED.
+- A **ray replica's reader thread** only takes step results (in the order sent) and
+  posts messages, like a process reader; a restart runs on a thread of its own
+  and posts RESTARTED.
 - The **timer thread** only posts TIMER messages (retries, timeouts, checkpoints,
   metrics snapshots).
 - **Callers** (Flow, Runtime) send commands and read JobStates; they never write the
