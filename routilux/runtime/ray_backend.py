@@ -62,7 +62,7 @@ def connect(address: str | None) -> str:
         return how
 
 
-def _create(name: str, options: dict, args: tuple) -> Any:
+def _create(name: str, options: dict, args: tuple, wait: bool = True) -> Any:
     """Create the named actor; a name still held by a dead predecessor (a driver that
     just died) is retried for a few seconds."""
     deadline = time.monotonic() + 10.0
@@ -78,7 +78,7 @@ def _create(name: str, options: dict, args: tuple) -> Any:
                 **options,
             ).remote(*args)
         except ValueError as exc:
-            if "already taken" not in str(exc) or time.monotonic() > deadline:
+            if not wait or "already taken" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
 
@@ -95,20 +95,28 @@ class Spec:
         self.spare: tuple[Any, str] | None = None
         self.stopped = False
 
-    def create(self, name: str, state_bytes: bytes | None) -> Any:
+    def create(self, name: str, state_bytes: bytes | None, wait: bool = True) -> Any:
+        """A new actor named ``name``; ``wait``: retry a name still held by a dead
+        predecessor (a driver that just died) for a few seconds."""
         rid, routine_bytes, path = self.args
-        return _create(name, self.options, (rid, routine_bytes, state_bytes, path))
+        return _create(name, self.options, (rid, routine_bytes, state_bytes, path), wait)
 
     def make_spare(self) -> None:
         """Start a spare in the background (not for GPU routines)."""
         if self.stopped or self.options.get("num_gpus") or self.spare is not None:
             return
-        self.spares += 1
-        name = f"{self.prefix}:standby-{self.spares}"
-        try:
-            self.spare = (self.create(name, None), name)
-        except Exception:  # no spare: a restart starts a new actor instead
-            logger.exception("routine %s: could not start a standby actor", self.prefix)
+        for _ in range(3):  # a name a dying actor still holds: take the next one
+            self.spares += 1
+            name = f"{self.prefix}:standby-{self.spares}"
+            try:
+                self.spare = (self.create(name, None, wait=False), name)
+                return
+            except ValueError as exc:
+                if "already taken" not in str(exc):
+                    break
+            except Exception as exc:
+                logger.warning("routine %s: no standby actor: %s", self.prefix, exc)
+                return
 
     def take_spare(self) -> tuple[Any, str] | None:
         spare, self.spare = self.spare, None

@@ -238,7 +238,9 @@ class Replica:
         else:
             reason = death_cause(error)
         self.last_death = reason
-        lost = [self.inflight.pop(s) for s in sorted(self.inflight) if s in self.inflight]
+        # sorted() copies the keys in one go; submit() may add one meanwhile, and
+        # whoever pops a step first reports it (here as lost, there as returned).
+        lost = [self.inflight.pop(s, None) for s in sorted(self.inflight)]
         self.sent_at.clear()
         self.env.mailbox.post((CRASHED, self.handle, reason, None, [d for d in lost if d]))
 

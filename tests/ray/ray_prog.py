@@ -9,7 +9,8 @@
                                          resource; that node is removed mid-job (and a
                                          replacement joins); print ``result <json>``
 
-``run`` and ``recover`` connect through ``RAY_ADDRESS`` (the test session's Ray).
+``run`` and ``recover`` connect through ``RAY_ADDRESS`` (the test session's Ray),
+``twonode`` through ``Flow(ray_address=...)``.
 The flow is the kill-loop flow of ``tests/faults`` with its work on Ray.
 """
 
@@ -36,10 +37,10 @@ def say(*parts: object) -> None:
     print(*parts, flush=True)
 
 
-def build(store=None, ray_options=None, flow_id=FLOW_ID) -> Flow:
+def build(store=None, ray_options=None, flow_id=FLOW_ID, ray_address=None) -> Flow:
     flow = Flow(
         flow_id, "concurrent", max_workers=4, checkpoint_store=store,
-        checkpoint_interval=0.05,
+        checkpoint_interval=0.05, ray_address=ray_address,
         restart=RestartPolicy(max_restarts=5, within=60.0, backoff=0.01, backoff_max=0.05),
     )
     flow.add_routine(Fan(), "fan")
@@ -111,9 +112,9 @@ def two_nodes(n: int) -> None:
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": False})
     side = cluster.add_node(num_cpus=1, resources={"side": 1})
-    ray.init(address=cluster.address)
     cluster.wait_for_nodes()
-    flow = build(ray_options={"num_cpus": 0.5, "resources": {"side": 0.5}}, flow_id="two-node")
+    flow = build(ray_options={"num_cpus": 0.5, "resources": {"side": 0.5}}, flow_id="two-node",
+                 ray_address=cluster.address)  # the flow connects this driver
     first_step = threading.Event()
 
     def on_step(event) -> None:

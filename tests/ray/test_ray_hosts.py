@@ -46,3 +46,5 @@ def test_a_node_removed_mid_job_the_job_still_completes_exactly(spawn, tmp_path)
     assert result["job"] == want["job"]
     assert result["work"] == want["work"]
     assert result["crashes"] and all(r.startswith("Ray ") for r in result["crashes"])
+    log = (tmp_path / "stderr-0.txt").read_text()
+    assert "ray routines run on the Ray cluster at " in log and "(ray_address)" in log
