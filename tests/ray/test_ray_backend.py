@@ -10,6 +10,7 @@ from helpers import Node, Sink, Source  # noqa: E402
 
 from routilux import ErrorHandler, ErrorStrategy, Routine  # noqa: E402
 from routilux.runtime.ray_replica import RayValue  # noqa: E402
+from routilux.runtime.wire import dumps, loads  # noqa: E402
 
 pytestmark = pytest.mark.ray
 SMALL = {"num_cpus": 0.25}  # the session's Ray has 2 CPUs; replicas share them
@@ -186,3 +187,9 @@ def test_large_emits_travel_as_object_refs_between_ray_routines(make_flow, ray_a
     to_measure = [r.data for r in job.execution_history if r.routine_id == "big"]
     assert to_measure and all(isinstance(d["blob"], RayValue) for d in to_measure)
     assert all(isinstance(c["blob"], bytes) for c in sink.calls)
+
+
+def test_a_large_value_pickled_outside_ray_becomes_the_value_itself(ray_address):
+    """What a checkpoint holds of a delivery whose data stayed in the object store."""
+    value = RayValue(ray.put([b"small", b"\x07" * 100_000]), 1)
+    assert loads(dumps({"blob": value})) == {"blob": b"\x07" * 100_000}

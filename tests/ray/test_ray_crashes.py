@@ -74,6 +74,8 @@ def test_sigkill_of_the_actor_mid_step_restarts_and_redelivers_once(
     assert sorted(sink.values("x")) == sorted([x * 100 for x in range(5)] + list(range(5)))
     figures = flow.metrics()["work"]
     assert figures["restarts"] == 1 and victim not in figures["pids"]
+    # the warm standby took over the replica (under its own name)
+    assert figures["ray_actors"][0].startswith(f"{flow.flow_id}:work:standby-")
     assert figures["last_crash"].startswith("Ray actor died")
     (crash,) = job.crashes
     assert crash["routine_id"] == "work" and crash["pid"] == victim
