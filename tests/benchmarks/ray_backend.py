@@ -2,7 +2,8 @@
 
     python tests/benchmarks/ray_backend.py [--cycles 400] [--messages 2000] [--kills 5]
 
-Needs the ray extra. Starts a local Ray (``num_cpus=2``, no dashboard) and prints:
+Needs the ray extra. Starts a local Ray (``num_cpus=2``, no dashboard; or uses the
+one ``RAY_ADDRESS`` names) and prints:
 
 - ping-pong: a thread routine and an echo routine (ray / process) bounce a message;
   the time per round trip against a raw synchronous Ray actor call
@@ -21,17 +22,14 @@ import argparse
 import os
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import ray
+from workloads_process import Echo, Pinger  # this directory: run as a script
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workloads_process import Echo, Pinger  # noqa: E402
-
-from routilux import Flow, RestartPolicy, Routine  # noqa: E402
+from routilux import Flow, RestartPolicy, Routine
 
 OPTIONS = {"num_cpus": 0.5}
 
@@ -185,7 +183,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=5)
     args = parser.parse_args()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if os.environ.get("RAY_ADDRESS"):  # an existing Ray (the tests' smoke run)
+        ray.init(log_to_driver=False)
+    else:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     # Alternate the ping-pongs, keep each one's best of three (the machine is shared).
     raws, rays, procs = [], [], []
     for _ in range(3):
