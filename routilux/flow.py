@@ -29,7 +29,7 @@ from routilux.flow_jobs import JobControlMixin, live_flows
 from routilux.job_state import JobState
 from routilux.routine import Routine, added_to_flow
 from routilux.runtime import commands
-from routilux.runtime.backends import RAY_MISSING
+from routilux.runtime.backends import RAY_MISSING, backend_for
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
 from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.plan import FlowPlan, RoutinePlan
@@ -409,7 +409,10 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
                 self._supervisor_version = -1
             if self._supervisor_version != self._graph_version:
                 version = self._graph_version
-                self._supervisor.ask(commands.ApplyPlan(self._plan()))
+                plan = self._plan()
+                for kind in sorted({p.execution for p in plan.routines.values()}):
+                    backend_for(kind).prepare(plan)  # on this thread, not the supervisor's
+                self._supervisor.ask(commands.ApplyPlan(plan))
                 self._supervisor_version = version
                 self._replica_states = {}  # used once: a later start uses live state
             return self._supervisor

@@ -6,6 +6,9 @@ A backend implements:
 ``credit``
     How many deliveries one replica may hold at once (a batch for a thread; for a
     process, about 5 ms of its recent steps, see ``process_actor``).
+``prepare(plan)``
+    Called on the caller's thread (not the supervisor's) before a plan that has
+    routines of this kind is applied.
 ``start(entry, handle, env) -> list``
     Start the replica ``handle`` of ``entry``; return futures to wait for (process
     starts are waited for together, so N replicas cost one start-up, not N).
@@ -58,6 +61,10 @@ class RoutineBackend:
     """The interface every backend implements (see the module docstring)."""
 
     credit: int  #: deliveries one replica may hold at once
+
+    def prepare(self, plan: Any) -> None:
+        """Called on the caller's thread before a plan with routines of this kind
+        is applied (the Ray backend connects to Ray there)."""
 
     def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
         """Start replica ``handle`` of ``entry``; futures to wait for (their results

@@ -151,8 +151,13 @@ class RayBackend(ProcessBackend):
     def __init__(self) -> None:
         self.spec_of: dict[int, Spec] = {}  # by id() of a replica's handle (while it runs)
 
+    def prepare(self, plan: Any) -> None:
+        """Connect to Ray on the caller's thread: Ray started from another thread
+        leaves its agent processes behind when it shuts down."""
+        connect(plan.ray_address)
+
     def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
-        connect(env.ray_address)
+        connect(env.ray_address)  # already done by prepare(), unless called directly
         first = entry.actors[0]
         spec = self.spec_of.get(id(first)) if handle is not first else None
         if spec is None:

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("ray")
 
-from ray_prog import expected
+from cluster.ray_prog import expected
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
