@@ -11,7 +11,8 @@ second on a busy machine), so each ray routine keeps one spare actor with its
 routine loaded and the same placement options, named
 ``{flow_id}:{routine_id}:standby-{n}``. A restart hands the dead replica's last state
 to the spare (``adopt``), which then serves as that replica, and a new spare is
-made. Routines that ask for GPUs keep no spare (a GPU is too dear to hold idle).
+made. A spare is only made when the cluster has room for it at that moment, and
+routines that ask for GPUs keep none (a GPU is too dear to hold idle).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class Spec:
         """Start a spare in the background (not for GPU routines)."""
         if self.stopped or self.options.get("num_gpus") or self.spare is not None:
             return
+        if not self._room_for_spare():
+            return  # a spare Ray cannot place would only wait (and warn) forever
         for _ in range(3):  # a name a dying actor still holds: take the next one
             self.spares += 1
             name = f"{self.prefix}:standby-{self.spares}"
@@ -117,6 +120,17 @@ class Spec:
             except Exception as exc:
                 logger.warning("routine %s: no standby actor: %s", self.prefix, exc)
                 return
+
+    def _room_for_spare(self) -> bool:
+        """Whether the cluster has the resources for one more replica right now."""
+        need = {"CPU": self.options.get("num_cpus", 1), **self.options.get("resources", {})}
+        if self.options.get("memory"):
+            need["memory"] = self.options["memory"]
+        try:
+            free = ray.available_resources()
+        except Exception:
+            return False
+        return all(free.get(name, 0) >= amount for name, amount in need.items() if amount)
 
     def take_spare(self) -> tuple[Any, str] | None:
         spare, self.spare = self.spare, None
