@@ -1,7 +1,7 @@
 """The Ray actor that hosts one replica of a ray routine (runs inside a Ray worker).
 
-It is the process child's step loop (``worker.py``) with Ray as the transport: the
-same cloudpickled routine bytes, the same :class:`~routilux.runtime.worker.ProcessStep`
+It is the step loop of a process child (``worker.py``) with Ray as the transport: the
+same cloudpickled routine bytes, the same :class:`~routilux.runtime.step.ProcessStep`
 context for emits, the same error tuples and state reports. A step's frames (emits,
 outputs, deferred events, then ``done``) come back as the call's first result.
 
@@ -23,8 +23,8 @@ import ray
 
 from routilux._context import host_routine, set_current_step
 from routilux.runtime.snapshot import restore_state
+from routilux.runtime.step import ProcessStep, _error_tuple, state_bytes_of
 from routilux.runtime.wire import dumps, dumps_or_explain, loads
-from routilux.runtime.worker import ProcessStep, _error_tuple, state_bytes_of
 
 LARGE_EMIT = 256 * 1024  # bytes: an emit this big moves its large values to the store
 LARGE_VALUE = 16 * 1024  # bytes: ... those values whose own pickle is at least this
