@@ -11,6 +11,8 @@ the real ``ray``.)
 
 from __future__ import annotations
 
+import os
+
 import psutil
 import pytest
 from helpers import wait_gone
@@ -23,7 +25,22 @@ def ray_address():
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     address = ray.get_runtime_context().gcs_address
     yield address
-    started = psutil.Process().children(recursive=True)
+    started = [p for p in psutil.Process().children(recursive=True) if _is_ray(p)]
+    assert any(p.name() == "raylet" for p in started), "the check would see no Ray process"
     ray.shutdown()
     left = wait_gone(started, 30)
     assert not left, f"Ray processes left after ray.shutdown(): {left}"
+
+
+def _is_ray(process: psutil.Process) -> bool:
+    """A process Ray started (not, say, the process routines' worker template)."""
+    try:
+        name = process.name()
+        command = " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+    return (
+        name.startswith("ray::")
+        or name in ("raylet", "gcs_server")
+        or f"{os.sep}ray{os.sep}" in command
+    )
