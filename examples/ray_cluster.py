@@ -89,7 +89,7 @@ def flow() -> Flow:
     flow.add_routine(
         PrimeCounter(), "primes", execution="ray", workers=2,
         ray_options={"num_cpus": 0.5},  # two replicas (and a standby) fit a 2-core laptop
-        restart=RestartPolicy(max_restarts=3, within=60.0, backoff=0.01),
+        restart=RestartPolicy(max_restarts=3, within=60.0, backoff=0.01, warm_spare=True),
     )
     flow.add_routine(Total(), "total")
     flow.connect("chunks", "chunk", "primes", "chunk")

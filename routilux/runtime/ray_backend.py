@@ -6,9 +6,10 @@ stays with the supervisor, as for process routines: restarts (``max_restarts=0``
 same message ids, ordering, credits and checkpoints. The driver side of one replica
 is a :class:`~routilux.runtime.ray_replica.Replica`.
 
-Warm standby: a new Ray actor waits for Ray to start a worker process (about a
-second on a busy machine), so each ray routine keeps one spare actor with its
-routine loaded and the same placement options, named
+Warm standby (``RestartPolicy(warm_spare=True)``, as for process routines): a new
+Ray actor waits for Ray to start a worker process (about a second on a busy
+machine), so such a ray routine keeps one spare actor with its routine loaded and
+the same placement options, named
 ``{flow_id}:{routine_id}:standby-{n}``. A restart hands the dead replica's last state
 to the spare (``adopt``), which then serves as that replica, and a new spare is
 made. A spare is only made when the cluster has room for it at that moment, and
@@ -30,6 +31,7 @@ from routilux.runtime.backends import PROCESS_CREDIT, ProcessBackend
 from routilux.runtime.messages import RESTARTED
 from routilux.runtime.ray_actor import RoutineHost
 from routilux.runtime.ray_replica import Replica
+from routilux.runtime.restart import RestartPolicy
 from routilux.runtime.wire import dumps_or_explain
 
 logger = logging.getLogger("routilux.ray")
@@ -87,8 +89,9 @@ def _create(name: str, options: dict, args: tuple, wait: bool = True) -> Any:
 class Spec:
     """What every actor of one routine is made from, and its warm spare."""
 
-    def __init__(self, flow_id: str, entry: Any) -> None:
+    def __init__(self, flow_id: str, entry: Any, warm_spare: bool) -> None:
         self.prefix = f"{flow_id}:{entry.routine_id}"
+        self.warm_spare = warm_spare
         self.options = {"num_cpus": 1, **(entry.plan.ray_options or {})}
         routine_bytes = dumps_or_explain(entry.routine, f"routine {entry.routine_id!r}:")
         self.args = (entry.routine_id, routine_bytes, list(sys.path))
@@ -104,7 +107,9 @@ class Spec:
 
     def make_spare(self) -> None:
         """Start a spare in the background (not for GPU routines)."""
-        if self.stopped or self.options.get("num_gpus") or self.spare is not None:
+        if not self.warm_spare or self.stopped or self.options.get("num_gpus"):
+            return
+        if self.spare is not None:
             return
         if not self._room_for_spare():
             return  # a spare Ray cannot place would only wait (and warn) forever
@@ -175,7 +180,8 @@ class RayBackend(ProcessBackend):
         first = entry.actors[0]
         spec = self.spec_of.get(id(first)) if handle is not first else None
         if spec is None:
-            spec = Spec(env.flow_id, entry)
+            policy = entry.plan.restart or env.restart or RestartPolicy()
+            spec = Spec(env.flow_id, entry, policy.warm_spare)
         self.spec_of[id(handle)] = spec
         name = f"{spec.prefix}:{handle.index}"
         handle.direct = Replica(entry, handle, env, spec.create(name, handle.state_bytes), name)

@@ -17,7 +17,8 @@ class RestartPolicy:
     routine that keeps crashing is slowed down, a one-off crash costs no wait. One
     crash more than the policy allows fails the in-flight message with
     ``RoutineCrashedError``. With ``warm_spare``, each replica of a process routine
-    has a second process waiting, routine loaded, to take over from a crashed one.
+    has a second process waiting, routine loaded, to take over from a crashed one
+    (a ray routine keeps one standby actor for all its replicas).
     """
 
     max_restarts: int = 3
@@ -25,7 +26,8 @@ class RestartPolicy:
     backoff: float = 0.05
     backoff_max: float = 5.0
     #: keep one more process per replica of a process routine started and loaded,
-    #: so that a crash costs a hand-over instead of a start (ignored by threads)
+    #: so that a crash costs a hand-over instead of a start (ray routines: one
+    #: standby actor per routine; ignored by threads)
     warm_spare: bool = False
 
     def __post_init__(self) -> None:

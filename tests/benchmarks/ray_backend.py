@@ -159,7 +159,9 @@ def spares_ready() -> None:
 def kill_to_redelivered(kills: int) -> list[float]:
     """Seconds from SIGKILL of the actor to the redelivered step's start."""
     folder = tempfile.mkdtemp(prefix="ray-bench-")
-    policy = RestartPolicy(max_restarts=kills + 1, within=600, backoff=0.0, backoff_max=0.0)
+    policy = RestartPolicy(
+        max_restarts=kills + 1, within=600, backoff=0.0, backoff_max=0.0, warm_spare=True
+    )
     flow = Flow("bench-kill", restart=policy)
     flow.add_routine(Victim(folder), "victim", execution="ray", ray_options=OPTIONS)
     figures = []

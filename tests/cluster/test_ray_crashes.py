@@ -17,7 +17,9 @@ from helpers import Sink, Source, wait_until  # noqa: E402
 from routilux import RestartPolicy, Routine  # noqa: E402
 
 pytestmark = pytest.mark.ray
-FAST = RestartPolicy(max_restarts=3, within=60.0, backoff=0.01, backoff_max=0.05)
+FAST = RestartPolicy(
+    max_restarts=3, within=60.0, backoff=0.01, backoff_max=0.05, warm_spare=True
+)
 SMALL = {"num_cpus": 0.25}
 
 
