@@ -418,12 +418,13 @@ class JobState:
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self, with_history: bool = True) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_settled"]  # rebuilt from the status: see __setstate__
         state["output_handler"] = None
         # Plain tuples pickle several times faster than thousands of small objects.
-        state["_history"] = [r.to_tuple() for r in self._history]
+        # (A checkpoint pickles the history apart, in chunks: runtime/job_pickle.py.)
+        state["_history"] = [r.to_tuple() for r in self._history] if with_history else []
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

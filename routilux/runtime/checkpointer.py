@@ -19,9 +19,11 @@ from routilux.job_state import JobState
 from routilux.runtime.bus import CHECKPOINT_WRITTEN
 from routilux.runtime.cut import encode_cut, finished_record, job_summary
 from routilux.runtime.dispatch import JobRun
+from routilux.runtime.job_pickle import HistoryChunks, snapshot
 from routilux.runtime.ledger import Ledger
 from routilux.runtime.messages import TIMER, Delivery
 from routilux.runtime.snapshot import delivery_record
+from routilux.runtime.wire import describe_unpicklable
 
 logger = logging.getLogger("routilux.supervisor")
 
@@ -49,6 +51,9 @@ class Checkpointer:
         # record (once; later cuts never rewrite it) and settles its intent.
         self.finished_unsaved: list[JobState] = []
         self.parking = False  # shutting down with a store: checkpoint, then hold
+        # Per job id: its history pickled chunk by chunk, so a cut pickles only the
+        # records appended since the previous one (see runtime/job_pickle.py).
+        self.histories: dict[str, HistoryChunks] = {}
         self.parked = False
 
     @property
@@ -148,20 +153,25 @@ class Checkpointer:
         try:
             ledger.sync_process_states()
             routines = {rid: entry.backend.record(entry) for rid, entry in ledger.entries.items()}
-            jobs = [self.job_record(job) for job in ledger.live_jobs()]
+            live_jobs = ledger.live_jobs()
+            jobs = [self.job_record(job) for job in live_jobs]
             key = self.store.key
             finished = []
             for st in self.finished_unsaved:
                 try:
-                    finished.append(finished_record(flow_id, st, key))
+                    pickled = self._snapshot(st)
+                    finished.append(finished_record(flow_id, st, key, pickled))
                 except CheckpointError as exc:  # listed, not kept; other jobs unharmed
                     logger.error("%s", exc)
                     error = exc
-            summary = [job_summary(r["state"]) for r in jobs]
+            summary = [job_summary(job.state) for job in live_jobs]
             summary += [job_summary(st) for st in self.finished_unsaved]
             blob = encode_cut(flow_id, routines, jobs, key, summary)
             self.store.save(flow_id, blob, summary, finished, ledger.plan.keep_finished_jobs)
             self.finished_unsaved = []
+            live = {job.job_id for job in live_jobs}
+            for job_id in [j for j in self.histories if j not in live]:
+                del self.histories[job_id]  # finished and written: never pickled again
             self.written += 1
             now = time.monotonic()
             ledger.bus.publish(
@@ -187,11 +197,26 @@ class Checkpointer:
         queued = list(self.ledger.dispatcher.queued(job)) + sorted(job.returned, key=dispatch_order)
         queued += [delivery for _, delivery in job.timers.values()]  # retries pending
         return {
-            "state": job.state,
+            "state": self._snapshot(job.state),
             "slot_data": job.slot_data,
             "queue": [delivery_record(d) for d in queued],
             "timeout": job.timeout,
         }
+
+    def _snapshot(self, state: JobState) -> Any:
+        """``state`` pickled for this cut, its history chunks reused (job_pickle.py)."""
+        history = self.histories.get(state.job_id)
+        if history is None:
+            history = self.histories[state.job_id] = HistoryChunks()
+        try:
+            return snapshot(state, history)
+        except Exception as exc:
+            self.histories.pop(state.job_id, None)
+            what = describe_unpicklable(state, f"job {state.job_id}")
+            raise CheckpointError(
+                f"cannot checkpoint flow {self.ledger.flow_id!r}: {what} cannot be pickled "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
 
 
 def dispatch_order(delivery: Delivery) -> int:

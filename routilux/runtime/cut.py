@@ -27,10 +27,11 @@ def job_summary(state: Any) -> dict[str, Any]:
     return row
 
 
-def finished_record(flow_id: str, state: Any, key: bytes) -> FinishedJob:
-    """Sign a finished job's JobState as its own record."""
+def finished_record(flow_id: str, state: Any, key: bytes, pickled: Any = None) -> FinishedJob:
+    """Sign a finished job's JobState as its own record (``pickled``: the state as
+    :func:`~routilux.runtime.job_pickle.snapshot` took it, if it was)."""
     try:
-        payload = dumps(state)
+        payload = dumps(state if pickled is None else pickled)
     except Exception as exc:
         raise CheckpointError(
             f"cannot checkpoint finished job {state.job_id}: its state cannot be pickled "

@@ -1,0 +1,131 @@
+"""Pickling a JobState for a checkpoint without re-pickling its history every cut.
+
+A job's execution history is by far the largest part of its state (up to
+``history_limit`` records, 10,000 by default) and it only grows at the end and
+shrinks at the front. A cut therefore pickles each record once: the records
+appended since the previous cut become one new *chunk* of pickled bytes, and the
+chunks of earlier cuts are reused as they are. The rest of the JobState (status,
+routine states, shared data, ...) is small and pickled anew at every cut; the
+entry parameters, which never change, are pickled once.
+
+What a cut holds is unchanged: a :class:`JobSnapshot` unpickles into a plain
+:class:`~routilux.job_state.JobState` (see :func:`restore_job_state`), so recovery
+and the stores know nothing of chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routilux.job_state import ExecutionRecord, JobState
+from routilux.runtime.wire import dumps, loads
+
+# A job's chunks are merged into one once there are more than this many, so a job
+# that lives through thousands of cuts does not carry thousands of small chunks.
+MAX_CHUNKS = 16
+
+
+class HistoryChunks:
+    """The pickled history of one job, chunk by chunk (see the module docstring).
+
+    A record is known by its absolute position: ``history_dropped`` plus its index
+    in the list, which trimming the front of the history does not change.
+    """
+
+    __slots__ = ("chunks", "end", "last", "entry", "entry_bytes")
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[int, int, bytes]] = []  # (first position, count, pickle)
+        self.end = 0  # position after the last pickled record
+        self.last: Any = None  # the last pickled record (to see the list was not replaced)
+        self.entry: Any = None
+        self.entry_bytes = b""
+
+    def update(self, state: JobState) -> tuple[int, list[tuple[int, int, bytes]]]:
+        """Pickle what was appended since the last call; ``(first position, chunks)``."""
+        history = state._history
+        first = state.history_dropped
+        end = first + len(history)
+        if not self._continues(history, first, end):
+            self.chunks, self.end, self.last = [], first, None
+        self.chunks = [c for c in self.chunks if c[0] + c[1] > first]  # trimmed away
+        start = max(self.end, first)
+        if end > start:
+            self._add(start, history[start - first :])
+        if len(self.chunks) > MAX_CHUNKS:
+            self.chunks, self.end = [], first
+            self._add(first, history)
+        if not self.chunks:
+            self.end = max(self.end, first)
+        return first, self.chunks
+
+    def _continues(self, history: list, first: int, end: int) -> bool:
+        """Whether the list still holds the records already pickled, in place."""
+        if end < self.end:
+            return False  # shorter than before: replaced, not appended to
+        index = self.end - first - 1
+        if self.last is None or index < 0:
+            return True  # nothing pickled yet, or all of it trimmed away since
+        return history[index] is self.last
+
+    def _add(self, start: int, records: list[ExecutionRecord]) -> None:
+        # Tuples pickle several times faster than thousands of small objects.
+        self.chunks.append((start, len(records), dumps([r.to_tuple() for r in records])))
+        self.end = start + len(records)
+        self.last = records[-1]
+
+    def entry_pickle(self, entry: Any) -> bytes:
+        """The job's entry (routine, slot, params), pickled once."""
+        if entry is not self.entry or not self.entry_bytes:
+            self.entry, self.entry_bytes = entry, dumps(entry)
+        return self.entry_bytes
+
+
+class JobSnapshot:
+    """A JobState as a cut holds it; it unpickles into the JobState itself."""
+
+    __slots__ = ("head", "entry", "first", "chunks")
+
+    def __init__(self, head: bytes, entry: bytes, first: int, chunks: list) -> None:
+        self.head = head
+        self.entry = entry
+        self.first = first
+        self.chunks = chunks
+
+    def __reduce__(self) -> tuple:
+        return restore_job_state, (self.head, self.entry, self.first, list(self.chunks))
+
+
+def snapshot(state: JobState, history: HistoryChunks) -> JobSnapshot:
+    """Pickle ``state`` for a cut, reusing the history chunks of earlier cuts."""
+    first, chunks = history.update(state)
+    fields = state.__getstate__(with_history=False)
+    entry = fields.pop("entry", None)
+    tracker = fields.pop("execution_tracker", None)
+    tracker_fields = None
+    if getattr(tracker, "job_state", None) is state:
+        # The tracker points back at the job: pickled with it, that would pickle the
+        # whole JobState (history and all) a second time.
+        tracker_fields = (type(tracker), {**tracker.__getstate__(), "job_state": None})
+    elif tracker is not None:
+        fields["execution_tracker"] = tracker
+    head = dumps((fields, tracker_fields))
+    return JobSnapshot(head, history.entry_pickle(entry), first, chunks)
+
+
+def restore_job_state(head: bytes, entry: bytes, first: int, chunks: list) -> JobState:
+    """The JobState a :class:`JobSnapshot` was taken of (called by ``pickle.loads``)."""
+    fields, tracker_fields = loads(head)
+    records: list[tuple] = []
+    for start, _count, data in chunks:
+        part = loads(data)
+        records.extend(part[max(first - start, 0) :])
+    state = JobState.__new__(JobState)
+    state.__setstate__({**fields, "entry": loads(entry), "_history": records})
+    if tracker_fields is not None:
+        cls, tracker_state = tracker_fields
+        tracker = cls.__new__(cls)
+        tracker.__setstate__(tracker_state)
+        tracker.job_state = state
+        state.execution_tracker = tracker
+    return state
