@@ -15,9 +15,10 @@ from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import JobState
 from routilux.runtime import commands
 from routilux.runtime.ids import root_id
+from routilux.runtime.job_pickle import dumps
 from routilux.runtime.replicas import apply_replica_states
 from routilux.runtime.snapshot import restore_state
-from routilux.runtime.wire import describe_unpicklable, dumps, loads
+from routilux.runtime.wire import describe_unpicklable, loads
 
 if TYPE_CHECKING:
     pass

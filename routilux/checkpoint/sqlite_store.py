@@ -74,6 +74,7 @@ class SQLiteStore(CheckpointStore):
         self._reader: sqlite3.Connection | None = None  # listing queries (see _read)
         self._read_lock = threading.Lock()
         self._time_columns = False
+        self._retention_due = 0.0  # when the next save prunes jobs past the retention
         self._db = _connect(self.path, str(self.path) if create else f"file:{self.path}?mode=ro")
         quick_check(self._db, self.path)  # never use a damaged file as if it were sound
         check_ours(self._db, self.path)  # nor another program's database
@@ -139,11 +140,12 @@ class SQLiteStore(CheckpointStore):
                     [(flow_id, f.job_id, f.finished_at, sqlite3.Binary(f.blob)) for f in finished],
                 )
                 if keep_finished is not None and finished:
+                    # Indexed (finished_jobs_age): cheap however many are kept.
                     cur.execute(
-                        "DELETE FROM finished_jobs WHERE flow_id = ? AND job_id NOT IN ("
-                        "SELECT job_id FROM finished_jobs WHERE flow_id = ? "
-                        "ORDER BY finished_at DESC LIMIT ?)",
-                        (flow_id, flow_id, keep_finished),
+                        "DELETE FROM finished_jobs WHERE flow_id = ? AND finished_at < ("
+                        "SELECT finished_at FROM finished_jobs WHERE flow_id = ? "
+                        "ORDER BY finished_at DESC LIMIT 1 OFFSET ?)",
+                        (flow_id, flow_id, keep_finished - 1),
                     )
                 cur.executemany(
                     _UPSERT_JOB,
@@ -165,15 +167,19 @@ class SQLiteStore(CheckpointStore):
                 covered = [(flow_id, j["job_id"]) for j in jobs]
                 cur.executemany("DELETE FROM intents WHERE flow_id = ? AND job_id = ?", covered)
                 cur.execute(
-                    "DELETE FROM checkpoints WHERE flow_id = ? AND id NOT IN (SELECT id FROM "
-                    "checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT ?)",
-                    (flow_id, flow_id, self.keep),
+                    "DELETE FROM checkpoints WHERE flow_id = ? AND id < (SELECT id FROM "
+                    "checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (flow_id, flow_id, self.keep - 1),
                 )
-                cur.execute(
-                    f"DELETE FROM jobs WHERE status IN {_TERMINAL} AND updated_at < ?",
-                    (now - self.retention,),
-                )
+                if now >= self._retention_due:
+                    cur.execute(
+                        f"DELETE FROM jobs WHERE status IN {_TERMINAL} AND updated_at < ?",
+                        (now - self.retention,),
+                    )
                 cur.execute("COMMIT")
+                if now >= self._retention_due:
+                    # Listing filters by retention too, so pruning can wait a little.
+                    self._retention_due = now + min(60.0, self.retention / 10)
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise

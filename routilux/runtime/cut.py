@@ -14,7 +14,8 @@ from typing import Any
 from routilux.checkpoint.format import encode
 from routilux.checkpoint.store import FinishedJob
 from routilux.exceptions import CheckpointError
-from routilux.runtime.wire import describe_unpicklable, dumps
+from routilux.runtime.job_pickle import dumps
+from routilux.runtime.wire import describe_unpicklable
 
 
 def job_summary(state: Any) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from typing import Any
 
 from routilux.event import Event
 from routilux.exceptions import CheckpointError
+from routilux.runtime.job_pickle import dumps
 from routilux.runtime.messages import Delivery
-from routilux.runtime.wire import describe_unpicklable, dumps, loads
+from routilux.runtime.wire import describe_unpicklable, loads
 from routilux.slot import Slot
 
 GRAPH_ATTRIBUTES = ("_slots", "_events", "_id")
