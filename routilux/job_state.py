@@ -155,6 +155,12 @@ class JobState:
         else:
             self._settled.clear()
 
+    def wake_waiters(self) -> None:
+        """Wake ``wait()`` if the job is settled (its status was set with
+        ``notify=False`` until its outcome was durable)."""
+        if self.status in SETTLED_STATUSES:
+            self._settled.set()
+
     def routine_record(self, routine_id: str, first_start: float) -> dict[str, Any]:
         """The entry of ``routine_id`` in ``routine_states`` (created on its first step;
         0.10's keys and ours)."""

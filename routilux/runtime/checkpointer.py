@@ -17,7 +17,7 @@ from typing import Any
 from routilux.exceptions import CheckpointError, CheckpointSkipped
 from routilux.job_state import JobState
 from routilux.runtime.bus import CHECKPOINT_WRITTEN
-from routilux.runtime.cut import encode_cut, finished_record, job_summary
+from routilux.runtime.cut import Cut, CutWriter, job_summary, pickle_cut, pickle_finished
 from routilux.runtime.dispatch import JobRun
 from routilux.runtime.job_pickle import HistoryChunks, snapshot
 from routilux.runtime.ledger import Ledger
@@ -54,6 +54,8 @@ class Checkpointer:
         # Per job id: its history pickled chunk by chunk, so a cut pickles only the
         # records appended since the previous one (see runtime/job_pickle.py).
         self.histories: dict[str, HistoryChunks] = {}
+        self.pending: list[Cut] = []  # taken, not yet written (oldest first)
+        self.writer: CutWriter | None = None
         self.parked = False
 
     @property
@@ -78,15 +80,20 @@ class Checkpointer:
             self.request()
             self.ensure_periodic()
 
-    def job_ended(self, state: JobState) -> None:
-        """A job finished: the next cut records it (at once if the flow went idle)."""
+    def job_ended(self, state: JobState) -> bool:
+        """A job finished: the next cut records it (at once if the flow went idle).
+
+        Returns True if that cut is being written now: its waiters then wake once
+        it is (the outcome is durable before they do).
+        """
         if self.store is None:
-            return
+            return False
         self.finished_unsaved.append(state)
-        if not self.ledger.jobs:
-            self.request()  # idle: the outcome is durable before waiters wake
-        else:
+        if self.ledger.jobs:
             self._job_end_soon()
+            return False
+        self.request()  # idle: the outcome is durable before waiters wake
+        return any(st is state for cut in self.pending for st in cut.finished_states)
 
     def _job_end_soon(self) -> None:
         """Job ends while other jobs run share one cut, a few per interval at most."""
@@ -144,53 +151,105 @@ class Checkpointer:
 
     # -- what ------------------------------------------------------------------------
     def write(self) -> None:
-        """Write one consistent cut (nothing is in flight)."""
+        """Take one consistent cut (nothing is in flight) and have it written.
+
+        The cut is pickled here, while nothing moves; dispatch goes on as soon as it
+        is. Signing and the store write happen on the writer thread while jobs run,
+        and here when the flow is idle (the writer would only add a hand-over).
+        """
         ledger = self.ledger
         ledger.holding = False
-        error: BaseException | None = None
-        started_at = time.monotonic()
-        flow_id = ledger.flow_id
+        tickets, self.tickets = self.tickets, []
         try:
-            ledger.sync_process_states()
-            routines = {rid: entry.backend.record(entry) for rid, entry in ledger.entries.items()}
-            live_jobs = ledger.live_jobs()
-            jobs = [self.job_record(job) for job in live_jobs]
-            key = self.store.key
-            finished = []
-            for st in self.finished_unsaved:
-                try:
-                    pickled = self._snapshot(st)
-                    finished.append(finished_record(flow_id, st, key, pickled))
-                except CheckpointError as exc:  # listed, not kept; other jobs unharmed
-                    logger.error("%s", exc)
-                    error = exc
-            summary = [job_summary(job.state) for job in live_jobs]
-            summary += [job_summary(st) for st in self.finished_unsaved]
-            blob = encode_cut(flow_id, routines, jobs, key, summary)
-            self.store.save(flow_id, blob, summary, finished, ledger.plan.keep_finished_jobs)
-            self.finished_unsaved = []
-            live = {job.job_id for job in live_jobs}
-            for job_id in [j for j in self.histories if j not in live]:
-                del self.histories[job_id]  # finished and written: never pickled again
-            self.written += 1
-            now = time.monotonic()
-            ledger.bus.publish(
-                CHECKPOINT_WRITTEN,
-                flow_id,
-                None,
-                jobs=len(jobs),
-                finished=len(finished),
-                seconds=now - started_at,
-            )
-            self.last_at = now
+            cut = self._capture(tickets)
         except Exception as exc:
-            error = exc
-            logger.error("checkpoint of flow %r failed: %s", flow_id, exc)
-        self.last_error = error
+            logger.error("checkpoint of flow %r failed: %s", ledger.flow_id, exc)
+            self.last_error = exc
+            self._hold_if_parking()
+            for ticket in tickets:
+                ticket.error = exc
+                ticket.set()
+            return
+        self._hold_if_parking()
+        self.pending.append(cut)
+        keep = ledger.plan.keep_finished_jobs
+        if ledger.jobs or len(self.pending) > 1:
+            if self.writer is None:
+                self.writer = CutWriter(f"routilux-checkpoint-{ledger.flow_id}")
+            post = ledger.mailbox.post
+            self.writer.submit(cut, self.store, keep, lambda c: post((TIMER, self._finish, c)))
+        else:
+            cut.write(self.store, keep)
+            self._finish(cut)
+            cut.wake()
+
+    def _hold_if_parking(self) -> None:
         if self.parking:
-            ledger.holding = True  # shutting down: nothing moves past the checkpoint
+            self.ledger.holding = True  # shutting down: nothing moves past the checkpoint
             self.parked = True
-        self.release(error)
+
+    def _capture(self, tickets: list[Ticket]) -> Cut:
+        """Pickle the flow as it is now: routine states, unfinished jobs, and the jobs
+        that finished since the last cut."""
+        ledger = self.ledger
+        flow_id = ledger.flow_id
+        started_at = time.monotonic()
+        ledger.sync_process_states()
+        routines = {rid: entry.backend.record(entry) for rid, entry in ledger.entries.items()}
+        live_jobs = ledger.live_jobs()
+        jobs = [self.job_record(job) for job in live_jobs]
+        payload = pickle_cut(flow_id, routines, jobs)
+        error: BaseException | None = None
+        finished = []
+        for st in self.finished_unsaved:
+            try:
+                finished.append((st, pickle_finished(st, self._snapshot(st))))
+            except CheckpointError as exc:  # listed, not kept; other jobs unharmed
+                logger.error("%s", exc)
+                error = exc
+        summary = [job_summary(job.state) for job in live_jobs]
+        summary += [job_summary(st) for st in self.finished_unsaved]
+        states, self.finished_unsaved = self.finished_unsaved, []
+        return Cut(
+            flow_id, payload, summary, states, finished, len(jobs), tickets, started_at, error
+        )
+
+    def _finish(self, cut: Cut) -> None:
+        """A cut was written (or failed): the records that follow from it."""
+        if cut.done:
+            return
+        cut.done = True
+        self.pending.remove(cut)
+        self.last_error = cut.error
+        if not cut.written:
+            # Retried by the next cut; until then they are listed as running.
+            self.finished_unsaved[:0] = cut.finished_states
+            return
+        self.written += 1
+        keep = set(self.ledger.jobs) | {st.job_id for st in self.finished_unsaved}
+        for other in self.pending:
+            keep.update(st.job_id for st in other.finished_states)
+        for st in cut.finished_states:
+            if st.job_id not in keep:
+                self.histories.pop(st.job_id, None)  # written once: never pickled again
+        now = time.monotonic()
+        self.ledger.bus.publish(
+            CHECKPOINT_WRITTEN,
+            cut.flow_id,
+            None,
+            jobs=cut.live_jobs,
+            finished=len(cut.finished),
+            seconds=now - cut.started_at,
+        )
+        self.last_at = now
+
+    def close(self) -> None:
+        """Write the cuts still queued (the flow stops)."""
+        if self.writer is not None:
+            self.writer.close()
+        for cut in list(self.pending):
+            self._finish(cut)  # its message to the supervisor will not be read now
+            cut.wake()
 
     def job_record(self, job: JobRun) -> dict[str, Any]:
         """One unfinished job as the cut holds it."""

@@ -135,8 +135,8 @@ class JobBook:
             lines = error.strip().splitlines()
             error = lines[0] + (" [...]" if len(lines) > 1 else "")
         job.state.set_status(status, error, notify=False)
-        self.checkpointer.job_ended(job.state)
-        job.state.set_status(status, error)
+        if not self.checkpointer.job_ended(job.state):  # else: woken once it is written
+            job.state.set_status(status, error)
         ledger.bus.publish(
             JOB_FINISHED, ledger.flow_id, job.job_id, status=status, error=job.state.error
         )

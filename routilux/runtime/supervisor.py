@@ -118,6 +118,7 @@ class FlowSupervisor(pykka.ThreadingActor):
                 job.state.set_status("paused")
             else:
                 self.jobs.finish(job, "cancelled", "cancelled: the flow was shut down")
+        self.checkpointer.close()  # cuts still being written are written first
         self.checkpointer.release(FlowStateError("the flow was shut down"))
         ledger.gate.close()
         ledger.timers.stop()

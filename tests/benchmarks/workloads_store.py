@@ -11,7 +11,7 @@ from workload import Measure, Workload, settle
 
 from routilux import Flow
 from routilux.checkpoint import SQLiteStore
-from routilux.runtime import supervisor as supervisor_module
+from routilux.runtime import checkpointer as checkpointer_module
 
 KEY = b"routilux-benchmark-key-012345678"
 
@@ -47,12 +47,12 @@ class CountingStore(SQLiteStore):
 
 class StallProbe:
     """Times how long each checkpoint stops the supervisor (it routes nothing
-    while it writes) by wrapping a private supervisor method for one run. If the
+    while it takes a cut) by wrapping ``Checkpointer.write`` for one run. If the
     method is renamed, the figure reads None and the throughputs stay valid."""
 
     def __init__(self) -> None:
-        self.cls = supervisor_module.FlowSupervisor
-        self.original = getattr(self.cls, "_write_checkpoint", None)
+        self.cls = checkpointer_module.Checkpointer
+        self.original = getattr(self.cls, "write", None)
         self.written = 0
         self.seconds = 0.0
 
@@ -68,12 +68,12 @@ class StallProbe:
                     probe.seconds += time.perf_counter() - started
                     probe.written += 1
 
-            self.cls._write_checkpoint = timed
+            self.cls.write = timed
         return self
 
     def __exit__(self, *exc) -> None:
         if self.original is not None:
-            self.cls._write_checkpoint = self.original
+            self.cls.write = self.original
 
     def mean_ms(self) -> float | None:
         return 1e3 * self.seconds / self.written if self.written else None
