@@ -15,7 +15,7 @@ from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import JobState
 from routilux.runtime import commands
 from routilux.runtime.ids import root_id
-from routilux.runtime.job_pickle import dumps
+from routilux.runtime.job_pickle import dumps, resolve_jobs
 from routilux.runtime.replicas import apply_replica_states
 from routilux.runtime.snapshot import restore_state
 from routilux.runtime.wire import describe_unpicklable, loads
@@ -136,6 +136,7 @@ class DurabilityMixin:
                     replica_states[rid] = saved["replicas"]
                     apply_replica_states(routine, rid, saved["replicas"], saved["stats"])
             records = payload["jobs"]
+            resolve_jobs(records, store, self.flow_id, where)  # history parts, verified
             # Checkpoints of 0.11.0 carried finished jobs inline.
             finished = [loads(data) for data in payload.get("finished", ())]
         for data in store.load_finished(self.flow_id, self.keep_finished_jobs):

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 import psutil
 
 from routilux.checkpoint.boundary import check_directory_path, store_errors
-from routilux.checkpoint.format import peek_jobs
+from routilux.checkpoint.format import peek_jobs, peek_parts
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 
 _TERMINAL = ("completed", "failed", "cancelled")
@@ -23,7 +23,8 @@ _LISTED = ("job_id", "flow_id", "status", "error", "updated_at")
 
 class DirectoryStore(CheckpointStore):
     """One file per checkpoint under ``path/<flow_id>/``; finished jobs one file each
-    under ``path/<flow_id>/finished/``.
+    under ``path/<flow_id>/finished/``, parts one file each under
+    ``path/<flow_id>/parts/``.
 
     Each file is written to a temporary name, fsynced and renamed, so a crash while
     writing leaves the previous checkpoint in place. The key comes from ``key``,
@@ -31,6 +32,7 @@ class DirectoryStore(CheckpointStore):
     """
 
     SUFFIX = ".ckpt"
+    keeps_parts = True
 
     def __init__(
         self,
@@ -50,7 +52,11 @@ class DirectoryStore(CheckpointStore):
 
     def _remove_stale_temp_files(self) -> None:
         """Delete temp files of writers that died mid-write (their pid is gone)."""
-        for temp in [*self.path.glob("*/.*.tmp"), *self.path.glob("*/finished/.*.tmp")]:
+        for temp in [
+            *self.path.glob("*/.*.tmp"),
+            *self.path.glob("*/finished/.*.tmp"),
+            *self.path.glob("*/parts/.*.tmp"),
+        ]:
             try:
                 pid = int(temp.name.rsplit(".", 2)[-2])
             except (ValueError, IndexError):
@@ -116,10 +122,17 @@ class DirectoryStore(CheckpointStore):
         jobs: list[dict[str, Any]],
         finished: list[FinishedJob],
         keep_finished: int | None,
+        parts: dict[str, bytes],
     ) -> None:
         with self._lock:
             directory = self._flow_dir(flow_id)
             number = self._latest_number(directory) + 1
+            if parts:  # before the checkpoint that names them
+                (directory / "parts").mkdir(exist_ok=True, mode=0o700)
+                for digest, data in parts.items():
+                    target = directory / "parts" / f"{_part_name(digest)}.part"
+                    if not target.exists():
+                        self._write_atomic(target, data)
             folder = directory / "finished"
             # Leftovers of a save that died before its checkpoint: never committed.
             if folder.is_dir():
@@ -139,6 +152,7 @@ class DirectoryStore(CheckpointStore):
                 self._prune_finished(directory, finished, keep_finished)
             for old in self._checkpoints(directory)[: -self.keep]:
                 old.unlink(missing_ok=True)
+            self._prune_parts(directory)
             covered_names = {f"{_dir_name(j['job_id'])}.intent" for j in jobs}
             ended = {
                 _job_part(f)[: -len(".job")]: _end_stamp(f) for f in self._finished_files(directory)
@@ -150,6 +164,28 @@ class DirectoryStore(CheckpointStore):
                 if intent.name in covered_names or stale:
                     intent.unlink(missing_ok=True)
             self._record_jobs(directory, flow_id, jobs)
+
+    def _prune_parts(self, directory: Path) -> None:
+        """Keep exactly the parts the kept checkpoints name."""
+        folder = directory / "parts"
+        if not folder.is_dir():
+            return
+        named: set[str] = set()
+        for checkpoint in self._checkpoints(directory):
+            named.update(_part_name(d) for d in peek_parts(checkpoint.read_bytes()))
+        for part in folder.glob("*.part"):
+            if part.name[: -len(".part")] not in named:
+                part.unlink(missing_ok=True)
+
+    @store_errors("read stored parts")
+    def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
+        folder = self._flow_dir(flow_id, create=False) / "parts"
+        found = {}
+        for digest in digests:
+            part = folder / f"{_part_name(digest)}.part"
+            if part.is_file():
+                found[digest] = part.read_bytes()
+        return found
 
     def _prune_finished(
         self, directory: Path, finished: list[FinishedJob], keep_finished: int | None
@@ -367,6 +403,11 @@ def _end_stamp(path: Path) -> int:
 
 def _job_part(path: Path) -> str:
     return _name_parts(path)[2]
+
+
+def _part_name(digest: str) -> str:
+    """A part's file name: its digest, if it is one (hex); never a path."""
+    return digest if digest.isalnum() and digest.isascii() else _dir_name(digest)
 
 
 def _dir_name(flow_id: str) -> str:

@@ -33,21 +33,30 @@ _U64 = struct.Struct(">Q")
 
 
 def encode(
-    flow_id: str, payload: bytes, key: bytes, jobs: list[dict[str, Any]] | None = None
+    flow_id: str,
+    payload: bytes,
+    key: bytes,
+    jobs: list[dict[str, Any]] | None = None,
+    parts: list[str] | None = None,
 ) -> bytes:
-    """Build a signed checkpoint from an already pickled ``payload``."""
+    """Build a signed checkpoint from an already pickled ``payload``.
+
+    ``parts``: the digests of the stored parts the payload refers to (see
+    :mod:`routilux.runtime.job_pickle`); the store keeps those parts while it keeps
+    this checkpoint.
+    """
     from routilux import __version__
 
-    header = json.dumps(
-        {
-            "format_version": FORMAT_VERSION,
-            "routilux_version": __version__,
-            "flow_id": flow_id,
-            "created_at": time.time(),
-            "jobs": jobs or [],
-        },
-        separators=(",", ":"),
-    ).encode()
+    fields = {
+        "format_version": FORMAT_VERSION,
+        "routilux_version": __version__,
+        "flow_id": flow_id,
+        "created_at": time.time(),
+        "jobs": jobs or [],
+    }
+    if parts:
+        fields["parts"] = parts
+    header = json.dumps(fields, separators=(",", ":")).encode()
     body = b"".join((MAGIC, _U32.pack(len(header)), header, _U64.pack(len(payload)), payload))
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
@@ -58,15 +67,25 @@ def peek_jobs(blob: bytes) -> list[dict[str, Any]]:
     For listing only (``routilux jobs``): nothing is unpickled, and a damaged or
     foreign blob gives an empty list. Anything that loads a checkpoint verifies it.
     """
+    return _peek(blob, "jobs")
+
+
+def peek_parts(blob: bytes) -> list[str]:
+    """The part digests a checkpoint's header names, read without verifying it (for
+    deciding which parts a store keeps; loading verifies every part it uses)."""
+    return [p for p in _peek(blob, "parts") if isinstance(p, str)]
+
+
+def _peek(blob: bytes, field: str) -> list[Any]:
     try:
         if not blob.startswith(MAGIC):
             return []
         (hlen,) = _U32.unpack_from(blob, len(MAGIC))
         start = len(MAGIC) + 4
-        jobs = json.loads(blob[start : start + hlen]).get("jobs", [])
+        value = json.loads(blob[start : start + hlen]).get(field, [])
     except (ValueError, struct.error, AttributeError):
         return []
-    return jobs if isinstance(jobs, list) else []
+    return value if isinstance(value, list) else []
 
 
 def read_header(blob: bytes, key: bytes, where: str = "checkpoint") -> tuple[dict[str, Any], bytes]:

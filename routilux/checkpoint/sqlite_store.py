@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from routilux.checkpoint.boundary import check_ours, check_sqlite_path, quick_check, store_errors
+from routilux.checkpoint.format import peek_parts
 from routilux.checkpoint.job_query import COLUMNS, JobQuery, sql_where
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
-from routilux.exceptions import CheckpointError
+from routilux.exceptions import CheckpointError, ConfigurationError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -30,8 +31,15 @@ CREATE TABLE IF NOT EXISTS finished_jobs (
     data BLOB NOT NULL, PRIMARY KEY (flow_id, job_id));
 CREATE INDEX IF NOT EXISTS finished_jobs_age ON finished_jobs(flow_id, finished_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (
+    flow_id TEXT NOT NULL, digest TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (flow_id, digest));
 """
 _TERMINAL = "('completed', 'failed', 'cancelled')"
+#: ``synchronous=``: "full" syncs every write to the disk before it returns; "normal"
+#: (SQLite's NORMAL in WAL mode) leaves it to the OS: safe against a killed process,
+#: but a power loss or an OS crash may undo the last writes (never half of one).
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 # Listing 100,000 jobs by page and filter stays fast with these (see job_query.py);
 # the last one serves the retention delete of every checkpoint.
 _JOB_INDEXES = """
@@ -54,10 +62,13 @@ _UPSERT_JOB = (
 class SQLiteStore(CheckpointStore):
     """Checkpoints in one SQLite file (WAL mode; each checkpoint one transaction).
 
-    ``keep`` checkpoints are kept per flow; finished jobs stay listed for
-    ``retention`` seconds. The HMAC key comes from ``key``, the
+    ``keep`` checkpoints are kept per flow, with the parts they name; finished jobs
+    stay listed for ``retention`` seconds. The HMAC key comes from ``key``, the
     ``ROUTILUX_CHECKPOINT_KEY`` environment variable, or ``<path>.key`` (0600).
+    ``synchronous="normal"`` trades power-loss safety for speed (see ``SYNCHRONOUS``).
     """
+
+    keeps_parts = True
 
     def __init__(
         self,
@@ -67,8 +78,14 @@ class SQLiteStore(CheckpointStore):
         keep: int = 2,
         retention: float = 7 * 24 * 3600.0,
         create: bool = True,
+        synchronous: str = "full",
     ) -> None:
         self._settings(path, keep, retention)
+        if synchronous not in SYNCHRONOUS:
+            raise ConfigurationError(
+                f"synchronous must be one of {list(SYNCHRONOUS)}, got {synchronous!r}"
+            )
+        self.synchronous = synchronous
         check_sqlite_path(self.path, create)
         self._lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None  # listing queries (see _read)
@@ -87,7 +104,7 @@ class SQLiteStore(CheckpointStore):
             return
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous]}")
             self._db.executescript(_SCHEMA)
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -124,12 +141,17 @@ class SQLiteStore(CheckpointStore):
         jobs: list[dict[str, Any]],
         finished: list[FinishedJob],
         keep_finished: int | None,
+        parts: dict[str, bytes],
     ) -> None:
         now = time.time()
         with self._lock:
             cur = self._db.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
+                cur.executemany(
+                    "INSERT OR IGNORE INTO parts (flow_id, digest, data) VALUES (?, ?, ?)",
+                    [(flow_id, digest, sqlite3.Binary(data)) for digest, data in parts.items()],
+                )
                 cur.execute(
                     "INSERT INTO checkpoints (flow_id, created_at, data) VALUES (?, ?, ?)",
                     (flow_id, now, sqlite3.Binary(blob)),
@@ -171,6 +193,7 @@ class SQLiteStore(CheckpointStore):
                     "checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (flow_id, flow_id, self.keep - 1),
                 )
+                self._prune_parts(cur, flow_id)
                 if now >= self._retention_due:
                     cur.execute(
                         f"DELETE FROM jobs WHERE status IN {_TERMINAL} AND updated_at < ?",
@@ -183,6 +206,36 @@ class SQLiteStore(CheckpointStore):
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    def _prune_parts(self, cur: sqlite3.Cursor, flow_id: str) -> None:
+        """Keep exactly the parts the flow's kept checkpoints name."""
+        rows = cur.execute("SELECT digest FROM parts WHERE flow_id = ?", (flow_id,))
+        stored = [digest for (digest,) in rows]
+        if not stored:
+            return
+        named: set[str] = set()
+        for (data,) in cur.execute("SELECT data FROM checkpoints WHERE flow_id = ?", (flow_id,)):
+            named.update(peek_parts(bytes(data)))
+        cur.executemany(
+            "DELETE FROM parts WHERE flow_id = ? AND digest = ?",
+            [(flow_id, d) for d in stored if d not in named],
+        )
+
+    @store_errors("read stored parts")
+    def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        with self._lock:
+            for digest in digests:
+                try:
+                    row = self._db.execute(
+                        "SELECT data FROM parts WHERE flow_id = ? AND digest = ?",
+                        (flow_id, digest),
+                    ).fetchone()
+                except sqlite3.OperationalError:  # read-only view of a store from 0.11
+                    return found
+                if row is not None:
+                    found[digest] = bytes(row[0])
+        return found
 
     @store_errors("read the latest checkpoint")
     def load_latest(self, flow_id: str) -> bytes | None:

@@ -95,6 +95,9 @@ def store_key(key: bytes | str | None, key_file: Path, create: bool) -> bytes:
 class CheckpointStore:
     """Interface of a checkpoint store (see the module docstring)."""
 
+    #: Whether the store keeps *parts* (pieces of a cut stored once, named by their
+    #: SHA-256, that later cuts refer to without writing them again).
+    keeps_parts = False
     key: bytes
     location: str
     path: Path
@@ -118,12 +121,24 @@ class CheckpointStore:
         jobs: list[dict[str, Any]],
         finished: list[FinishedJob] = (),  # type: ignore[assignment]
         keep_finished: int | None = None,
+        *,
+        parts: dict[str, bytes] | None = None,
     ) -> None:
         """Store a checkpoint of ``flow_id``, the jobs that finished since the last
         one, and the summary of its jobs, atomically. Finished jobs beyond the newest
-        ``keep_finished`` are dropped (None: all are kept)."""
+        ``keep_finished`` are dropped (None: all are kept).
+
+        ``parts`` (digest: bytes) are added unless already stored; afterwards the
+        store keeps exactly the parts its kept checkpoints name in their headers.
+        """
         self.check_key()
-        self._save(flow_id, blob, jobs, list(finished), keep_finished)
+        if parts and not self.keeps_parts:
+            raise CheckpointError(f"{self.location}: this store does not keep parts")
+        self._save(flow_id, blob, jobs, list(finished), keep_finished, parts or {})
+
+    def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
+        """The stored parts of ``flow_id`` among ``digests`` (unverified)."""
+        return {}
 
     def add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
         """Record a submitted job until a checkpoint includes it."""
@@ -254,6 +269,7 @@ class CheckpointStore:
         jobs: list[dict[str, Any]],
         finished: list[FinishedJob],
         keep_finished: int | None,
+        parts: dict[str, bytes],
     ) -> None:
         raise NotImplementedError
 

@@ -19,7 +19,7 @@ from routilux.job_state import JobState
 from routilux.runtime.bus import CHECKPOINT_WRITTEN
 from routilux.runtime.cut import Cut, CutWriter, job_summary, pickle_cut, pickle_finished
 from routilux.runtime.dispatch import JobRun
-from routilux.runtime.job_pickle import HistoryChunks, snapshot
+from routilux.runtime.job_pickle import HistoryChunks, JobParts, snapshot, snapshot_parts
 from routilux.runtime.ledger import Ledger
 from routilux.runtime.messages import TIMER, Delivery
 from routilux.runtime.snapshot import delivery_record
@@ -55,6 +55,11 @@ class Checkpointer:
         # records appended since the previous one (see runtime/job_pickle.py).
         self.histories: dict[str, HistoryChunks] = {}
         self.pending: list[Cut] = []  # taken, not yet written (oldest first)
+        # History chunks go to the store once, as parts (if it keeps parts): these
+        # are in it (referred to by its newest cut), and the store they are in.
+        self.stored_parts: set[str] = set()
+        self.parts_store: Any = None
+        self.new_parts: dict[str, bytes] | None = None  # while a cut is taken
         self.writer: CutWriter | None = None
         self.parked = False
 
@@ -197,7 +202,17 @@ class Checkpointer:
         ledger.sync_process_states()
         routines = {rid: entry.backend.record(entry) for rid, entry in ledger.entries.items()}
         live_jobs = ledger.live_jobs()
-        jobs = [self.job_record(job) for job in live_jobs]
+        if self.parts_store is not self.store:  # a new store has none of our parts
+            self.parts_store, self.stored_parts = self.store, set()
+        parts = {} if getattr(self.store, "keeps_parts", False) else None
+        self.new_parts = parts
+        try:
+            jobs = [self.job_record(job) for job in live_jobs]
+        finally:
+            self.new_parts = None
+        refs = sorted(
+            {ref[2] for r in jobs if isinstance(r["state"], JobParts) for ref in r["state"].refs}
+        )
         payload = pickle_cut(flow_id, routines, jobs)
         error: BaseException | None = None
         finished = []
@@ -211,7 +226,17 @@ class Checkpointer:
         summary += [job_summary(st) for st in self.finished_unsaved]
         states, self.finished_unsaved = self.finished_unsaved, []
         return Cut(
-            flow_id, payload, summary, states, finished, len(jobs), tickets, started_at, error
+            flow_id,
+            payload,
+            summary,
+            states,
+            finished,
+            len(jobs),
+            tickets,
+            started_at,
+            error,
+            parts=parts or {},
+            refs=refs,
         )
 
     def _finish(self, cut: Cut) -> None:
@@ -226,6 +251,8 @@ class Checkpointer:
             self.finished_unsaved[:0] = cut.finished_states
             return
         self.written += 1
+        if cut.store is self.parts_store:
+            self.stored_parts = set(cut.refs)  # in the store while its newest cut needs them
         keep = set(self.ledger.jobs) | {st.job_id for st in self.finished_unsaved}
         for other in self.pending:
             keep.update(st.job_id for st in other.finished_states)
@@ -256,18 +283,21 @@ class Checkpointer:
         queued = list(self.ledger.dispatcher.queued(job)) + sorted(job.returned, key=dispatch_order)
         queued += [delivery for _, delivery in job.timers.values()]  # retries pending
         return {
-            "state": self._snapshot(job.state),
+            "state": self._snapshot(job.state, self.new_parts),
             "slot_data": job.slot_data,
             "queue": [delivery_record(d) for d in queued],
             "timeout": job.timeout,
         }
 
-    def _snapshot(self, state: JobState) -> Any:
-        """``state`` pickled for this cut, its history chunks reused (job_pickle.py)."""
+    def _snapshot(self, state: JobState, parts: dict[str, bytes] | None = None) -> Any:
+        """``state`` pickled for this cut, its history chunks reused (job_pickle.py);
+        with ``parts``, the chunks are stored parts (new ones are added to it)."""
         history = self.histories.get(state.job_id)
         if history is None:
             history = self.histories[state.job_id] = HistoryChunks()
         try:
+            if parts is not None:
+                return snapshot_parts(state, history, parts, self.stored_parts)
             return snapshot(state, history)
         except Exception as exc:
             self.histories.pop(state.job_id, None)

@@ -92,6 +92,9 @@ class Cut:
     tickets: list[Any]  #: woken once the cut is written (or failed)
     started_at: float
     error: BaseException | None = None  #: set when a finished job could not be pickled
+    parts: dict[str, bytes] = field(default_factory=dict)  #: new parts, by digest
+    refs: list[str] = field(default_factory=list)  #: every part the cut refers to
+    store: Any = None  #: where it was written
     written: bool = False
     done: bool = False
 
@@ -107,8 +110,14 @@ class Cut:
                 )
                 for st, data in self.finished
             ]
-            blob = encode(self.flow_id, self.payload, key, self.summary)
-            store.save(self.flow_id, blob, self.summary, records, keep_finished)
+            blob = encode(self.flow_id, self.payload, key, self.summary, self.refs)
+            self.store = store
+            if self.parts:
+                store.save(
+                    self.flow_id, blob, self.summary, records, keep_finished, parts=self.parts
+                )
+            else:  # as before parts: a store's subclass may not take them
+                store.save(self.flow_id, blob, self.summary, records, keep_finished)
             self.written = True
         except Exception as exc:
             self.error = exc

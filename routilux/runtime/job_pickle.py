@@ -8,18 +8,25 @@ chunks of earlier cuts are reused as they are. The rest of the JobState (status,
 routine states, shared data, ...) is small and pickled anew at every cut; the
 entry parameters, which never change, are pickled once.
 
-What a cut holds is unchanged: a :class:`JobSnapshot` unpickles into a plain
-:class:`~routilux.job_state.JobState` (see :func:`restore_job_state`), so recovery
-and the stores know nothing of chunks.
+A finished job's record holds its chunks (a :class:`JobSnapshot`, which unpickles
+into a plain :class:`~routilux.job_state.JobState`). A cut of a store that keeps
+*parts* (both built-in stores) holds a :class:`JobParts` instead: the chunks are
+named by their SHA-256 and written to the store once, as parts, and later cuts
+refer to them without writing them again. The cut's signed header lists the parts
+it needs; the store keeps them while it keeps the cut. :func:`resolve_jobs` puts
+the JobStates back together when the cut is loaded, checking each part against its
+digest before unpickling it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from typing import Any
 
 from cloudpickle import cloudpickle as _cloudpickle
 
+from routilux.exceptions import CheckpointError
 from routilux.job_state import ExecutionRecord, JobState
 from routilux.runtime import wire
 from routilux.runtime.wire import loads
@@ -63,13 +70,14 @@ class HistoryChunks:
     __slots__ = ("chunks", "end", "last", "entry", "entry_bytes")
 
     def __init__(self) -> None:
-        self.chunks: list[tuple[int, int, bytes]] = []  # (first position, count, pickle)
+        # (first position, count, pickle, SHA-256 of the pickle)
+        self.chunks: list[tuple[int, int, bytes, str]] = []
         self.end = 0  # position after the last pickled record
         self.last: Any = None  # the last pickled record (to see the list was not replaced)
         self.entry: Any = None
         self.entry_bytes = b""
 
-    def update(self, state: JobState) -> tuple[int, list[tuple[int, int, bytes]]]:
+    def update(self, state: JobState) -> tuple[int, list[tuple[int, int, bytes, str]]]:
         """Pickle what was appended since the last call; ``(first position, chunks)``."""
         history = state._history
         first = state.history_dropped
@@ -98,7 +106,8 @@ class HistoryChunks:
 
     def _add(self, start: int, records: list[ExecutionRecord]) -> None:
         # Tuples pickle several times faster than thousands of small objects.
-        self.chunks.append((start, len(records), dumps([r.to_tuple() for r in records])))
+        data = dumps([r.to_tuple() for r in records])
+        self.chunks.append((start, len(records), data, hashlib.sha256(data).hexdigest()))
         self.end = start + len(records)
         self.last = records[-1]
 
@@ -121,12 +130,47 @@ class JobSnapshot:
         self.chunks = chunks
 
     def __reduce__(self) -> tuple:
-        return restore_job_state, (self.head, self.entry, self.first, list(self.chunks))
+        chunks = [(start, count, data) for start, count, data, _ in self.chunks]
+        return restore_job_state, (self.head, self.entry, self.first, chunks)
+
+
+class JobParts:
+    """A JobState in a cut whose history chunks are stored parts, named by digest."""
+
+    __slots__ = ("job_id", "head", "entry", "first", "refs")
+
+    def __init__(self, job_id: str, head: bytes, entry: bytes, first: int, refs: list) -> None:
+        self.job_id = job_id
+        self.head = head
+        self.entry = entry
+        self.first = first
+        self.refs = refs  #: (first position, count, digest) per chunk
+
+    def __reduce__(self) -> tuple:
+        return JobParts, (self.job_id, self.head, self.entry, self.first, self.refs)
 
 
 def snapshot(state: JobState, history: HistoryChunks) -> JobSnapshot:
-    """Pickle ``state`` for a cut, reusing the history chunks of earlier cuts."""
+    """Pickle ``state`` with its history chunks (reused from earlier cuts)."""
     first, chunks = history.update(state)
+    return JobSnapshot(*_head(state, history), first, list(chunks))
+
+
+def snapshot_parts(
+    state: JobState, history: HistoryChunks, parts: dict[str, bytes], stored: set[str]
+) -> JobParts:
+    """Pickle ``state`` with its history as parts; adds to ``parts`` the chunks
+    that are not in ``stored`` (the parts the store already has)."""
+    first, chunks = history.update(state)
+    for _, _, data, digest in chunks:
+        if digest not in stored:
+            parts[digest] = data
+    refs = [(start, count, digest) for start, count, _, digest in chunks]
+    return JobParts(state.job_id, *_head(state, history), first, refs)
+
+
+def _head(state: JobState, history: HistoryChunks) -> tuple[bytes, bytes]:
+    """The JobState without its history, and its entry (pickled once per job)."""
     fields = state.__getstate__(with_history=False)
     entry = fields.pop("entry", None)
     tracker = fields.pop("execution_tracker", None)
@@ -137,8 +181,34 @@ def snapshot(state: JobState, history: HistoryChunks) -> JobSnapshot:
         tracker_fields = (type(tracker), {**tracker.__getstate__(), "job_state": None})
     elif tracker is not None:
         fields["execution_tracker"] = tracker
-    head = dumps((fields, tracker_fields))
-    return JobSnapshot(head, history.entry_pickle(entry), first, chunks)
+    return dumps((fields, tracker_fields)), history.entry_pickle(entry)
+
+
+def resolve_jobs(records: list[dict[str, Any]], store: Any, flow_id: str, where: str) -> None:
+    """Turn the :class:`JobParts` of loaded cut records into JobStates, in place.
+
+    Every part is checked against its digest (named in the verified cut) before it
+    is unpickled; a missing or altered part raises CheckpointError.
+    """
+    jobs = [r["state"] for r in records if isinstance(r["state"], JobParts)]
+    wanted = {digest for job in jobs for _, _, digest in job.refs}
+    if not wanted:
+        return
+    found = store.load_parts(flow_id, sorted(wanted))
+    for digest in wanted:
+        data = found.get(digest)
+        if data is None:
+            raise CheckpointError(f"{where}: stored part {digest[:16]} of a job history is missing")
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise CheckpointError(
+                f"{where}: stored part {digest[:16]} failed its integrity check "
+                "(corrupted or tampered with); it was not loaded"
+            )
+    for record in records:
+        job = record["state"]
+        if isinstance(job, JobParts):
+            chunks = [(start, count, found[digest]) for start, count, digest in job.refs]
+            record["state"] = restore_job_state(job.head, job.entry, job.first, chunks)
 
 
 def restore_job_state(head: bytes, entry: bytes, first: int, chunks: list) -> JobState:

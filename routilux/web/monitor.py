@@ -21,6 +21,7 @@ from routilux.checkpoint.job_query import JobQuery
 from routilux.exceptions import CheckpointError, ConfigurationError, RoutiluxError
 from routilux.job_state import JobState
 from routilux.runtime.bus import ROUTINE_OUT_OF_SERVICE, ROUTINE_RESTARTED
+from routilux.runtime.job_pickle import resolve_jobs
 from routilux.service import Runtime
 from routilux.web.activity import DeathLog, StepLog
 from routilux.web.errors import ApiError, from_library
@@ -119,6 +120,7 @@ class Monitor:
         if blob is not None:
             for record in decode(blob, store.key, flow_id, where)[1]["jobs"]:
                 if record["state"].job_id == job_id:
+                    resolve_jobs([record], store, flow_id, where)  # its history parts
                     return record["state"]
         for intent in store.intents(flow_id):
             record = decode(intent, store.key, flow_id, where)[1]
