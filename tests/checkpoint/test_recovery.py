@@ -26,6 +26,7 @@ from routilux import CheckpointError, ConfigurationError, Flow, Routine
 from routilux.checkpoint import DirectoryStore, SQLiteStore
 from routilux.checkpoint.format import decode
 from routilux.checkpoint.stores import verify_blob
+from routilux.runtime.job_pickle import resolve_jobs
 
 HERE = Path(__file__).resolve().parent
 PROG = "durable_prog.py"
@@ -117,6 +118,7 @@ def inspect_store(kind: str, path: str, job_id: str) -> str:
         finished = [decode(b, store.key, PROG_FLOW)[1] for b in store.load_finished(PROG_FLOW)]
         if any(st.job_id == job_id for st in finished):
             return "checkpoint: job finished"
+        resolve_jobs(payload["jobs"], store, PROG_FLOW, path)  # its history parts
         (record,) = payload["jobs"]
         return f"checkpoint: job {record['state'].status}"
     finally:
