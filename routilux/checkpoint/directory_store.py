@@ -15,7 +15,7 @@ import psutil
 
 from routilux.checkpoint.boundary import check_directory_path, store_errors
 from routilux.checkpoint.format import peek_jobs, peek_parts
-from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
+from routilux.checkpoint.store import CheckpointStore, FinishedJob, missing_parts, store_key
 
 _TERMINAL = ("completed", "failed", "cancelled")
 _LISTED = ("job_id", "flow_id", "status", "error", "updated_at")
@@ -133,6 +133,12 @@ class DirectoryStore(CheckpointStore):
                     target = directory / "parts" / f"{_part_name(digest)}.part"
                     if not target.exists():
                         self._write_atomic(target, data)
+            needed = peek_parts(blob)
+            if needed:
+                present = {
+                    d for d in needed if (directory / "parts" / f"{_part_name(d)}.part").exists()
+                }
+                missing_parts(self.location, needed, present)
             folder = directory / "finished"
             # Leftovers of a save that died before its checkpoint: never committed.
             if folder.is_dir():

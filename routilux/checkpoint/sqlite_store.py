@@ -12,7 +12,7 @@ from typing import Any
 from routilux.checkpoint.boundary import check_ours, check_sqlite_path, quick_check, store_errors
 from routilux.checkpoint.format import peek_parts
 from routilux.checkpoint.job_query import COLUMNS, JobQuery, sql_where
-from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
+from routilux.checkpoint.store import CheckpointStore, FinishedJob, missing_parts, store_key
 from routilux.exceptions import CheckpointError, ConfigurationError
 
 _SCHEMA = """
@@ -193,7 +193,7 @@ class SQLiteStore(CheckpointStore):
                     "checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (flow_id, flow_id, self.keep - 1),
                 )
-                self._prune_parts(cur, flow_id)
+                self._prune_parts(cur, flow_id, peek_parts(blob))
                 if now >= self._retention_due:
                     cur.execute(
                         f"DELETE FROM jobs WHERE status IN {_TERMINAL} AND updated_at < ?",
@@ -207,10 +207,12 @@ class SQLiteStore(CheckpointStore):
                 cur.execute("ROLLBACK")
                 raise
 
-    def _prune_parts(self, cur: sqlite3.Cursor, flow_id: str) -> None:
-        """Keep exactly the parts the flow's kept checkpoints name."""
+    def _prune_parts(self, cur: sqlite3.Cursor, flow_id: str, needed: list[str]) -> None:
+        """Keep exactly the parts the flow's kept checkpoints name; refuse a new
+        checkpoint that names a part the store does not have."""
         rows = cur.execute("SELECT digest FROM parts WHERE flow_id = ?", (flow_id,))
         stored = [digest for (digest,) in rows]
+        missing_parts(self.location, needed, set(stored))
         if not stored:
             return
         named: set[str] = set()

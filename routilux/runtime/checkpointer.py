@@ -60,6 +60,7 @@ class Checkpointer:
         self.stored_parts: set[str] = set()
         self.parts_store: Any = None
         self.new_parts: dict[str, bytes] | None = None  # while a cut is taken
+        self.skip_parts: set[str] = set()
         self.writer: CutWriter | None = None
         self.parked = False
 
@@ -206,6 +207,9 @@ class Checkpointer:
             self.parts_store, self.stored_parts = self.store, set()
         parts = {} if getattr(self.store, "keeps_parts", False) else None
         self.new_parts = parts
+        # Parts the store will hold when this cut is saved: those the cut before it
+        # names (if that one fails, so does this one, and the next sends them all).
+        self.skip_parts = set(self.pending[-1].refs) if self.pending else self.stored_parts
         try:
             jobs = [self.job_record(job) for job in live_jobs]
         finally:
@@ -247,6 +251,7 @@ class Checkpointer:
         self.pending.remove(cut)
         self.last_error = cut.error
         if not cut.written:
+            self.stored_parts = set()  # who knows what the store holds now
             # Retried by the next cut; until then they are listed as running.
             self.finished_unsaved[:0] = cut.finished_states
             return
@@ -297,7 +302,7 @@ class Checkpointer:
             history = self.histories[state.job_id] = HistoryChunks()
         try:
             if parts is not None:
-                return snapshot_parts(state, history, parts, self.stored_parts)
+                return snapshot_parts(state, history, parts, self.skip_parts)
             return snapshot(state, history)
         except Exception as exc:
             self.histories.pop(state.job_id, None)

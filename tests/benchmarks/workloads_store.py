@@ -93,12 +93,23 @@ def _store_extra(store: CountingStore, probe: StallProbe, jobs: int) -> dict[str
 
 
 def run_jobs(
-    directory: str | None, *, hops: int, jobs: int, n: int, strategy: str, together: bool
+    directory: str | None,
+    *,
+    hops: int,
+    jobs: int,
+    n: int,
+    strategy: str,
+    together: bool,
+    synchronous: str = "full",
 ) -> tuple[float, dict[str, float | None]]:
     """Run ``jobs`` jobs of ``n`` messages each through a ``hops``-routine chain,
     one after another or all at once (``together``). Returns (units/s, extra) where
     units are messages (``n`` > 1) or jobs (``n`` == 1)."""
-    store = CountingStore(Path(directory) / "bench.db", key=KEY) if directory else None
+    store = (
+        CountingStore(Path(directory) / "bench.db", key=KEY, synchronous=synchronous)
+        if directory
+        else None
+    )
     flow = Flow(
         execution_strategy=strategy,
         max_workers=HOPS,
@@ -132,10 +143,14 @@ def run_jobs(
     return units / elapsed, extra
 
 
-def _with_and_without(**kwargs) -> Measure:
+def _with_and_without(also_normal: bool = False, **kwargs) -> Measure:
     baseline, _ = run_jobs(None, **kwargs)
     with tempfile.TemporaryDirectory(prefix="routilux-bench-store-") as directory:
         ours, extra = run_jobs(directory, **kwargs)
+    if also_normal:  # the same with SQLiteStore(synchronous="normal"): the power-loss trade
+        with tempfile.TemporaryDirectory(prefix="routilux-bench-store-") as directory:
+            normal, _ = run_jobs(directory, synchronous="normal", **kwargs)
+        extra["synchronous_normal_ratio"] = normal / baseline
     return Measure(ours, baseline, extra)
 
 
@@ -146,7 +161,9 @@ def run_long_jobs(smoke: bool) -> Measure:
 
 def run_tiny_jobs(smoke: bool) -> Measure:
     jobs = 20 if smoke else 1000
-    return _with_and_without(hops=2, jobs=jobs, n=1, strategy="sequential", together=False)
+    return _with_and_without(
+        also_normal=True, hops=2, jobs=jobs, n=1, strategy="sequential", together=False
+    )
 
 
 def run_concurrent_jobs(smoke: bool) -> Measure:

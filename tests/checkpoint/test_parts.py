@@ -44,6 +44,9 @@ def test_a_part_is_kept_while_a_kept_checkpoint_names_it(kind, tmp_path):
     store.save("f", encode("f", b"4", KEY, [], [db]), [])  # no kept cut names a now
     assert store.load_parts("f", [da, db]) == {db: b}
     assert store.load_parts("other", [db]) == {}
+    with pytest.raises(CheckpointError, match="it names are not stored"):
+        store.save("f", encode("f", b"5", KEY, [], [db, da]), [])  # a is gone
+    assert store.load_parts("f", [db]) == {db: b}, "the refused save changed nothing"
     store.close()
 
 
