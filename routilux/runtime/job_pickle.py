@@ -70,7 +70,7 @@ class HistoryChunks:
     __slots__ = ("chunks", "end", "last", "entry", "entry_bytes")
 
     def __init__(self) -> None:
-        # (first position, count, pickle, SHA-256 of the pickle)
+        # (first position, count, pickle, SHA-256 of the pickle or "" until needed)
         self.chunks: list[tuple[int, int, bytes, str]] = []
         self.end = 0  # position after the last pickled record
         self.last: Any = None  # the last pickled record (to see the list was not replaced)
@@ -116,7 +116,7 @@ class HistoryChunks:
                 [r.wall_time for r in records],
             )
         )
-        self.chunks.append((start, len(records), data, hashlib.sha256(data).hexdigest()))
+        self.chunks.append((start, len(records), data, ""))  # digest: when stored as a part
         self.end = start + len(records)
         self.last = records[-1]
 
@@ -171,7 +171,10 @@ def snapshot_parts(
     """Pickle ``state`` with its history as parts; adds to ``parts`` the chunks
     that are not in ``stored`` (the parts the store already has)."""
     first, chunks = history.update(state)
-    for _, _, data, digest in chunks:
+    for index, (start, count, data, digest) in enumerate(chunks):
+        if not digest:  # the cache's own list: computed once per chunk
+            digest = hashlib.sha256(data).hexdigest()
+            chunks[index] = (start, count, data, digest)
         if digest not in stored:
             parts[digest] = data
     refs = [(start, count, digest) for start, count, _, digest in chunks]
