@@ -88,3 +88,18 @@ def test_the_tracker_comes_back_pointing_at_its_job():
     loaded = _roundtrip(state, HistoryChunks())
     assert loaded.execution_tracker.job_state is loaded
     assert _history(loaded) == _history(state)
+
+
+def test_what_lives_in_main_is_pickled_by_value(monkeypatch):
+    """The C pickler would refer to ``__main__.Thing``; a checkpoint must carry the
+    class itself, since the recovering process's ``__main__`` is another one."""
+    import sys
+
+    from routilux.runtime.job_pickle import dumps as checkpoint_dumps
+
+    thing = type("Thing", (), {"__module__": "__main__", "value": 7})
+    monkeypatch.setattr(sys.modules["__main__"], "Thing", thing, raising=False)
+    data = checkpoint_dumps({"obj": thing()})
+    monkeypatch.delattr(sys.modules["__main__"], "Thing")
+    assert pickle.loads(data)["obj"].value == 7
+    assert pickle.loads(checkpoint_dumps({"plain": [1, "a"]})) == {"plain": [1, "a"]}
