@@ -55,6 +55,7 @@ class Checkpointer:
         # records appended since the previous one (see runtime/job_pickle.py).
         self.histories: dict[str, HistoryChunks] = {}
         self.pending: list[Cut] = []  # taken, not yet written (oldest first)
+        self.after_pending = False  # a cut was asked for while one was being written
         # History chunks go to the store once, as parts (if it keeps parts): these
         # are in it (referred to by its newest cut), and the store they are in.
         self.stored_parts: set[str] = set()
@@ -122,6 +123,11 @@ class Checkpointer:
             return
         if ticket is not None:
             self.tickets.append(ticket)
+        if self.pending and self.ledger.jobs and not self.parking:
+            # One cut at a time in the writer while jobs run: a slow store delays
+            # the next cut instead of piling cuts up in memory.
+            self.after_pending = True
+            return
         self.ledger.holding = True
         self.maybe_write()
 
@@ -165,6 +171,7 @@ class Checkpointer:
         """
         ledger = self.ledger
         ledger.holding = False
+        self.after_pending = False  # this cut is the one asked for
         tickets, self.tickets = self.tickets, []
         try:
             cut = self._capture(tickets)
@@ -250,11 +257,16 @@ class Checkpointer:
         cut.done = True
         self.pending.remove(cut)
         self.last_error = cut.error
-        if not cut.written:
+        if cut.written:
+            self._written(cut)
+        else:
             self.stored_parts = set()  # who knows what the store holds now
             # Retried by the next cut; until then they are listed as running.
             self.finished_unsaved[:0] = cut.finished_states
-            return
+        if self.after_pending and not self.pending:
+            self.request()  # the cut asked for meanwhile
+
+    def _written(self, cut: Cut) -> None:
         self.written += 1
         if cut.store is self.parts_store:
             self.stored_parts = set(cut.refs)  # in the store while its newest cut needs them
@@ -277,6 +289,7 @@ class Checkpointer:
 
     def close(self) -> None:
         """Write the cuts still queued (the flow stops)."""
+        self.after_pending = False  # no new cut now
         if self.writer is not None:
             self.writer.close()
         for cut in list(self.pending):

@@ -3,12 +3,15 @@ waits for it wakes once it is written."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 from helpers import wait_until
 
 from routilux import Flow, Routine
 from routilux.checkpoint import SQLiteStore
+from routilux.checkpoint.format import decode
+from routilux.runtime import commands
 
 KEY = b"cut-writer-test-key-0123456789ab"
 
@@ -21,12 +24,15 @@ class SlowStore(SQLiteStore):
         self.gate = threading.Event()
         self.entered = threading.Event()
         self.saved = 0
+        self.steps: list[int] = []  # the loop's steps in each checkpoint saved
 
-    def save(self, *args, **kwargs):
+    def save(self, flow_id, blob, *args, **kwargs):
         self.entered.set()
         assert self.gate.wait(30), "the test never let the write through"
-        super().save(*args, **kwargs)
+        super().save(flow_id, blob, *args, **kwargs)
         self.saved += 1
+        routines = decode(blob, self.key, flow_id)[1]["routines"]
+        self.steps.append(pickle.loads(routines["loop"]["state"])["steps"])
 
 
 class Loop(Routine):
@@ -69,6 +75,39 @@ def test_jobs_move_on_while_a_cut_is_written_and_its_waiter_wakes_after(tmp_path
         store.gate.set()
         assert done.wait(30)
         assert store.saved >= 1
+    finally:
+        store.gate.set()
+        flow.cancel(job)
+        flow.shutdown()
+        store.close()
+
+
+def test_a_cut_asked_for_while_one_is_written_is_taken_after_it(tmp_path):
+    """One cut at a time in the writer while jobs run (memory stays bounded with a
+    slow store); the one asked for meanwhile is taken once the first is written."""
+    store = SlowStore(tmp_path / "ck.db", key=KEY)
+    store.gate.set()
+    flow = Flow("slow-store-2", checkpoint_store=store, checkpoint_interval=3600)
+    flow.add_routine(Loop(), "loop")
+    flow.connect("loop", "out", "loop", "again")
+    loop = flow.routines["loop"]
+    try:
+        flow.recover()
+        job = flow.execute("loop", {"left": 100_000}, wait=False)
+        assert wait_until(lambda: loop.steps > 10, 30)
+        store.gate.clear()
+        store.entered.clear()
+        first = threading.Event()
+        threading.Thread(target=lambda: (flow.checkpoint(timeout=60), first.set())).start()
+        assert store.entered.wait(30)
+        # Ask for a second cut; ask() returns once the supervisor has taken the request.
+        second = flow._supervisor.ask(commands.TakeCheckpoint())
+        asked_at = loop.steps
+        assert wait_until(lambda: loop.steps > asked_at + 50, 30), "dispatch was held"
+        store.gate.set()
+        assert first.wait(30) and second.wait(30) and second.error is None
+        assert len(store.steps) >= 2
+        assert store.steps[1] > asked_at + 50, (asked_at, store.steps)  # taken after
     finally:
         store.gate.set()
         flow.cancel(job)
