@@ -13,9 +13,10 @@ from urllib.parse import quote, unquote
 
 import psutil
 
+from routilux.checkpoint import parts as parts_files
 from routilux.checkpoint.boundary import check_directory_path, store_errors
-from routilux.checkpoint.format import peek_jobs, peek_parts
-from routilux.checkpoint.store import CheckpointStore, FinishedJob, missing_parts, store_key
+from routilux.checkpoint.format import peek_jobs
+from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 
 _TERMINAL = ("completed", "failed", "cancelled")
 _LISTED = ("job_id", "flow_id", "status", "error", "updated_at")
@@ -127,18 +128,10 @@ class DirectoryStore(CheckpointStore):
         with self._lock:
             directory = self._flow_dir(flow_id)
             number = self._latest_number(directory) + 1
-            if parts:  # before the checkpoint that names them
-                (directory / "parts").mkdir(exist_ok=True, mode=0o700)
-                for digest, data in parts.items():
-                    target = directory / "parts" / f"{_part_name(digest)}.part"
-                    if not target.exists():
-                        self._write_atomic(target, data)
-            needed = peek_parts(blob)
-            if needed:
-                present = {
-                    d for d in needed if (directory / "parts" / f"{_part_name(d)}.part").exists()
-                }
-                missing_parts(self.location, needed, present)
+            # Parts before the checkpoint that names them.
+            parts_files.files_add(
+                directory / "parts", self.location, parts, blob, self._write_atomic
+            )
             folder = directory / "finished"
             # Leftovers of a save that died before its checkpoint: never committed.
             if folder.is_dir():
@@ -158,7 +151,7 @@ class DirectoryStore(CheckpointStore):
                 self._prune_finished(directory, finished, keep_finished)
             for old in self._checkpoints(directory)[: -self.keep]:
                 old.unlink(missing_ok=True)
-            self._prune_parts(directory)
+            parts_files.files_prune(directory / "parts", self._checkpoints(directory))
             covered_names = {f"{_dir_name(j['job_id'])}.intent" for j in jobs}
             ended = {
                 _job_part(f)[: -len(".job")]: _end_stamp(f) for f in self._finished_files(directory)
@@ -171,27 +164,9 @@ class DirectoryStore(CheckpointStore):
                     intent.unlink(missing_ok=True)
             self._record_jobs(directory, flow_id, jobs)
 
-    def _prune_parts(self, directory: Path) -> None:
-        """Keep exactly the parts the kept checkpoints name."""
-        folder = directory / "parts"
-        if not folder.is_dir():
-            return
-        named: set[str] = set()
-        for checkpoint in self._checkpoints(directory):
-            named.update(_part_name(d) for d in peek_parts(checkpoint.read_bytes()))
-        for part in folder.glob("*.part"):
-            if part.name[: -len(".part")] not in named:
-                part.unlink(missing_ok=True)
-
     @store_errors("read stored parts")
     def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
-        folder = self._flow_dir(flow_id, create=False) / "parts"
-        found = {}
-        for digest in digests:
-            part = folder / f"{_part_name(digest)}.part"
-            if part.is_file():
-                found[digest] = part.read_bytes()
-        return found
+        return parts_files.files_load(self._flow_dir(flow_id, create=False) / "parts", digests)
 
     def _prune_finished(
         self, directory: Path, finished: list[FinishedJob], keep_finished: int | None
@@ -409,11 +384,6 @@ def _end_stamp(path: Path) -> int:
 
 def _job_part(path: Path) -> str:
     return _name_parts(path)[2]
-
-
-def _part_name(digest: str) -> str:
-    """A part's file name: its digest, if it is one (hex); never a path."""
-    return digest if digest.isalnum() and digest.isascii() else _dir_name(digest)
 
 
 def _dir_name(flow_id: str) -> str:

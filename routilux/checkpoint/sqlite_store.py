@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from routilux.checkpoint import parts as stored_parts
 from routilux.checkpoint.boundary import check_ours, check_sqlite_path, quick_check, store_errors
-from routilux.checkpoint.format import peek_parts
 from routilux.checkpoint.job_query import COLUMNS, JobQuery, sql_where
-from routilux.checkpoint.store import CheckpointStore, FinishedJob, missing_parts, store_key
+from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 from routilux.exceptions import CheckpointError, ConfigurationError
 
 _SCHEMA = """
@@ -148,10 +148,7 @@ class SQLiteStore(CheckpointStore):
             cur = self._db.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                cur.executemany(
-                    "INSERT OR IGNORE INTO parts (flow_id, digest, data) VALUES (?, ?, ?)",
-                    [(flow_id, digest, sqlite3.Binary(data)) for digest, data in parts.items()],
-                )
+                stored_parts.sqlite_add(cur, flow_id, parts)
                 cur.execute(
                     "INSERT INTO checkpoints (flow_id, created_at, data) VALUES (?, ?, ?)",
                     (flow_id, now, sqlite3.Binary(blob)),
@@ -193,7 +190,7 @@ class SQLiteStore(CheckpointStore):
                     "checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (flow_id, flow_id, self.keep - 1),
                 )
-                self._prune_parts(cur, flow_id, peek_parts(blob))
+                stored_parts.sqlite_prune(cur, self.location, flow_id, blob)
                 if now >= self._retention_due:
                     cur.execute(
                         f"DELETE FROM jobs WHERE status IN {_TERMINAL} AND updated_at < ?",
@@ -207,37 +204,10 @@ class SQLiteStore(CheckpointStore):
                 cur.execute("ROLLBACK")
                 raise
 
-    def _prune_parts(self, cur: sqlite3.Cursor, flow_id: str, needed: list[str]) -> None:
-        """Keep exactly the parts the flow's kept checkpoints name; refuse a new
-        checkpoint that names a part the store does not have."""
-        rows = cur.execute("SELECT digest FROM parts WHERE flow_id = ?", (flow_id,))
-        stored = [digest for (digest,) in rows]
-        missing_parts(self.location, needed, set(stored))
-        if not stored:
-            return
-        named: set[str] = set()
-        for (data,) in cur.execute("SELECT data FROM checkpoints WHERE flow_id = ?", (flow_id,)):
-            named.update(peek_parts(bytes(data)))
-        cur.executemany(
-            "DELETE FROM parts WHERE flow_id = ? AND digest = ?",
-            [(flow_id, d) for d in stored if d not in named],
-        )
-
     @store_errors("read stored parts")
     def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
         with self._lock:
-            for digest in digests:
-                try:
-                    row = self._db.execute(
-                        "SELECT data FROM parts WHERE flow_id = ? AND digest = ?",
-                        (flow_id, digest),
-                    ).fetchone()
-                except sqlite3.OperationalError:  # read-only view of a store from 0.11
-                    return found
-                if row is not None:
-                    found[digest] = bytes(row[0])
-        return found
+            return stored_parts.sqlite_load(self._db, flow_id, digests)
 
     @store_errors("read the latest checkpoint")
     def load_latest(self, flow_id: str) -> bytes | None:

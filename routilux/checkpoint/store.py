@@ -286,17 +286,6 @@ class CheckpointStore:
         """Release the store's resources."""
 
 
-def missing_parts(location: str, needed: list[str], stored: set[str]) -> None:
-    """Refuse a checkpoint naming parts the store does not hold (it could not be
-    loaded); the writer then sends every part with its next checkpoint."""
-    missing = [d for d in needed if d not in stored]
-    if missing:
-        raise CheckpointError(
-            f"{location}: cannot save a checkpoint: {len(missing)} part(s) it names are "
-            f"not stored (first: {missing[0][:16]})"
-        )
-
-
 def verify_blob(store: CheckpointStore, blob: bytes, where: str) -> dict[str, Any]:
     """Verify a checkpoint's integrity and return its header (nothing is unpickled)."""
     header, _ = read_header(blob, store.key, where)
