@@ -2,9 +2,12 @@
 
 Depends on the ledger only. A cut is requested (periodically, at a job's end, on
 pause/cancel, by ``flow.checkpoint()`` or at shutdown); the supervisor then holds
-dispatch and the cut is written once nothing is in flight. Rule *cuts never wait on
-dispatch*: if a step in flight waits in emit() for room, the cut is skipped and
-tried again soon. What a cut contains is :mod:`routilux.runtime.cut`.
+dispatch and the cut is pickled once nothing is in flight. Dispatch goes on at once;
+a writer thread signs and stores the cut (the supervisor itself when the flow is
+idle), one cut at a time. Rule *cuts never wait on dispatch*: if a step in flight
+waits in emit() for room, the cut is skipped and tried again soon. What a cut
+contains is :mod:`routilux.runtime.cut`; a job's history is pickled once, chunk by
+chunk, and stored once as parts (:mod:`routilux.runtime.job_pickle`).
 """
 
 from __future__ import annotations
@@ -273,9 +276,8 @@ class Checkpointer:
         keep = set(self.ledger.jobs) | {st.job_id for st in self.finished_unsaved}
         for other in self.pending:
             keep.update(st.job_id for st in other.finished_states)
-        for st in cut.finished_states:
-            if st.job_id not in keep:
-                self.histories.pop(st.job_id, None)  # written once: never pickled again
+        for job_id in [j for j in self.histories if j not in keep]:
+            del self.histories[job_id]  # finished and written once: never pickled again
         now = time.monotonic()
         self.ledger.bus.publish(
             CHECKPOINT_WRITTEN,
