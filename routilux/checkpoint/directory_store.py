@@ -48,6 +48,7 @@ class DirectoryStore(CheckpointStore):
         check_directory_path(self.path, create)
         self.key = store_key(key, self.path / "checkpoint.key", create)
         self._lock = threading.Lock()
+        self._intent_marks: dict[tuple[str, str], int] = {}  # intent file: its mark
         if create:
             self._remove_stale_temp_files()
 
@@ -124,6 +125,7 @@ class DirectoryStore(CheckpointStore):
         finished: list[FinishedJob],
         keep_finished: int | None,
         parts: dict[str, bytes],
+        intents_upto: int | None,
     ) -> None:
         with self._lock:
             directory = self._flow_dir(flow_id)
@@ -160,7 +162,11 @@ class DirectoryStore(CheckpointStore):
                 name = intent.name[: -len(".intent")]
                 # Covered now, or left behind by a kill after an earlier cut covered it.
                 stale = name in ended and ended[name] >= intent.stat().st_mtime * 1_000_000
-                if intent.name in covered_names or stale:
+                # Not one written after the cut was taken (the id submitted again).
+                later = intents_upto is not None and (
+                    self._intent_marks.get((flow_id, intent.name), 0) > intents_upto
+                )
+                if (intent.name in covered_names or stale) and not later:
                     intent.unlink(missing_ok=True)
             self._record_jobs(directory, flow_id, jobs)
 
@@ -230,7 +236,10 @@ class DirectoryStore(CheckpointStore):
     def _add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
         with self._lock:
             directory = self._flow_dir(flow_id)
-            self._write_atomic(directory / f"{_dir_name(job_id)}.intent", blob)
+            name = f"{_dir_name(job_id)}.intent"
+            self._write_atomic(directory / name, blob)
+            self._intent_seq += 1
+            self._intent_marks[flow_id, name] = self._intent_seq
             self._record_jobs(directory, flow_id, [{"job_id": job_id, "status": "running"}])
 
     @store_errors("read job intents")

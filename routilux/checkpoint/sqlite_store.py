@@ -107,6 +107,9 @@ class SQLiteStore(CheckpointStore):
             self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous]}")
             self._db.executescript(_SCHEMA)
             self._migrate()
+            # Intents already there count as written before any checkpoint to come.
+            row = self._db.execute("SELECT MAX(id) FROM intents").fetchone()
+            self._intent_seq = row[0] or 0
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise CheckpointError(
@@ -142,6 +145,7 @@ class SQLiteStore(CheckpointStore):
         finished: list[FinishedJob],
         keep_finished: int | None,
         parts: dict[str, bytes],
+        intents_upto: int | None,
     ) -> None:
         now = time.time()
         with self._lock:
@@ -183,8 +187,12 @@ class SQLiteStore(CheckpointStore):
                         for j in jobs
                     ],
                 )
-                covered = [(flow_id, j["job_id"]) for j in jobs]
-                cur.executemany("DELETE FROM intents WHERE flow_id = ? AND job_id = ?", covered)
+                upto = -1 if intents_upto is None else intents_upto  # -1: any
+                covered = [(flow_id, j["job_id"], upto, upto) for j in jobs]
+                cur.executemany(
+                    "DELETE FROM intents WHERE flow_id = ? AND job_id = ? AND (? < 0 OR id <= ?)",
+                    covered,
+                )
                 cur.execute(
                     "DELETE FROM checkpoints WHERE flow_id = ? AND id < (SELECT id FROM "
                     "checkpoints WHERE flow_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
@@ -236,10 +244,10 @@ class SQLiteStore(CheckpointStore):
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
+                row_id = self._db.execute(
                     "INSERT INTO intents (flow_id, job_id, data) VALUES (?, ?, ?)",
                     (flow_id, job_id, sqlite3.Binary(blob)),
-                )
+                ).lastrowid
                 now = time.time()
                 self._db.execute(
                     _UPSERT_JOB, (job_id, flow_id, "running", None, now, None, now, None, None)
@@ -248,6 +256,7 @@ class SQLiteStore(CheckpointStore):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._intent_seq = max(self._intent_seq, row_id or 0)
 
     @store_errors("read job intents")
     def intents(self, flow_id: str) -> list[bytes]:

@@ -98,6 +98,7 @@ class CheckpointStore:
     #: Whether the store keeps *parts* (pieces of a cut stored once, named by their
     #: SHA-256, that later cuts refer to without writing them again).
     keeps_parts = False
+    _intent_seq = 0  # see intent_mark()
     key: bytes
     location: str
     path: Path
@@ -123,6 +124,7 @@ class CheckpointStore:
         keep_finished: int | None = None,
         *,
         parts: dict[str, bytes] | None = None,
+        intents_upto: int | None = None,
     ) -> None:
         """Store a checkpoint of ``flow_id``, the jobs that finished since the last
         one, and the summary of its jobs, atomically. Finished jobs beyond the newest
@@ -130,11 +132,18 @@ class CheckpointStore:
 
         ``parts`` (digest: bytes) are added unless already stored; afterwards the
         store keeps exactly the parts its kept checkpoints name in their headers.
+        ``intents_upto``: the :meth:`intent_mark` when the checkpoint was taken; an
+        intent written after it (the same job id submitted again) is not settled by
+        this checkpoint, even though the checkpoint names that job.
         """
         self.check_key()
         if parts and not self.keeps_parts:
             raise CheckpointError(f"{self.location}: this store does not keep parts")
-        self._save(flow_id, blob, jobs, list(finished), keep_finished, parts or {})
+        self._save(flow_id, blob, jobs, list(finished), keep_finished, parts or {}, intents_upto)
+
+    def intent_mark(self) -> int:
+        """A number that grows with every intent this store object writes."""
+        return self._intent_seq
 
     def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
         """The stored parts of ``flow_id`` among ``digests`` (unverified)."""
@@ -270,6 +279,7 @@ class CheckpointStore:
         finished: list[FinishedJob],
         keep_finished: int | None,
         parts: dict[str, bytes],
+        intents_upto: int | None,
     ) -> None:
         raise NotImplementedError
 

@@ -213,6 +213,9 @@ class Checkpointer:
         ledger.sync_process_states()
         routines = {rid: entry.backend.record(entry) for rid, entry in ledger.entries.items()}
         live_jobs = ledger.live_jobs()
+        # Every intent of a job this cut names was written before now (execute
+        # writes it before the job reaches the supervisor).
+        mark = self.store.intent_mark() if hasattr(self.store, "intent_mark") else None
         if self.parts_store is not self.store:  # a new store has none of our parts
             self.parts_store, self.stored_parts = self.store, set()
         parts = {} if getattr(self.store, "keeps_parts", False) else None
@@ -238,6 +241,11 @@ class Checkpointer:
                 error = exc
         summary = [job_summary(job.state) for job in live_jobs]
         summary += [job_summary(st) for st in self.finished_unsaved]
+        now = time.time()
+        for row in summary:
+            # As of this cut, not of its (later) write: a job that ends meanwhile
+            # must not look as if it were still running after its end.
+            row.setdefault("updated_at", now)
         states, self.finished_unsaved = self.finished_unsaved, []
         return Cut(
             flow_id,
@@ -251,6 +259,7 @@ class Checkpointer:
             error,
             parts=parts or {},
             refs=refs,
+            intents_upto=mark,
         )
 
     def _finish(self, cut: Cut) -> None:

@@ -94,6 +94,7 @@ class Cut:
     error: BaseException | None = None  #: set when a finished job could not be pickled
     parts: dict[str, bytes] = field(default_factory=dict)  #: new parts, by digest
     refs: list[str] = field(default_factory=list)  #: every part the cut refers to
+    intents_upto: int | None = None  #: the store's intent mark when it was taken
     store: Any = None  #: where it was written
     written: bool = False
     done: bool = False
@@ -112,12 +113,12 @@ class Cut:
             ]
             blob = encode(self.flow_id, self.payload, key, self.summary, self.refs)
             self.store = store
+            extra: dict[str, Any] = {}  # only what the store takes (older subclasses)
             if self.parts:
-                store.save(
-                    self.flow_id, blob, self.summary, records, keep_finished, parts=self.parts
-                )
-            else:  # as before parts: a store's subclass may not take them
-                store.save(self.flow_id, blob, self.summary, records, keep_finished)
+                extra["parts"] = self.parts
+            if self.intents_upto is not None:
+                extra["intents_upto"] = self.intents_upto
+            store.save(self.flow_id, blob, self.summary, records, keep_finished, **extra)
             self.written = True
         except Exception as exc:
             self.error = exc

@@ -169,3 +169,21 @@ def test_sqlite_synchronous_setting(tmp_path):
     store.close()
     with pytest.raises(ConfigurationError, match="synchronous must be one of"):
         SQLiteStore(tmp_path / "x.db", key=KEY, synchronous="off")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "dir"])
+def test_a_cut_does_not_settle_an_intent_written_after_it_was_taken(kind, tmp_path):
+    """A cut written after its job id was submitted again (the writer thread
+    writes cuts while jobs run) must leave the new submission's intent in place."""
+    store = _store(kind, tmp_path)
+    first, again = encode("f", b"first", KEY), encode("f", b"again", KEY)
+    store.add_intent("f", "j", first)
+    mark = store.intent_mark()  # the cut is taken: it names j, which has ended
+    store.add_intent("f", "j", again)  # j submitted again
+    store.save("f", encode("f", b"cut", KEY), [{"job_id": "j", "status": "completed"}],
+               intents_upto=mark)
+    assert store.intents("f") == [again], "the new submission must stay durable"
+    store.save("f", encode("f", b"cut2", KEY), [{"job_id": "j", "status": "running"}],
+               intents_upto=store.intent_mark())
+    assert store.intents("f") == []
+    store.close()
