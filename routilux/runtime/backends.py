@@ -6,6 +6,12 @@ A backend implements:
 ``credit``
     How many deliveries one replica may hold at once (a batch for a thread; for a
     process, about 5 ms of its recent steps, see ``process_actor``).
+``serial_run``
+    How many consecutive deliveries of a *sequential* job one replica may be
+    handed at once (default 1). More than one only for a kind whose replica runs
+    them in order, hands back the rest of the run unrun (RETURNED, before the
+    DONE) when a step fails, and hands it back before SUSPEND when a step waits
+    in emit() (see ``thread_actor``).
 ``prepare(plan)``
     Called on the caller's thread (not the supervisor's) before a plan that has
     routines of this kind is applied.
@@ -61,6 +67,7 @@ class RoutineBackend:
     """The interface every backend implements (see the module docstring)."""
 
     credit: int  #: deliveries one replica may hold at once
+    serial_run = 1  #: deliveries of a sequential job handed over at once
 
     def prepare(self, plan: Any) -> None:
         """Called on the caller's thread before a plan with routines of this kind
@@ -107,6 +114,7 @@ class ThreadBackend(RoutineBackend):
     """Replicas are pykka threads hosting the routine object itself."""
 
     credit = THREAD_BATCH
+    serial_run = THREAD_BATCH
 
     def start(self, entry: Any, handle: Any, env: Any) -> list[Any]:
         inbox = Mailbox()

@@ -1,7 +1,13 @@
 """Per-job queues and the two dispatch disciplines.
 
 ``sequential``: one step in flight per job; the job's messages form one FIFO queue,
-so the job runs breadth-first with fan-out in connection order.
+so the job runs breadth-first with fan-out in connection order. The deliveries at
+the head of the queue that go to the same routine (a *run*) are handed to one
+replica together: it runs them one after the other, and whatever they emit joins
+the queue behind them, so the order is exactly the one-at-a-time order with one
+wake-up per run instead of one per step. A replica hands back the rest of a run
+when a step fails or waits in ``emit()`` (then the job's other work may go on,
+rule *ordering*).
 
 ``concurrent``: each job keeps one FIFO queue per routine; every routine actor gets
 batches of its messages (a routine still runs one step at a time), and at most
@@ -40,9 +46,10 @@ class JobRun:
         "history",
         "timeout",
         "returned",
+        "serial",
     )
 
-    def __init__(self, state: JobState, record_history: bool = True) -> None:
+    def __init__(self, state: JobState, record_history: bool = True, serial: bool = False) -> None:
         self.state = state
         self.job_id = state.job_id
         self.slot_data: dict[tuple[str, str], dict[str, Any]] = {}
@@ -60,6 +67,9 @@ class JobRun:
         self.history = record_history
         self.timeout: float | None = None
         self.returned: list[Delivery] = []  # handed back unrun while pausing
+        # Sequential strategy (read by replicas: the rest of a run comes back when
+        # a step fails or blocks, see SequentialDispatcher).
+        self.serial = serial
 
 
 def put_back(queue: deque[Delivery], delivery: Delivery) -> None:
@@ -124,13 +134,19 @@ class Dispatcher:
 
 
 class SequentialDispatcher(Dispatcher):
-    """One step in flight per job, in FIFO order."""
+    """One step in flight per job, in FIFO order (runs, see the module docstring)."""
 
     name = "sequential"
 
-    def __init__(self, ledger: Any, send_one: Callable[[JobRun, Delivery], None]) -> None:
+    def __init__(
+        self,
+        ledger: Any,
+        send_one: Callable[[JobRun, Delivery], None],
+        send_run: Callable[[JobRun], None],
+    ) -> None:
         self.ledger = ledger
         self.send = send_one
+        self.send_run = send_run
         self.ready: set[JobRun] = set()
 
     def push(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
@@ -164,16 +180,14 @@ class SequentialDispatcher(Dispatcher):
         if not self.ready or self.ledger.holding:
             return
         jobs, self.ready = self.ready, set()
-        send = self.send
         for job in jobs:
             if job.running and job.in_flight == job.suspended and job.queue:
                 if job.suspended:
                     delivery = self._runnable(job)
-                    if delivery is None:
-                        continue
+                    if delivery is not None:
+                        self.send(job, delivery)
                 else:
-                    delivery = job.queue.popleft()
-                send(job, delivery)
+                    self.send_run(job)
 
     def _runnable(self, job: JobRun) -> Delivery | None:
         """While a step of the job waits in ``emit()`` (backpressure), the next

@@ -30,7 +30,8 @@ class JobBook:
     def open(self, state: JobState, timeout: float | None, paused: bool = False) -> JobRun:
         """Register a job (new, or adopted from a checkpoint) and arm its timeout."""
         ledger = self.ledger
-        job = JobRun(state, ledger.plan.record_history)
+        serial = ledger.plan.execution_strategy != "concurrent"
+        job = JobRun(state, ledger.plan.record_history, serial)
         job.timeout = timeout
         ledger.jobs[job.job_id] = job
         if paused:

@@ -92,6 +92,32 @@ class Router:
             return
         self.send_batch(job, actor, [delivery])
 
+    def send_run(self, job: JobRun) -> None:
+        """Sequential: send the head of the job's queue together with the deliveries
+        right behind it that go to the same routine (a run, run in order by one
+        replica), or park the job until a replica has room."""
+        queue = job.queue
+        head = queue[0]
+        rid = head.routine_id
+        entry = self.ledger.entries[rid]
+        if entry.broken is not None:
+            queue.popleft()
+            entry.queued -= 1
+            job.queued -= 1
+            self.fail_unroutable(job, entry, head)
+            return
+        actor = entry.pick_actor()
+        if actor is None:
+            entry.waiting_jobs.add(job)  # see send_one
+            return
+        room = min(entry.backend.serial_run, entry.credit - actor.outstanding)
+        if STEP_STARTED in self.ledger.bus.wanted:
+            room = 1  # step events of a sequential job stay one started, one finished
+        batch = [queue.popleft()]
+        while queue and len(batch) < room and queue[0].routine_id == rid:
+            batch.append(queue.popleft())
+        self.send_batch(job, actor, batch)
+
     def send_batch(self, job: JobRun, actor: ActorHandle, batch: list[Delivery]) -> None:
         """Hand ``batch`` of ``job`` to ``actor``: merge slot data, count, send."""
         ledger = self.ledger

@@ -145,7 +145,7 @@ class FlowSupervisor(pykka.ThreadingActor):
     def _make_dispatcher(self, plan: FlowPlan) -> Any:
         if plan.execution_strategy == "concurrent":
             return ConcurrentDispatcher(self.ledger, self.router.send_batch, plan.max_workers)
-        return SequentialDispatcher(self.ledger, self.router.send_one)
+        return SequentialDispatcher(self.ledger, self.router.send_one, self.router.send_run)
 
     def apply_plan(self, plan: FlowPlan) -> None:
         """Install a plan: start replicas of new routines, swap routes and settings."""
@@ -250,6 +250,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         on_emit = router.on_emit
         on_done = router.on_done
         item = None
+        budget = _FLOOD
         while items:
             try:  # free in CPython 3.11 until something raises
                 while items:
@@ -277,9 +278,13 @@ class FlowSupervisor(pykka.ThreadingActor):
                         self.restarts.on_crashed(item[1], item[2], item[3], item[4])
                     elif tag is RESTARTED:
                         self.restarts.on_restarted(item[1], item[2], item[3])
-                    if len(items) > _FLOOD:
-                        # Keep actors fed while a flood of results is being read.
+                    budget -= 1
+                    if not budget:
+                        # Keep actors fed while a flood of results is being read
+                        # (every _FLOOD messages, not after each one: batches).
+                        budget = _FLOOD
                         self.ledger.dispatcher.dispatch()
+                        self.ledger.gate.notify()
             except Exception as exc:
                 self._internal_error(item, exc)
 

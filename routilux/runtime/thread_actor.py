@@ -43,6 +43,8 @@ class StepContext:
         "env",
         "lock",
         "waiting",
+        "batch",
+        "index",
     )
 
     def __init__(self, actor: Any, routine: Routine, routine_id: str, env: Any) -> None:
@@ -55,6 +57,8 @@ class StepContext:
         self.n = 0
         self.lock = threading.Lock()
         self.waiting = 0  # threads of the current step blocked by backpressure
+        self.batch: list[Delivery] = []  # the batch being run, and the step's place
+        self.index = 0  # in it (both set under ``lock``, see ThreadRoutineActor._run)
 
     @property
     def active(self) -> bool:
@@ -86,6 +90,8 @@ class StepContext:
         with self.lock:
             self.waiting += 1
             if self.waiting == 1:
+                if delivery is not None and delivery.job.serial:
+                    self._hand_back_rest()
                 self.post((SUSPEND, self.actor, delivery, targets))
         try:
             gate.wait(targets, rid)
@@ -94,6 +100,16 @@ class StepContext:
                 self.waiting -= 1
                 if self.waiting == 0:
                     self.post((UNSUSPEND, self.actor, delivery))
+
+    def _hand_back_rest(self) -> None:
+        """A sequential job's run must not wait behind a step that cannot go on (it
+        waits in emit(), or it failed): the rest of the run goes back unrun, before
+        the SUSPEND or DONE that tells the supervisor (call with ``lock`` held)."""
+        batch, cut = self.batch, self.index + 1
+        if cut < len(batch):
+            rest = batch[cut:]
+            del batch[cut:]
+            self.post((RETURNED, self.actor, rest))
 
     def defer(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
         """Record an event to emit when the job is next resumed."""
@@ -145,29 +161,41 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         handle = self.handle
         slot_named = self.routine.get_slot
         step = self.step
+        lock = step.lock
         clock = time.perf_counter
-        self._batch = batch
-        for index, delivery in enumerate(batch):
-            self._index = index
-            if not delivery.job.running:
-                post((RETURNED, handle, [delivery]))
-                continue
-            step.delivery = delivery
-            step.n = 0
-            previous = set_current_step(step)
-            started = clock()
-            try:
-                # A copy: what a handler does to its dict must not change what a
-                # retry, the history or a checkpoint sees.
-                slot_named(delivery.slot)._call(dict(delivery.call_data))
-                error = None
-            except BaseException as exc:  # a handler's SystemExit must not stop pykka
-                error = ErrorInfo.from_exception(exc)
-            finally:
-                set_current_step(previous)
-            step.delivery = None
-            post((DONE, handle, delivery, error, started, clock()))
-        self._batch = []
+        self._batch = step.batch = batch
+        index = 0
+        previous = set_current_step(step)
+        try:
+            while True:
+                with lock:  # the rest of a run may be handed back meanwhile
+                    if index >= len(batch):
+                        break
+                    delivery = batch[index]
+                    self._index = step.index = index
+                    if delivery.job.running:
+                        step.delivery = delivery
+                index += 1
+                if step.delivery is None:
+                    post((RETURNED, handle, [delivery]))
+                    continue
+                step.n = 0
+                started = clock()
+                try:
+                    # A copy: what a handler does to its dict must not change what a
+                    # retry, the history or a checkpoint sees.
+                    slot_named(delivery.slot)._call(dict(delivery.call_data))
+                    error = None
+                except BaseException as exc:  # a handler's SystemExit must not stop pykka
+                    error = ErrorInfo.from_exception(exc)
+                    if delivery.job.serial:
+                        with lock:
+                            step._hand_back_rest()
+                step.delivery = None
+                post((DONE, handle, delivery, error, started, clock()))
+        finally:
+            set_current_step(previous)
+        self._batch = step.batch = []
 
     def on_failure(self, *exc_info: Any) -> None:
         """The actor itself failed (not a handler): report the unfinished deliveries
