@@ -42,7 +42,8 @@ class ExecutionRecord:
         self.routine_id = routine_id
         self.event_name = event_name
         self.data = data if data is not None else {}
-        self.wall_time = _seconds(timestamp)
+        # now, unless given (one record per emit: kept cheap)
+        self.wall_time = time.time() if timestamp is None else _seconds(timestamp)
 
     @property
     def timestamp(self) -> datetime:

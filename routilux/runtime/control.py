@@ -83,15 +83,15 @@ class JobControl:
         state.set_status("running")
         self.ledger.bus.publish(JOB_RESUMED, self.ledger.flow_id, job.job_id)
         deferred, state.deferred_events = state.deferred_events, []
-        routes_of = self.ledger.plan.routes
+        targets_of = self.router.targets
         for i, event in enumerate(deferred):
             rid, name, data = event["routine_id"], event["event_name"], event["data"]
             if job.history:
                 state.record_execution(rid, name, data)
-            routes = routes_of.get((rid, name))
-            if routes:
+            targets = targets_of.get((rid, name))
+            if targets:
                 message_id = root_id(job.job_id, f"deferred/{job.resumes}/{i}")
-                self.router.route(job, message_id, routes, data)
+                self.router.route(job, message_id, targets, data)
         self.ledger.dispatcher.resume(job)
         self.jobs.settle(job)
 

@@ -226,7 +226,10 @@ class ConcurrentDispatcher(Dispatcher):
         if q is None:
             q = job.queues[rid] = deque()
         if not q:
-            self.work.setdefault(rid, deque()).append(job)
+            jobs = self.work.get(rid)
+            if jobs is None:
+                jobs = self.work[rid] = deque()
+            jobs.append(job)
         if front:
             put_back(q, delivery)
         else:

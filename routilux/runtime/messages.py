@@ -20,6 +20,9 @@ class Tag(Enum):
       ``emit_index`` counts the step's emits (redelivered steps re-emit the same).
     - DONE ``(actor, delivery, error_info_or_None, t_start, t_end)``: a step ended;
       times are ``time.perf_counter()`` readings of the process that ran it.
+    - DONE_BATCH ``(actor, [deliveries], [durations], t_first_start, t_last_end)``:
+      steps of one batch that succeeded, in the order they ran (a thread replica
+      reports them together; failed and retried steps still come as DONE).
     - RETURNED ``(actor, [deliveries])``: handed back unrun (job paused/cancelled).
     - OUTPUT ``(delivery, routine_id, output_type, data)``: ``send_output`` of a step.
     - DEFER ``(delivery, routine_id, event_name, data)``: ``emit_deferred_event``.
@@ -36,6 +39,7 @@ class Tag(Enum):
 
     EMIT = "emit"
     DONE = "done"
+    DONE_BATCH = "done_batch"
     RETURNED = "returned"
     OUTPUT = "output"
     DEFER = "defer"
@@ -50,6 +54,7 @@ class Tag(Enum):
 # Module-level names for the hot path (``tag is EMIT``: identity, no lookup).
 EMIT = Tag.EMIT
 DONE = Tag.DONE
+DONE_BATCH = Tag.DONE_BATCH
 RETURNED = Tag.RETURNED
 OUTPUT = Tag.OUTPUT
 DEFER = Tag.DEFER

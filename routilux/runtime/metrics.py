@@ -28,6 +28,17 @@ class RoutineFigures:
             durations[self._next] = seconds
             self._next = (self._next + 1) % _WINDOW
 
+    def record_many(self, seconds: list[float]) -> None:
+        """Add several handler durations, oldest first."""
+        durations = self._durations
+        room = _WINDOW - len(durations)
+        if room > 0:
+            durations.extend(seconds[:room])
+            seconds = seconds[room:]
+        for value in seconds:
+            durations[self._next] = value
+            self._next = (self._next + 1) % _WINDOW
+
     def snapshot(self) -> dict[str, Any]:
         """Counters plus mean and p95 handler time in milliseconds."""
         durations = sorted(self._durations)

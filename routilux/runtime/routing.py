@@ -18,7 +18,7 @@ from routilux.output_handler import deliver_output
 from routilux.runtime.bus import STEP_FINISHED, STEP_STARTED
 from routilux.runtime.dispatch import JobRun
 from routilux.runtime.failures import Failures
-from routilux.runtime.ids import delivery_id, emit_id
+from routilux.runtime.ids import MASK, delivery_id
 from routilux.runtime.jobs import JobBook
 from routilux.runtime.ledger import ActorHandle, Ledger, RoutineEntry
 from routilux.runtime.messages import TIMER, Delivery, ErrorInfo
@@ -34,31 +34,59 @@ class Router:
         self.ledger = ledger
         self.jobs = jobs
         self.failures = failures
+        # (routine id, event) -> ((entry, slot, connection), ...) in connection
+        # order: the plan's routes with their routines' entries looked up once.
+        self.targets: dict[tuple[str, str], tuple[tuple[RoutineEntry, str, Any], ...]] = {}
+
+    def plan_changed(self) -> None:
+        """The plan or the routine entries changed: look the routes up again."""
+        entries = self.ledger.entries
+        self.targets = {
+            key: tuple((entries[dst], slot, connection) for dst, slot, connection in routes)
+            for key, routes in self.ledger.plan.routes.items()
+            if all(dst in entries for dst, _, _ in routes)
+        }
 
     # -- emits -----------------------------------------------------------------------
     def on_emit(self, parent: Delivery, n: int, rid: str, event: str, data: dict) -> None:
         """EMIT: route one emit of a step (re-emits of a redelivered step are dropped)."""
         job = parent.job
-        if not job.live:
-            return
-        if n < parent.emitted:
-            return  # a retried or redelivered step re-emitting what was already routed
+        if not job.live or n < parent.emitted:
+            return  # over, or a retried/redelivered step re-emitting what was routed
         parent.emitted = n + 1
         if job.history:
             job.state.record_execution(rid, event, data)
-        routes = self.ledger.plan.routes.get((rid, event))
-        if routes:
-            self.route(job, emit_id(parent.id, n), routes, data)
+        targets = self.targets.get((rid, event))
+        if targets:
+            # ids.emit_id(parent.id, n), inlined on this path
+            self.route(job, hash((parent.id, n)) & MASK, targets, data)
 
-    def route(self, job: JobRun, eid: int, routes: list, data: dict) -> None:
-        """One delivery per target of an emit, in connection order."""
-        enqueue = self.enqueue
-        for k, (dst, slot, connection) in enumerate(routes):
+    def route(self, job: JobRun, eid: int, targets: tuple, data: dict) -> None:
+        """One delivery per target of an emit, in connection order (``targets`` as
+        in :attr:`targets`); each is queued like :meth:`enqueue` does."""
+        ledger = self.ledger
+        gate = ledger.gate
+        push = ledger.dispatcher.push
+        k = 0
+        for entry, slot, connection in targets:
             if connection.param_mapping:
                 payload = connection.apply_mapping(data)
             else:
                 payload = data if k == 0 else dict(data)
-            enqueue(job, Delivery(eid if k == 0 else delivery_id(eid, k), job, dst, slot, payload))
+            delivery = Delivery(
+                eid if k == 0 else delivery_id(eid, k), job, entry.routine_id, slot, payload
+            )
+            k += 1
+            if entry.broken is not None:
+                self.fail_unroutable(job, entry, delivery)
+                continue
+            entry.queued += 1
+            job.queued += 1
+            if entry.queued >= gate.limit:
+                gate.mark_full(entry.routine_id)
+                if entry.routine_id not in gate.escape:
+                    self._open_escape(entry)  # filling it may close a blocked cycle
+            push(job, delivery)
 
     def enqueue(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
         """Queue a delivery for its routine (at the front for redeliveries)."""
@@ -230,6 +258,60 @@ class Router:
         if job.in_flight == 0 or job.pausing:
             # A pausing job settles once what is left in flight waits in emit()
             # (those steps continue after resume), not only when nothing is.
+            self.jobs.settle(job)
+
+    def on_done_batch(
+        self,
+        actor: ActorHandle,
+        deliveries: list[Delivery],
+        durations: list[float],
+        first_started: float,
+        last_ended: float,
+    ) -> None:
+        """DONE_BATCH: steps of one job that succeeded, in order; the same records
+        as one DONE each, kept in one go."""
+        ledger = self.ledger
+        count = len(deliveries)
+        entry = ledger.release(actor, count)
+        job = deliveries[0].job
+        job.in_flight -= count
+        if entry is None:
+            return
+        rid = entry.routine_id
+        figures = entry.figures
+        figures.record_many(durations)
+        if STEP_FINISHED in ledger.bus.wanted:
+            for delivery, seconds in zip(deliveries, durations, strict=True):
+                ledger.bus.publish(
+                    STEP_FINISHED,
+                    ledger.flow_id,
+                    job.job_id,
+                    routine=rid,
+                    replica=actor.index,
+                    message_id=delivery.id,
+                    duration=seconds,
+                    error=None,
+                )
+        if not job.live:
+            return
+        offset = ledger.wall_offset
+        state = job.state.routine_record(rid, first_started + offset)
+        state["last_end"] = last_ended + offset
+        state["total_seconds"] += sum(durations)
+        low = state.get("min_seconds")
+        shortest = min(durations)
+        if low is None or shortest < low:
+            state["min_seconds"] = shortest
+        high = state.get("max_seconds")
+        longest = max(durations)
+        if high is None or longest > high:
+            state["max_seconds"] = longest
+        figures.processed += count
+        state["processed"] += count
+        state["status"] = "completed"
+        state["execution_time"] = durations[-1]
+        ledger.dispatcher.mark(job, rid)
+        if job.in_flight == 0 or job.pausing:
             self.jobs.settle(job)
 
     def fail_step(

@@ -51,6 +51,7 @@ from routilux.runtime.messages import (
     CRASHED,
     DEFER,
     DONE,
+    DONE_BATCH,
     EMIT,
     OUTPUT,
     REPORT,
@@ -199,7 +200,10 @@ class FlowSupervisor(pykka.ThreadingActor):
         env.rid_by_object = {id(p.routine): rid for rid, p in plan.routines.items()}
         env.kinds = {rid: p.execution for rid, p in plan.routines.items()}
         env.ray_address = plan.ray_address
-        self._start_replicas(started)
+        try:
+            self._start_replicas(started)
+        finally:
+            self.router.plan_changed()
 
     def _start_replicas(self, started: list[RoutineEntry]) -> None:
         """Start every new replica, then wait for the processes together (they boot
@@ -249,6 +253,7 @@ class FlowSupervisor(pykka.ThreadingActor):
         router = self.router
         on_emit = router.on_emit
         on_done = router.on_done
+        on_done_batch = router.on_done_batch
         item = None
         budget = _FLOOD
         while items:
@@ -258,6 +263,8 @@ class FlowSupervisor(pykka.ThreadingActor):
                     tag = item[0]
                     if tag is EMIT:
                         on_emit(item[1], item[2], item[3], item[4], item[5])
+                    elif tag is DONE_BATCH:
+                        on_done_batch(item[1], item[2], item[3], item[4], item[5])
                     elif tag is DONE:
                         on_done(item[1], item[2], item[3], item[4], item[5])
                     elif tag is REPORT:

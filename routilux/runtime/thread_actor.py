@@ -14,6 +14,7 @@ from routilux.runtime.messages import (
     CRASHED,
     DEFER,
     DONE,
+    DONE_BATCH,
     EMIT,
     OUTPUT,
     RETURNED,
@@ -25,6 +26,10 @@ from routilux.runtime.messages import (
 if TYPE_CHECKING:
     from routilux.routine import Routine
     from routilux.runtime.messages import Delivery
+
+# Successful steps are reported together (DONE_BATCH) at the end of a batch, before
+# anything else the replica says about the batch, and at least this often (seconds).
+REPORT_EVERY = 0.005
 
 
 class StepContext:
@@ -45,6 +50,10 @@ class StepContext:
         "waiting",
         "batch",
         "index",
+        "done",
+        "durations",
+        "first",
+        "last",
     )
 
     def __init__(self, actor: Any, routine: Routine, routine_id: str, env: Any) -> None:
@@ -59,6 +68,12 @@ class StepContext:
         self.waiting = 0  # threads of the current step blocked by backpressure
         self.batch: list[Delivery] = []  # the batch being run, and the step's place
         self.index = 0  # in it (both set under ``lock``, see ThreadRoutineActor._run)
+        # Steps that succeeded and are not reported yet: deliveries, durations, the
+        # first one's start and the last one's end (perf_counter).
+        self.done: list[Delivery] = []
+        self.durations: list[float] = []
+        self.first = 0.0
+        self.last = 0.0
 
     @property
     def active(self) -> bool:
@@ -90,6 +105,7 @@ class StepContext:
         with self.lock:
             self.waiting += 1
             if self.waiting == 1:
+                self.report()  # a pause or a sequential job may wait on those
                 if delivery is not None and delivery.job.serial:
                     self._hand_back_rest()
                 self.post((SUSPEND, self.actor, delivery, targets))
@@ -100,6 +116,13 @@ class StepContext:
                 self.waiting -= 1
                 if self.waiting == 0:
                     self.post((UNSUSPEND, self.actor, delivery))
+
+    def report(self) -> None:
+        """Post the steps that succeeded since the last report (``lock`` held)."""
+        if self.done:
+            self.post((DONE_BATCH, self.actor, self.done, self.durations, self.first, self.last))
+            self.done = []
+            self.durations = []
 
     def _hand_back_rest(self) -> None:
         """A sequential job's run must not wait behind a step that cannot go on (it
@@ -165,20 +188,43 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         clock = time.perf_counter
         self._batch = step.batch = batch
         index = 0
+        delivery = None
+        error = None
+        started = ended = 0.0
         previous = set_current_step(step)
         try:
             while True:
-                with lock:  # the rest of a run may be handed back meanwhile
+                # One locked block per step: report the step that ended, take the
+                # next (the rest of a run may be handed back meanwhile, see
+                # StepContext._wait_for_room).
+                with lock:
+                    if delivery is not None:
+                        if error is None and not delivery.attempt:
+                            if not step.done:
+                                step.first = started
+                            step.done.append(delivery)
+                            step.durations.append(ended - started)
+                            step.last = ended
+                            if ended - step.first > REPORT_EVERY:
+                                step.report()
+                        else:  # failures and retried messages go one by one
+                            step.report()
+                            if error is not None and delivery.job.serial:
+                                step._hand_back_rest()
+                            post((DONE, handle, delivery, error, started, ended))
+                        delivery = None
                     if index >= len(batch):
+                        step.report()
                         break
-                    delivery = batch[index]
                     self._index = step.index = index
-                    if delivery.job.running:
-                        step.delivery = delivery
-                index += 1
-                if step.delivery is None:
-                    post((RETURNED, handle, [delivery]))
-                    continue
+                    index += 1
+                    delivery = batch[index - 1]
+                    if not delivery.job.running:
+                        step.report()
+                        post((RETURNED, handle, [delivery]))
+                        delivery = None
+                        continue
+                    step.delivery = delivery
                 step.n = 0
                 started = clock()
                 try:
@@ -188,11 +234,8 @@ class ThreadRoutineActor(pykka.ThreadingActor):
                     error = None
                 except BaseException as exc:  # a handler's SystemExit must not stop pykka
                     error = ErrorInfo.from_exception(exc)
-                    if delivery.job.serial:
-                        with lock:
-                            step._hand_back_rest()
+                ended = clock()
                 step.delivery = None
-                post((DONE, handle, delivery, error, started, clock()))
         finally:
             set_current_step(previous)
         self._batch = step.batch = []
@@ -201,6 +244,8 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         """The actor itself failed (not a handler): report the unfinished deliveries
         so the supervisor restarts the routine and redelivers them."""
         unhost_routine(self.routine, self.step)
+        with self.step.lock:
+            self.step.report()  # those ended; only what had not is lost
         lost = list(self._batch[self._index :])
         batches = self.inbox.items
         if batches and batches[0] is self._batch:
