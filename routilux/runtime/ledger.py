@@ -136,6 +136,9 @@ class RuntimeEnv:
         self.rid_by_object: dict[int, str] = {}
         self.kinds: dict[str, str] = {}  # routine id -> execution kind
         self.ray_address: str | None = None  # where ray routines run (ray backend)
+        # A copy of Ledger.holding (a cut is waiting): replicas hand back the rest
+        # of a batch instead of starting steps (rule *cuts never wait on dispatch*).
+        self.holding = False
 
     def routine_id_of(self, routine: Any) -> str:
         """The flow's id for a routine object (for emits on behalf of another routine)."""
@@ -164,8 +167,17 @@ class Ledger:
         self.suspended_total = 0  # of those, steps waiting in emit() for room
         self.busy_actors = 0  # replicas with something outstanding
         self.seq = 0  # dispatch order, to put deliveries handed back in their place
-        self.holding = False  # dispatch held for a checkpoint
+        self._holding = False
         self.wall_offset = time.time() - time.perf_counter()
+
+    @property
+    def holding(self) -> bool:
+        """Dispatch is held for a checkpoint (replicas see it too, see RuntimeEnv)."""
+        return self._holding
+
+    @holding.setter
+    def holding(self, value: bool) -> None:
+        self._holding = self.env.holding = value
 
     @property
     def bus(self) -> EventBus:

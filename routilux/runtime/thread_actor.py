@@ -180,7 +180,8 @@ class ThreadRoutineActor(pykka.ThreadingActor):
             batches.popleft()
 
     def _run(self, batch: list[Delivery]) -> None:
-        post = self.env.mailbox.post
+        env = self.env
+        post = env.mailbox.post
         handle = self.handle
         slot_named = self.routine.get_slot
         step = self.step
@@ -219,6 +220,13 @@ class ThreadRoutineActor(pykka.ThreadingActor):
                     self._index = step.index = index
                     index += 1
                     delivery = batch[index - 1]
+                    if env.holding:  # a cut waits for what is in flight: no new step
+                        step.report()
+                        rest = batch[index - 1 :]
+                        del batch[index - 1 :]
+                        post((RETURNED, handle, rest))
+                        delivery = None
+                        continue
                     if not delivery.job.running:
                         step.report()
                         post((RETURNED, handle, [delivery]))
