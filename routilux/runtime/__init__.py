@@ -7,8 +7,10 @@ Where things happen
 - **A message is routed** in :mod:`~routilux.runtime.routing`: an EMIT from a step
   becomes one delivery per connected slot (``Router.on_emit``), queued per job by
   :mod:`~routilux.runtime.dispatch` (sequential or concurrent) and handed to a
-  replica with room (``Router.send_batch``); its DONE comes back to
-  ``Router.on_done``.
+  replica with room (``Router.send_batch``; a sequential job's run of deliveries
+  for one routine goes together, ``Router.send_run``); its DONE comes back to
+  ``Router.on_done`` (the successful steps of a thread replica's batch together, to
+  ``Router.on_done_batch``).
 - **A crash is handled** in :mod:`~routilux.runtime.restarts` (``Restarts.on_crashed``):
   restart intensity and period, redelivery of the lost messages, out of service.
   Failed *steps* (handler exceptions) go through :mod:`~routilux.runtime.failures`.
@@ -37,7 +39,8 @@ Which thread owns which record
 - The **supervisor thread** owns the ledger (ActorHandle, RoutineEntry, JobRun,
   counters), every JobState while its job runs, the gate's ``full``/``escape`` sets,
   and the caller's routine ``_stats`` of process routines (REPORT messages).
-- A **thread replica** owns its routine object while a step runs; it posts EMIT/DONE.
+- A **thread replica** owns its routine object while a step runs; it posts EMIT,
+  DONE_BATCH (its successful steps), DONE (failed or retried ones) and RETURNED.
 - A **process replica's reader thread** only reads frames and posts messages
   (EMIT, REPORT, DONE, OUTPUT, DEFER, CRASHED); the actor thread starts children and
   posts RESTARTED.

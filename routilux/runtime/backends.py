@@ -20,8 +20,8 @@ A backend implements:
     starts are waited for together, so N replicas cost one start-up, not N).
 ``deliver(handle, batch)``
     Hand a batch of deliveries to the replica. Called on the supervisor's thread;
-    must not block. Results come back as messages (``messages.py``): EMIT, DONE,
-    RETURNED, OUTPUT, DEFER, SUSPEND/UNSUSPEND, REPORT.
+    must not block. Results come back as messages (``messages.py``): EMIT, DONE
+    (or DONE_BATCH), RETURNED, OUTPUT, DEFER, SUSPEND/UNSUSPEND, REPORT.
 ``restart(entry, handle, env)``
     Start a replacement for a replica that died, from ``handle.state_bytes`` (its
     last reported state) where the kind has one; report RESTARTED when done.

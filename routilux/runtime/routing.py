@@ -156,22 +156,32 @@ class Router:
         if entry.queued < ledger.gate.limit and ledger.gate.full:
             ledger.gate.mark_room(entry.routine_id)
         ready = []
+        seq = ledger.seq
+        slot_named = entry.routine.get_slot
+        slot_data = job.slot_data
+        rid = entry.routine_id
         for delivery in batch:
-            if delivery.call_data is None and not self._prepare(job, entry, delivery):
-                continue
+            if delivery.call_data is None:  # first dispatch: apply the merge strategy
+                name = delivery.slot
+                if slot_named(name).merge_strategy == "override":
+                    slot_data[(rid, name)] = delivery.call_data = delivery.data
+                else:
+                    ledger.seq = seq
+                    if not self._prepare(job, entry, delivery):
+                        continue
+                    seq = ledger.seq
+            seq += 1
+            delivery.seq = seq  # dispatch order
             ready.append(delivery)
+        ledger.seq = seq
         if not ready:
             return
-        job.in_flight += len(ready)
+        count = len(ready)
+        job.in_flight += count
         if actor.outstanding == 0:
             ledger.busy_actors += 1
-        actor.outstanding += len(ready)
-        ledger.outstanding_total += len(ready)
-        seq = ledger.seq
-        for delivery in ready:
-            seq += 1
-            delivery.seq = seq
-        ledger.seq = seq
+        actor.outstanding += count
+        ledger.outstanding_total += count
         bus = ledger.bus
         if STEP_STARTED in bus.wanted:  # per step: only while someone takes them
             for delivery in ready:

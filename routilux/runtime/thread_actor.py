@@ -43,6 +43,8 @@ class StepContext:
         "delivery",
         "n",
         "post",
+        "gate",
+        "inbox",
         "routine",
         "routine_id",
         "env",
@@ -62,6 +64,8 @@ class StepContext:
         self.routine_id = routine_id
         self.env = env
         self.post = env.mailbox.post
+        self.gate = env.gate
+        self.inbox = env.mailbox  # the supervisor's
         self.delivery: Delivery | None = None
         self.n = 0
         self.lock = threading.Lock()
@@ -87,9 +91,9 @@ class StepContext:
 
     def emit(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
         """Post one emit of the current step to the supervisor (waits while targets are full)."""
-        rid = self._rid(routine)
-        gate = self.env.gate
-        if gate.full or len(self.env.mailbox) > gate.limit:
+        rid = self.routine_id if routine is self.routine else self.env.routine_id_of(routine)
+        gate = self.gate
+        if gate.full or len(self.inbox) > gate.limit:
             targets = self.env.targets.get((rid, event_name), ())
             if gate.must_wait(targets, rid):
                 self._wait_for_room(gate, targets, rid)
