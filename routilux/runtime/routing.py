@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from routilux.exceptions import RoutineCrashedError
+from routilux.exceptions import FlowStateError, RoutineCrashedError
 from routilux.output_handler import deliver_output
 from routilux.runtime.bus import STEP_FINISHED, STEP_STARTED
 from routilux.runtime.dispatch import JobRun
@@ -36,15 +36,15 @@ class Router:
         self.failures = failures
         # (routine id, event) -> ((entry, slot, connection), ...) in connection
         # order: the plan's routes with their routines' entries looked up once.
-        self.targets: dict[tuple[str, str], tuple[tuple[RoutineEntry, str, Any], ...]] = {}
+        self.targets: dict[tuple[str, str], tuple[tuple[RoutineEntry | None, str, Any], ...]] = {}
 
     def plan_changed(self) -> None:
         """The plan or the routine entries changed: look the routes up again."""
         entries = self.ledger.entries
         self.targets = {
-            key: tuple((entries[dst], slot, connection) for dst, slot, connection in routes)
+            # None: a routine whose replicas could not start (routing to it raises)
+            key: tuple((entries.get(dst), slot, connection) for dst, slot, connection in routes)
             for key, routes in self.ledger.plan.routes.items()
-            if all(dst in entries for dst, _, _ in routes)
         }
 
     # -- emits -----------------------------------------------------------------------
@@ -69,6 +69,11 @@ class Router:
         push = ledger.dispatcher.push
         k = 0
         for entry, slot, connection in targets:
+            if entry is None:
+                raise FlowStateError(
+                    f"an emit to slot {slot!r} targets a routine whose replicas did not "
+                    "start; fix the start error and execute again"
+                )
             if connection.param_mapping:
                 payload = connection.apply_mapping(data)
             else:

@@ -167,7 +167,6 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         self.env = env
         self.step = StepContext(handle, routine, routine_id, env)
         self._batch: list[Delivery] = []
-        self._index = 0
 
     def on_start(self) -> None:
         self.handle.thread = threading.current_thread()
@@ -187,12 +186,12 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         env = self.env
         post = env.mailbox.post
         handle = self.handle
-        slot_named = self.routine.get_slot
+        slots = self.routine._slots  # get_slot without the call (names are checked)
         step = self.step
         lock = step.lock
         clock = time.perf_counter
         self._batch = step.batch = batch
-        index = 0
+        index = step.index = 0
         delivery = None
         error = None
         started = ended = 0.0
@@ -221,7 +220,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
                     if index >= len(batch):
                         step.report()
                         break
-                    self._index = step.index = index
+                    step.index = index
                     index += 1
                     delivery = batch[index - 1]
                     if env.holding:  # a cut waits for what is in flight: no new step
@@ -242,7 +241,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
                 try:
                     # A copy: what a handler does to its dict must not change what a
                     # retry, the history or a checkpoint sees.
-                    slot_named(delivery.slot)._call(dict(delivery.call_data))
+                    slots[delivery.slot]._call(dict(delivery.call_data))
                     error = None
                 except BaseException as exc:  # a handler's SystemExit must not stop pykka
                     error = ErrorInfo.from_exception(exc)
@@ -258,7 +257,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
         unhost_routine(self.routine, self.step)
         with self.step.lock:
             self.step.report()  # those ended; only what had not is lost
-        lost = list(self._batch[self._index :])
+        lost = list(self._batch[self.step.index :])
         batches = self.inbox.items
         if batches and batches[0] is self._batch:
             batches.popleft()  # the batch that failed: counted above
