@@ -30,11 +30,16 @@ class Mailbox:
         """Queue ``item`` for the supervisor (from any thread)."""
         self.items.append(item)
         if not self.rung:
-            self.rung = True
-            try:
-                self.ref.tell(BELL)  # type: ignore[union-attr]
-            except pykka.ActorDeadError:
-                pass  # the supervisor has stopped; the flow is shutting down
+            self.ring()
+
+    def ring(self) -> None:
+        """Ring the bell (``post`` does when it is not rung; a poster that appends
+        to ``items`` itself calls this the same way)."""
+        self.rung = True
+        try:
+            self.ref.tell(BELL)  # type: ignore[union-attr]
+        except pykka.ActorDeadError:
+            pass  # the supervisor has stopped; the flow is shutting down
 
     def take_all(self) -> deque[Any]:
         """Called by the supervisor: clear the bell, then hand over the live queue
