@@ -28,8 +28,14 @@ if TYPE_CHECKING:
     from routilux.runtime.messages import Delivery
 
 # Successful steps are reported together (DONE_BATCH) at the end of a batch, before
-# anything else the replica says about the batch, and at least this often (seconds).
+# anything else the replica says about the batch, at least this often (seconds), and
+# one by one under backpressure (see ThreadRoutineActor._run).
 REPORT_EVERY = 0.005
+# Below this max_queued_per_routine, or while some routine is full, each step is
+# reported at once, as before batching: with tight queues the bound of rule *bounded
+# memory* in a cycle was measured to depend on it (tests/faults/test_relay_memory.py,
+# ``cycle``: batched reports let the cycle's queues grow past its bound).
+ROOMY_QUEUES = 1024
 
 
 class StepContext:
@@ -160,7 +166,12 @@ class ThreadRoutineActor(pykka.ThreadingActor):
     use_daemon_thread = True  # never block interpreter exit; the flow stops us cleanly
 
     def __init__(
-        self, handle: Any, routine: Routine, routine_id: str, env: Any, inbox: Mailbox
+        self,
+        handle: Any,
+        routine: Routine,
+        routine_id: str,
+        env: Any,
+        inbox: Mailbox,
     ) -> None:
         super().__init__()
         self.inbox = inbox  # batches from the supervisor; pykka only carries the bell
@@ -187,6 +198,7 @@ class ThreadRoutineActor(pykka.ThreadingActor):
 
     def _run(self, batch: list[Delivery]) -> None:
         env = self.env
+        gate = env.gate
         post = env.mailbox.post
         handle = self.handle
         slots = self.routine._slots  # get_slot without the call (names are checked)
@@ -212,7 +224,13 @@ class ThreadRoutineActor(pykka.ThreadingActor):
                             step.done.append(delivery)
                             step.durations.append(ended - started)
                             step.last = ended
-                            if ended - step.first > REPORT_EVERY:
+                            # Tight queues (see ROOMY_QUEUES) or a full routine:
+                            # each step is reported at once.
+                            if (
+                                gate.limit < ROOMY_QUEUES
+                                or gate.full
+                                or ended - step.first > REPORT_EVERY
+                            ):
                                 step.report()
                         else:  # failures and retried messages go one by one
                             step.report()

@@ -9,6 +9,11 @@ from helpers import Node, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy
 from routilux.runtime.bus import STEP_FINISHED
+from routilux.runtime.thread_actor import ROOMY_QUEUES
+
+LIMIT = ROOMY_QUEUES
+BURST = 40  # 64 bursts overfill sink: its batch (64), LIMIT queued, LIMIT in the inbox
+assert 64 * BURST > 64 + 2 * LIMIT
 
 
 def relay_flow(make_flow, count, fn=None, **flow_kwargs):
@@ -73,10 +78,11 @@ def test_failures_among_successes_of_a_batch_are_counted_in_order(make_flow):
 
 
 def test_steps_that_ended_are_reported_while_a_later_one_waits_in_emit(make_flow, gates):
-    """w's steps emit 30 messages each into sink, whose first step is held: sink's
-    replica takes a batch of 64, its queue fills at 4, and w's third step waits in
-    emit(). The steps of w that ended must be counted meanwhile (a pause or a
-    checkpoint decision may depend on them), not when the waiting step ends."""
+    """w's 64 steps (one batch) emit BURST messages each into sink, whose first step
+    is held: sink's queue fills and a step of w waits in emit(). The steps of w that
+    ended must be counted meanwhile (a pause or a checkpoint decision may depend on
+    them), not when the waiting step ends. (LIMIT is roomy: below ROOMY_QUEUES every
+    step is reported at once anyway.)"""
     hold = gates()
 
     def consume(node, data):
@@ -84,15 +90,18 @@ def test_steps_that_ended_are_reported_while_a_later_one_waits_in_emit(make_flow
             hold.wait(10)
 
     def burst(node, data):
-        for k in range(30):
+        for k in range(BURST):
             node.emit("out", v=data["v"], k=k)
 
-    flow, w, sink = relay_flow(make_flow, 4, burst, max_queued_per_routine=4)
+    flow, w, sink = relay_flow(make_flow, 64, burst, max_queued_per_routine=LIMIT)
     sink.fn = consume
     job = flow.execute("src", wait=False)
-    assert wait_until(lambda: flow.metrics()["w"]["processed"] == 2, interval=0)
-    assert len(w.calls) == 3  # the third step is still running, waiting for room
+    # blocked: w stops part way through its batch, every step before it reported
+    assert wait_until(
+        lambda: 1 < len(w.calls) < 64 and flow.metrics()["w"]["processed"] == len(w.calls) - 1,
+        interval=0,
+    )
     hold.set()
-    assert job.wait(20) and job.status == "completed", job.error
-    assert len(sink.calls) == 4 * 30
-    assert flow.metrics()["w"]["processed"] == 4
+    assert job.wait(30) and job.status == "completed", job.error
+    assert len(sink.calls) == 64 * BURST
+    assert flow.metrics()["w"]["processed"] == 64
