@@ -16,7 +16,7 @@ from routilux.runtime.backpressure import Gate
 from routilux.runtime.ledger import ActorHandle, RuntimeEnv
 from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.messages import DONE, DONE_BATCH, RETURNED, Delivery
-from routilux.runtime.thread_actor import ThreadRoutineActor
+from routilux.runtime.thread_actor import ROOMY_QUEUES, ThreadRoutineActor
 
 
 class Job:
@@ -32,11 +32,12 @@ class Ring:
         pass
 
 
-def replica(fn):
-    """A replica of a Node running ``fn`` whose messages go to ``mailbox.items``."""
+def replica(fn, limit=ROOMY_QUEUES):
+    """A replica of a Node running ``fn`` whose messages go to ``mailbox.items``
+    (``limit``: the flow's max_queued_per_routine)."""
     mailbox = Mailbox()
     mailbox.ref = Ring()
-    env = RuntimeEnv(mailbox, Gate(1000, mailbox.__len__), None)
+    env = RuntimeEnv(mailbox, Gate(limit, mailbox.__len__), None)
     handle = ActorHandle("w", 0)
     actor = ThreadRoutineActor(handle, Node(fn), "w", env, Mailbox())
     return actor, env, mailbox.items
@@ -85,6 +86,17 @@ def test_a_cut_requested_during_a_batch_stops_it_after_the_running_step():
     assert kinds(items) == [DONE_BATCH, RETURNED]
     assert items[0][2] == deliveries[:2]
     assert items[1][2] == deliveries[2:]
+
+
+def test_steps_are_reported_together_unless_queues_are_tight():
+    actor, _env, items = replica(lambda node, data: None)
+    actor._run(batch(Job(False), 6))
+    # one report (two if the machine paused this thread past REPORT_EVERY)
+    assert set(kinds(items)) == {DONE_BATCH} and len(items) <= 2
+    assert sum(len(item[2]) for item in items) == 6
+    actor, _env, items = replica(lambda node, data: None, limit=ROOMY_QUEUES - 1)
+    actor._run(batch(Job(False), 6))
+    assert kinds(items) == [DONE_BATCH] * 6
 
 
 @pytest.mark.parametrize("serial", [True, False])
