@@ -46,6 +46,13 @@ class Gate:
         self.full.discard(routine_id)
         self.escape.pop(routine_id, None)
 
+    def close_escapes_through(self, routine_id: str) -> None:
+        """Close the escapes of the blocked cycles ``routine_id`` belongs to (one of
+        its steps stopped waiting: the cycle is not blocked any more)."""
+        for target, cycle in list(self.escape.items()):
+            if routine_id in cycle:
+                del self.escape[target]
+
     def close(self) -> None:
         """Release every waiting step for good (the supervisor is stopping)."""
         self.closed = True

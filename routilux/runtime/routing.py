@@ -388,6 +388,11 @@ class Router:
         delivery.job.suspended += change
         ledger.dispatcher.mark(delivery.job)
         if change <= 0:
+            if ledger.gate.escape:
+                # The cycle moves again: its escape has done its job. Left open, it
+                # would let the cycle take in without bound what its members are fed
+                # from outside; should the cycle block again, it opens again.
+                ledger.gate.close_escapes_through(actor.routine_id)
             return
         self.jobs.settle(delivery.job)  # a pausing job may be waiting for this step
         entry = ledger.entries.get(actor.routine_id)
