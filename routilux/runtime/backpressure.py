@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 
 class Gate:
@@ -46,6 +47,13 @@ class Gate:
         self.full.discard(routine_id)
         self.escape.pop(routine_id, None)
 
+    def open_escape(self, entry: Any, entries: Mapping[str, Any]) -> None:
+        """Let a blocked cycle's own emits into ``entry`` (a full routine's ledger
+        entry) through, if ``entry`` closes one (see :func:`blocked_cycle`)."""
+        cycle = blocked_cycle(entry, self.full, entries)
+        if cycle:
+            self.escape[entry.routine_id] = cycle
+
     def close_escapes_through(self, routine_id: str) -> None:
         """Close the escapes of the blocked cycles ``routine_id`` belongs to (one of
         its steps stopped waiting: the cycle is not blocked any more)."""
@@ -76,3 +84,31 @@ class Gate:
         if self.waiters:
             with self._condition:
                 self._condition.notify_all()
+
+
+def blocked_cycle(entry: Any, full: set[str], entries: Mapping[str, Any]) -> frozenset[str]:
+    """Rule *bounded memory*, its one escape: when every replica of ``entry``
+    waits in emit() on a full routine that (through routines equally blocked)
+    waits on ``entry`` itself — a routine feeding itself, or a cycle of routines
+    each feeding the next — nobody could drain those queues. Returns the
+    routines of that cycle, whose emits into ``entry`` are let through instead
+    of deadlocking; emits from outside the cycle still wait. Empty when there
+    is no such cycle (a relay between a fast producer and a slow consumer is
+    not one, and stays bounded). ``entries`` are the ledger's routine entries."""
+    if not entry.all_suspended():
+        return frozenset()
+    start = entry.routine_id
+    stack, seen = [entry], {start}
+    found = False
+    while stack:
+        for actor in stack.pop().actors:
+            for target in actor.waiting_on:
+                if target == start:
+                    found = True
+                if target in seen or target not in full:
+                    continue
+                seen.add(target)
+                blocked = entries.get(target)
+                if blocked is not None and blocked.all_suspended():
+                    stack.append(blocked)
+    return frozenset(seen) if found else frozenset()

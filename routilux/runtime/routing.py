@@ -90,7 +90,7 @@ class Router:
             if entry.queued >= gate.limit:
                 gate.mark_full(entry.routine_id)
                 if entry.routine_id not in gate.escape:
-                    self._open_escape(entry)  # filling it may close a blocked cycle
+                    gate.open_escape(entry, self.ledger.entries)  # may close a blocked cycle
             push(job, delivery)
 
     def enqueue(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:
@@ -106,7 +106,7 @@ class Router:
         if entry.queued >= gate.limit:
             gate.mark_full(entry.routine_id)
             if entry.routine_id not in gate.escape:
-                self._open_escape(entry)  # filling it may close a blocked cycle
+                gate.open_escape(entry, self.ledger.entries)  # may close a blocked cycle
         ledger.dispatcher.push(job, delivery, front)
 
     # -- sending ---------------------------------------------------------------------
@@ -397,42 +397,8 @@ class Router:
         self.jobs.settle(delivery.job)  # a pausing job may be waiting for this step
         entry = ledger.entries.get(actor.routine_id)
         if entry is not None and entry.routine_id in ledger.gate.full:
-            self._open_escape(entry)  # its last replica blocking may close a cycle
-
-    def _open_escape(self, entry: RoutineEntry) -> None:
-        """Let a blocked cycle's own emits into ``entry`` through (see below)."""
-        cycle = self.blocked_cycle(entry)
-        if cycle:
-            self.ledger.gate.escape[entry.routine_id] = cycle
-
-    def blocked_cycle(self, entry: RoutineEntry) -> frozenset[str]:
-        """Rule *bounded memory*, its one escape: when every replica of ``entry``
-        waits in emit() on a full routine that (through routines equally blocked)
-        waits on ``entry`` itself — a routine feeding itself, or a cycle of routines
-        each feeding the next — nobody could drain those queues. Returns the
-        routines of that cycle, whose emits into ``entry`` are let through instead
-        of deadlocking; emits from outside the cycle still wait. Empty when there
-        is no such cycle (a relay between a fast producer and a slow consumer is
-        not one, and stays bounded)."""
-        if not entry.all_suspended():
-            return frozenset()
-        start = entry.routine_id
-        full = self.ledger.gate.full
-        entries = self.ledger.entries
-        stack, seen = [entry], {start}
-        found = False
-        while stack:
-            for actor in stack.pop().actors:
-                for target in actor.waiting_on:
-                    if target == start:
-                        found = True
-                    if target in seen or target not in full:
-                        continue
-                    seen.add(target)
-                    blocked = entries.get(target)
-                    if blocked is not None and blocked.all_suspended():
-                        stack.append(blocked)
-        return frozenset(seen) if found else frozenset()
+            # Its last replica blocking may close a cycle.
+            ledger.gate.open_escape(entry, ledger.entries)
 
     def on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
         """OUTPUT: a step's ``send_output``, to the job's log and output handler."""
