@@ -43,6 +43,11 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 EXIT_ORPHANED = 70
 COURIER_POLL = 0.01  # seconds between the courier's looks at a running step's emits
 COURIER_PARK = 1.0  # idle this long, the courier sleeps until the next step
+# A new process reports its first steps one by one: a crash takes back every step
+# ended but not yet reported, so a replica that keeps crashing (a flaky native
+# library, memory pressure) would otherwise progress only by a crash-free run of a
+# whole batch. Reported at once, each life keeps what it did.
+FIRST_STEPS_UNBATCHED = 64
 
 
 def _die_with_parent(parent_pid: int) -> bool:
@@ -167,6 +172,7 @@ def serve(channel: Any, lifeline_fd: int | None = None) -> None:
     clock = time.perf_counter
     pending: deque = deque()
     sock = channel.sock
+    unbatched = FIRST_STEPS_UNBATCHED
     while True:
         if not pending:
             if not _readable(sock):  # nothing more to run now: send what we have
@@ -209,8 +215,10 @@ def serve(channel: Any, lifeline_fd: int | None = None) -> None:
             else:
                 sent_stats = None
             # A failed or long step is reported at once: its error applies now, and a
-            # crash of a later step never makes it run again.
-            urgent = error is not None or ended - started >= LINGER
+            # crash of a later step never makes it run again. So are a new process's
+            # first steps (see FIRST_STEPS_UNBATCHED).
+            urgent = error is not None or ended - started >= LINGER or unbatched > 0
+            unbatched -= 1
             step.step_ended(("done", seq, error, started, ended), sent_stats, state, urgent)
         elif kind == "stop":
             with step.lock:

@@ -139,6 +139,38 @@ def test_a_crash_amid_batched_steps_counts_each_message_once(make_flow, tmp_path
     assert flow.metrics()["work"]["restarts"] == 1
 
 
+_STEPS_IN_THIS_PROCESS = [0]  # module state of the routine's process, not pickled
+
+
+class DiesEveryThirdStep(Routine):
+    """Kills its own process at the third step of each life (a replica that keeps
+    crashing): only the two steps before count."""
+
+    def __init__(self):
+        super().__init__()
+        self.define_slot("inp", handler=self.work)
+        self.define_event("out", ["x"])
+
+    def work(self, x):
+        _STEPS_IN_THIS_PROCESS[0] += 1
+        if _STEPS_IN_THIS_PROCESS[0] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.emit("out", x=x)
+
+
+def test_a_replica_that_keeps_crashing_keeps_what_each_life_did(make_flow):
+    """Regression: with batched reports, the two steps a life ended before its crash
+    were not yet reported and ran again in the next life, which crashed at the same
+    point: no progress until the restart policy gave up. A new process reports its
+    first steps at once, so 12 messages take six lives."""
+    policy = RestartPolicy(max_restarts=20, within=600.0, backoff=0.0, backoff_max=0.0)
+    flow, sink = build(make_flow, DiesEveryThirdStep(), strategy="concurrent", restart=policy)
+    job = flow.execute("src", {"n": 12}, wait=False)
+    assert job.wait(120) and job.status == "completed", job.error
+    assert sink.values("x") == list(range(12))
+    assert flow.metrics()["work"]["restarts"] == 5  # six lives
+
+
 def test_an_emit_leaves_while_its_step_still_runs(make_flow, tmp_path):
     """The courier sends what a long step emitted: here the step waits until the
     sink has received its first emit, which only a sent batch can make true."""
