@@ -88,6 +88,7 @@ class FlowFormatMixin:
                 execution=spec.get("execution", "thread"),
                 workers=spec.get("workers", 1),
                 timeout=spec.get("timeout"),
+                ray_options=spec.get("ray_options"),
             )
         for c in data["connections"]:
             flow.connect(
@@ -156,6 +157,7 @@ def _routine_spec(plan: RoutinePlan) -> dict[str, Any]:
         "execution": plan.execution,
         "workers": plan.workers,
         "timeout": plan.timeout,
+        "ray_options": dict(plan.ray_options) if plan.ray_options else None,
     }
 
 

@@ -137,6 +137,8 @@ def _routine(rid: str, plan: Any) -> dict[str, Any]:
         spec["restart"] = _restart(plan.restart, f"routine {rid!r}")
     if plan.timeout is not None:
         spec["timeout"] = plan.timeout
+    if plan.ray_options:
+        spec["ray_options"] = _plain(dict(plan.ray_options), f"routine {rid!r}: ray_options")
     handler = routine.get_error_handler()
     if handler is not None:
         spec["error_handler"] = _error_handler(handler)

@@ -91,6 +91,7 @@ def build(checked: Checked, flow_class: type, *, with_store: bool = True) -> Any
                 workers=spec.workers,
                 restart=spec.restart,
                 timeout=spec.timeout,
+                ray_options=spec.ray_options,
             )
         except RoutiluxError as exc:
             problems.append(_refused(doc, rid, spec.execution, exc))
@@ -105,7 +106,7 @@ def build(checked: Checked, flow_class: type, *, with_store: bool = True) -> Any
 
 def _refused(doc: Any, rid: str, execution: str, exc: Exception) -> Problem:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if execution == "ray":
+    if execution == "ray" and "routilux[ray]" in reason:
         return doc.problem(
             ("routines", rid, "execution"),
             f"routine {rid!r}: execution 'ray' needs the Ray backend, which this "

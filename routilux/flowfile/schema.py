@@ -115,6 +115,11 @@ _SCHEMA: dict[str, Any] = {
                     "exclusiveMinimum": 0,
                     "description": "Seconds one step may take (process routines).",
                 },
+                "ray_options": {
+                    "type": "object",
+                    "description": "Ray placement options (execution: ray): num_cpus, "
+                    "num_gpus, memory, resources, scheduling_strategy, runtime_env.",
+                },
                 "error_handler": {"$ref": "#/$defs/error_handler"},
                 "description": {"type": "string"},
             },

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from routilux._validate import check_ray_options
 from routilux.error_handler import ErrorHandler
-from routilux.exceptions import RoutiluxError
+from routilux.exceptions import ConfigurationError, RoutiluxError
 from routilux.flowfile import classes, wiring
 from routilux.flowfile.positions import Document, ParseError, format_of, parse
 from routilux.flowfile.problems import Problem, errors
@@ -44,6 +45,7 @@ class RoutineSpec:
     workers: int = 1
     restart: RestartPolicy | None = None
     timeout: float | None = None
+    ray_options: dict[str, Any] | None = None
 
 
 @dataclass
@@ -171,6 +173,7 @@ def _build_routines(doc: Document, checked: Checked, allowed: tuple[str, ...]) -
             int(spec.get("workers", 1)),
             _restart(doc, (*path, "restart"), checked.problems),
             spec.get("timeout"),
+            spec.get("ray_options"),
         )
         _check_execution(doc, path, checked.routines[rid], checked.problems)
 
@@ -273,6 +276,18 @@ def _check_execution(
                 "process is killed and restarted)",
             )
         )
+    if spec.ray_options is not None and spec.execution != "ray":
+        problems.append(
+            doc.problem(
+                (*path, "ray_options"),
+                f"ray_options needs execution: ray (got {spec.execution!r})",
+            )
+        )
+    elif spec.ray_options is not None:
+        try:
+            check_ray_options("ray_options", spec.ray_options)
+        except ConfigurationError as exc:
+            problems.append(doc.problem((*path, "ray_options"), _reason(exc)))
 
 
 def _at(data: Any, path: tuple) -> Any:

@@ -213,3 +213,18 @@ def test_a_file_name_without_a_flow_file_suffix_is_refused(tmp_path):
     flow = Flow("suffix")
     with pytest.raises(ConfigurationError, match=r"ends in \.yaml, \.yml or \.json"):
         flow.to_file(tmp_path / "flow.txt")
+
+
+def test_ray_options_load_back_and_serialize_back(tmp_path):
+    """A ray routine's placement options survive a flow file and Flow.serialize."""
+    pytest.importorskip("ray")
+    options = {"num_cpus": 0.5, "resources": {"gpu_box": 1}}
+    flow = Flow(flow_id="ray-options")
+    flow.add_routine(TextClipper(), "a", execution="ray", ray_options=options)
+    path = tmp_path / "flow.yaml"
+    flow.to_file(path)
+    assert "ray_options" in path.read_text()
+    loaded = Flow.from_file(path, allowed_modules=ALLOW)
+    assert dict(loaded._plans["a"].ray_options) == options
+    again = Flow.deserialize(flow.serialize())
+    assert dict(again._plans["a"].ray_options) == options
