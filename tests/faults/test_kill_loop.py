@@ -51,7 +51,7 @@ LIVE = 2  # jobs a life runs at once
 # (start-up and recovery included), odd ones within RUN_WINDOW of its first
 # submission (jobs running, job-end checkpoints), so that several land mid-run.
 KILL_WINDOW = 1.6
-RUN_WINDOW = 0.8
+RUN_WINDOW = 0.4  # a life's jobs take about 0.4-0.6 s here (0.8 let half the kills land idle)
 SEED = int(os.environ.get("ROUTILUX_FAULT_SEED") or random.SystemRandom().randrange(10**9))
 
 

@@ -182,7 +182,8 @@ def test_submit_pause_resume_and_cancel(make_runtime, gate):
     status, _, body = call(url, "POST", f"/api/jobs/{job_id}/pause")
     assert status == 200, "pausing a paused job changes nothing"
     status, _, resumed = call(url, "POST", f"/api/jobs/{job_id}/resume")
-    assert status == 200 and resumed["status"] == "running"
+    # Its one remaining message may be done before the response is written.
+    assert status == 200 and resumed["status"] in ("running", "completed"), resumed
     assert runtime.wait(job_id, 20) and runtime.get_job(job_id).status == "completed"
     status, _, body = call(url, "POST", f"/api/jobs/{job_id}/resume")
     assert status == 409 and "cannot be resumed" in body["error"]["message"]
