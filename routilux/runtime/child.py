@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from routilux.exceptions import RoutineCrashedError
-from routilux.runtime.template import fork_worker
+from routilux.runtime.template import fork_worker, start_module
 from routilux.runtime.wire import Channel, pack_one, unpack
 
 START_TIMEOUT = 30.0
@@ -59,18 +59,8 @@ class ChildProcess:
             # else a fresh interpreter (see routilux.runtime.template).
             self.popen: Any = fork_worker([child_sock.fileno(), lifeline_read])
             if self.popen is None:
-                self.popen = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "routilux.runtime.worker",
-                        str(child_sock.fileno()),
-                        str(lifeline_read),
-                        str(os.getpid()),  # so the child can tell if we died before it armed
-                    ],
-                    pass_fds=(child_sock.fileno(), lifeline_read),
-                    stdin=subprocess.DEVNULL,
-                    close_fds=True,
+                self.popen = start_module(
+                    "routilux.runtime.worker", child_sock.fileno(), lifeline_read
                 )
         finally:
             child_sock.close()

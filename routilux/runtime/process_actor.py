@@ -33,7 +33,8 @@ from routilux.runtime.messages import (
     UNSUSPEND,
     ErrorInfo,
 )
-from routilux.runtime.wire import Packer, loads, pack_one, unpack
+from routilux.runtime.step import error_info
+from routilux.runtime.wire import Packer, pack_one, unpack
 
 if TYPE_CHECKING:
     from routilux.runtime.messages import Delivery
@@ -325,7 +326,7 @@ class ProcessRoutineActor(pykka.ThreadingActor):
                         continue
                     info = None
                     if error is not None:
-                        info = _error_info(error)
+                        info = error_info(error)
                     post((DONE, handle, delivery, info, started, ended))
                 elif kind == "report":  # before the step ends it reports on
                     post((REPORT, handle, message[1], message[2]))
@@ -354,14 +355,3 @@ class ProcessRoutineActor(pykka.ThreadingActor):
             else exit_description(returncode)
         )
         post((CRASHED, handle, reason, returncode, lost))
-
-
-def _error_info(error: tuple) -> ErrorInfo:
-    """The supervisor's record of a handler error reported by the child."""
-    exception = None
-    if error[3] is not None:
-        try:
-            exception = loads(error[3])
-        except Exception:
-            exception = None
-    return ErrorInfo(error[0], error[1], error[2], exception)

@@ -33,6 +33,7 @@ from routilux.runtime.messages import (
     ErrorInfo,
 )
 from routilux.runtime.ray_actor import Spilled, SpilledRef
+from routilux.runtime.step import error_info
 from routilux.runtime.wire import dumps, dumps_or_explain, loads
 
 START_TIMEOUT = 60.0  # seconds for an actor to be placed and load its routine
@@ -271,7 +272,7 @@ class Replica:
                 if state is not None or stats is not None:
                     post((REPORT, handle, stats, state))
                 if delivery is not None:
-                    post((DONE, handle, delivery, _error_info(error), started, ended))
+                    post((DONE, handle, delivery, error_info(error), started, ended))
             elif kind in ("output", "defer"):
                 _, seq, name, data = message
                 delivery = inflight.get(seq)
@@ -294,18 +295,6 @@ def _unspill(data: dict, large_ref: Any, targets: tuple, env: Any) -> dict:
         )
         for k, v in data.items()
     }
-
-
-def _error_info(error: tuple | None) -> ErrorInfo | None:
-    if error is None:
-        return None
-    exception = None
-    if error[3] is not None:
-        try:
-            exception = loads(error[3])
-        except Exception:
-            exception = None
-    return ErrorInfo(error[0], error[1], error[2], exception)
 
 
 def _done_frame(seq: int, exc: BaseException) -> bytes:

@@ -238,22 +238,13 @@ class Router:
         seconds = ended - started
         entry.figures.record(seconds)
         if STEP_FINISHED in ledger.bus.wanted:
-            ledger.bus.publish(
-                STEP_FINISHED,
-                ledger.flow_id,
-                job.job_id,
-                routine=rid,
-                replica=actor.index,
-                message_id=delivery.id,
-                duration=seconds,
-                error=None if error is None else error.summary(),
-            )
+            self._publish_finished(actor, delivery, rid, seconds, error)
         if not job.live:
             return
         state = job.state.routine_record(rid, started + ledger.wall_offset)
         state["last_end"] = ended + ledger.wall_offset
         state["total_seconds"] += seconds
-        _record_step_time(state, seconds)
+        _record_step_times(state, seconds, seconds)
         if error is not None:
             self.fail_step(job, entry, delivery, error, state, started)
             return
@@ -297,30 +288,14 @@ class Router:
         figures.record_many(durations)
         if STEP_FINISHED in ledger.bus.wanted:
             for delivery, seconds in zip(deliveries, durations, strict=True):
-                ledger.bus.publish(
-                    STEP_FINISHED,
-                    ledger.flow_id,
-                    job.job_id,
-                    routine=rid,
-                    replica=actor.index,
-                    message_id=delivery.id,
-                    duration=seconds,
-                    error=None,
-                )
+                self._publish_finished(actor, delivery, rid, seconds, None)
         if not job.live:
             return
         offset = ledger.wall_offset
         state = job.state.routine_record(rid, first_started + offset)
         state["last_end"] = last_ended + offset
         state["total_seconds"] += sum(durations)
-        low = state.get("min_seconds")
-        shortest = min(durations)
-        if low is None or shortest < low:
-            state["min_seconds"] = shortest
-        high = state.get("max_seconds")
-        longest = max(durations)
-        if high is None or longest > high:
-            state["max_seconds"] = longest
+        _record_step_times(state, min(durations), max(durations))
         figures.processed += count
         state["processed"] += count
         state["status"] = "completed"
@@ -328,6 +303,27 @@ class Router:
         ledger.dispatcher.mark(job, rid)
         if job.in_flight == 0 or job.pausing:
             self.jobs.settle(job)
+
+    def _publish_finished(
+        self,
+        actor: ActorHandle,
+        delivery: Delivery,
+        rid: str,
+        seconds: float,
+        error: ErrorInfo | None,
+    ) -> None:
+        """A step-finished event, for bus subscribers that asked for step events."""
+        ledger = self.ledger
+        ledger.bus.publish(
+            STEP_FINISHED,
+            ledger.flow_id,
+            delivery.job.job_id,
+            routine=rid,
+            replica=actor.index,
+            message_id=delivery.id,
+            duration=seconds,
+            error=None if error is None else error.summary(),
+        )
 
     def fail_step(
         self,
@@ -417,11 +413,11 @@ class Router:
         delivery.job.state.record_deferred(rid, event, data)
 
 
-def _record_step_time(state: dict[str, Any], seconds: float) -> None:
+def _record_step_times(state: dict[str, Any], shortest: float, longest: float) -> None:
     """Per-job shortest and longest step of a routine (for the tracker's 0.10 keys)."""
     low = state.get("min_seconds")
-    if low is None or seconds < low:
-        state["min_seconds"] = seconds
+    if low is None or shortest < low:
+        state["min_seconds"] = shortest
     high = state.get("max_seconds")
-    if high is None or seconds > high:
-        state["max_seconds"] = seconds
+    if high is None or longest > high:
+        state["max_seconds"] = longest

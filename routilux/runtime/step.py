@@ -15,8 +15,9 @@ from typing import Any
 
 from routilux._context import ExecutionContext
 from routilux.exceptions import FlowStateError
+from routilux.runtime.messages import ErrorInfo
 from routilux.runtime.snapshot import capture_state
-from routilux.runtime.wire import Packer, dumps, dumps_or_explain, pack_one
+from routilux.runtime.wire import Packer, dumps, dumps_or_explain, loads, pack_one
 
 LINGER = 0.002  # seconds a message may wait in the child for others to share its frame
 FLUSH_BYTES = 64 * 1024  # a batch this large leaves at once
@@ -108,6 +109,7 @@ class ProcessStep:
 
 
 def _error_tuple(exc: BaseException) -> tuple:
+    """A handler's exception as it travels to the parent (see :func:`error_info`)."""
     try:
         exc_bytes = dumps(exc)
     except Exception:
@@ -118,6 +120,20 @@ def _error_tuple(exc: BaseException) -> tuple:
         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         exc_bytes,
     )
+
+
+def error_info(error: tuple | None) -> ErrorInfo | None:
+    """The supervisor's record of a handler error that came as an ``_error_tuple``
+    (the exception itself only if it can be unpickled here)."""
+    if error is None:
+        return None
+    exception = None
+    if error[3] is not None:
+        try:
+            exception = loads(error[3])
+        except Exception:
+            exception = None
+    return ErrorInfo(error[0], error[1], error[2], exception)
 
 
 def state_bytes_of(routine: Any) -> bytes:

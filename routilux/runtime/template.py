@@ -95,18 +95,8 @@ class Template:
         lifeline_read, self.lifeline = os.pipe()
         theirs = self._theirs
         try:
-            self.popen = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "routilux.runtime.template_main",
-                    str(theirs.fileno()),
-                    str(lifeline_read),
-                    str(os.getpid()),
-                ],
-                pass_fds=(theirs.fileno(), lifeline_read),
-                stdin=subprocess.DEVNULL,
-                close_fds=True,
+            self.popen = start_module(
+                "routilux.runtime.template_main", theirs.fileno(), lifeline_read
             )
         finally:
             theirs.close()
@@ -241,6 +231,18 @@ class ForkedProcess:
 _lock = threading.Lock()
 _template: Template | None = None
 _failed = False
+
+
+def start_module(module: str, channel_fd: int, lifeline_fd: int) -> subprocess.Popen:
+    """A fresh interpreter running ``python -m module CHANNEL LIFELINE PARENT_PID``
+    with those two descriptors (a worker, or the template itself). The parent's pid
+    lets it tell whether we died before it armed its parent-death signal."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, str(channel_fd), str(lifeline_fd), str(os.getpid())],
+        pass_fds=(channel_fd, lifeline_fd),
+        stdin=subprocess.DEVNULL,
+        close_fds=True,
+    )
 
 
 def fork_worker(fds: list[int]) -> ForkedProcess | None:
