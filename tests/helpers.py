@@ -1,7 +1,8 @@
 """Helpers shared by every test package.
 
 - ``wait_until``: the one way a test waits for a condition (bounded, never a settle).
-- ``Node``, ``Source``, ``Sink``: the shared test routines.
+- ``Node``, ``Source``, ``Sink``: the shared test routines; ``Faulty`` crashes its
+  process once, and ``process_chain`` runs a routine as a process between them.
 - ``Program`` and ``wait_gone``: a helper program in a subprocess, read line by line.
 - ``run_example``, ``run_readme_command``, ``start_example``: the one example runner.
 
@@ -12,6 +13,7 @@ directory on ``sys.path``), and by routine processes too (they get the parent's
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import signal
@@ -120,6 +122,65 @@ class Source(Routine):
             self.emit(self.event, **message)
         if self.done_event is not None:
             self.emit(self.done_event, count=len(messages))
+
+
+class Faulty(Routine):
+    """Fails in a chosen way the first time it sees message ``crash_on``.
+
+    A marker file (outside the process) remembers that it already crashed, so the
+    redelivered message succeeds.
+    """
+
+    def __init__(self, how: str, crash_on: int, marker: str, emits_before: int = 0):
+        super().__init__()
+        self.how = how
+        self.crash_on = crash_on
+        self.marker = marker
+        self.emits_before = emits_before
+        self.handled = 0
+        self.define_slot("inp", handler=self.work)
+        self.define_event("out", ["x"])
+
+    def work(self, x):
+        if x == self.crash_on and not os.path.exists(self.marker):
+            for k in range(self.emits_before):
+                self.emit("out", x=x * 100 + k)
+            Path(self.marker).write_text(str(os.getpid()))
+            if self.how == "exit":
+                os._exit(3)
+            elif self.how == "segfault":
+                ctypes.string_at(0)
+            elif self.how == "sigkill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            elif self.how == "hang":
+                threading.Event().wait()
+        for k in range(self.emits_before if x == self.crash_on else 0):
+            self.emit("out", x=x * 100 + k)
+        self.handled += 1
+        self._stats["handled"] = self.handled
+        self.emit("out", x=x)
+
+
+def process_chain(
+    make_flow: Callable[..., Any],
+    worker: Routine,
+    *,
+    restart: Any,
+    strategy: str = "sequential",
+    workers: int = 1,
+    **options: Any,
+) -> tuple[Any, Sink]:
+    """``src -> work -> sink`` with ``worker`` as a process routine ``work``."""
+    flow = make_flow(execution_strategy=strategy, max_workers=8)
+    sink = Sink("inp")
+    flow.add_routine(Source(), "src")
+    flow.add_routine(
+        worker, "work", execution="process", workers=workers, restart=restart, **options
+    )
+    flow.add_routine(sink, "sink")
+    flow.connect("src", "out", "work", "inp")
+    flow.connect("work", "out", "sink", "inp")
+    return flow, sink
 
 
 # ------------------------------------------------------------------ programs

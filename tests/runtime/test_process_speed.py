@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import psutil
-from helpers import Sink, Source, wait_until
+from helpers import Faulty, Sink, Source, process_chain, wait_until
 
 from routilux import RestartPolicy, Routine
 from routilux.runtime import template
@@ -20,36 +20,8 @@ from routilux.runtime.process_actor import MAX_CREDIT, MIN_CREDIT, ProcessRoutin
 SLOW_BACKOFF = RestartPolicy(max_restarts=3, within=600.0, backoff=3600.0, backoff_max=3600.0)
 
 
-class DiesOnce(Routine):
-    """Kills its own process the first time it sees ``crash_on`` (a marker file
-    outside the process remembers), else passes ``x`` on."""
-
-    def __init__(self, marker: str, crash_on: int = 1):
-        super().__init__()
-        self.marker = marker
-        self.crash_on = crash_on
-        self.handled = 0
-        self.define_slot("inp", handler=self.work)
-        self.define_event("out", ["x"])
-
-    def work(self, x):
-        if x == self.crash_on and not os.path.exists(self.marker):
-            Path(self.marker).write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
-        self.handled += 1
-        self._stats["handled"] = self.handled
-        self.emit("out", x=x)
-
-
-def build(make_flow, worker, *, strategy="sequential", workers=1, restart=SLOW_BACKOFF, **kw):
-    flow = make_flow(execution_strategy=strategy, max_workers=8)
-    sink = Sink("inp")
-    flow.add_routine(Source(), "src")
-    flow.add_routine(worker, "work", execution="process", workers=workers, restart=restart, **kw)
-    flow.add_routine(sink, "sink")
-    flow.connect("src", "out", "work", "inp")
-    flow.connect("work", "out", "sink", "inp")
-    return flow, sink
+def build(make_flow, worker, *, restart=SLOW_BACKOFF, **kw):
+    return process_chain(make_flow, worker, restart=restart, **kw)
 
 
 def test_restart_delay_is_zero_for_a_first_crash_then_backs_off():
@@ -58,7 +30,7 @@ def test_restart_delay_is_zero_for_a_first_crash_then_backs_off():
 
 
 def test_a_first_crash_is_restarted_without_waiting_for_the_backoff(make_flow, tmp_path):
-    worker = DiesOnce(str(tmp_path / "crashed"))
+    worker = Faulty("sigkill", crash_on=1, marker=str(tmp_path / "crashed"))
     flow, sink = build(make_flow, worker)
     job = flow.execute("src", {"n": 3}, wait=False)
     # With an hour of backoff, only an immediate restart lets the job finish.
@@ -343,7 +315,7 @@ def test_the_template_and_its_replicas_die_with_a_killed_host(tmp_path):
 # ------------------------------------------------------------------ warm spares
 def test_a_warm_spare_takes_over_after_a_crash_from_the_last_state(make_flow, tmp_path):
     spare_policy = RestartPolicy(max_restarts=3, within=600.0, backoff=3600.0, warm_spare=True)
-    worker = DiesOnce(str(tmp_path / "crashed"), crash_on=2)
+    worker = Faulty("sigkill", crash_on=2, marker=str(tmp_path / "crashed"))
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     flow, sink = build(make_flow, worker, restart=spare_policy)
     assert flow.execute("src", {"n": 1}, timeout=60).status == "completed"

@@ -6,66 +6,19 @@ import logging
 import os
 import signal
 import threading
-from pathlib import Path
 
 import psutil
 import pytest
 from faults.fault_helpers import live_children
-from helpers import Node, Sink, Source, wait_until
+from helpers import Faulty, Node, Sink, Source, process_chain, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy, RestartPolicy, Routine
 
 FAST = RestartPolicy(max_restarts=3, within=60.0, backoff=0.01, backoff_max=0.05)
 
 
-class Faulty(Routine):
-    """Fails in a chosen way the first time it sees message ``crash_on``.
-
-    A marker file (outside the process) remembers that it already crashed, so the
-    redelivered message succeeds.
-    """
-
-    def __init__(self, how: str, crash_on: int, marker: str, emits_before: int = 0):
-        super().__init__()
-        self.how = how
-        self.crash_on = crash_on
-        self.marker = marker
-        self.emits_before = emits_before
-        self.handled = 0
-        self.define_slot("inp", handler=self.work)
-        self.define_event("out", ["x"])
-
-    def work(self, x):
-        if x == self.crash_on and not os.path.exists(self.marker):
-            for k in range(self.emits_before):
-                self.emit("out", x=x * 100 + k)
-            Path(self.marker).write_text(str(os.getpid()))
-            if self.how == "exit":
-                os._exit(3)
-            elif self.how == "segfault":
-                import ctypes
-
-                ctypes.string_at(0)
-            elif self.how == "sigkill":
-                os.kill(os.getpid(), signal.SIGKILL)
-            elif self.how == "hang":
-                threading.Event().wait()
-        for k in range(self.emits_before if x == self.crash_on else 0):
-            self.emit("out", x=x * 100 + k)
-        self.handled += 1
-        self._stats["handled"] = self.handled
-        self.emit("out", x=x)
-
-
-def build(make_flow, worker, *, strategy="sequential", workers=1, restart=FAST, **kw):
-    flow = make_flow(execution_strategy=strategy, max_workers=8)
-    sink = Sink("inp")
-    flow.add_routine(Source(), "src")
-    flow.add_routine(worker, "work", execution="process", workers=workers, restart=restart, **kw)
-    flow.add_routine(sink, "sink")
-    flow.connect("src", "out", "work", "inp")
-    flow.connect("work", "out", "sink", "inp")
-    return flow, sink
+def build(make_flow, worker, *, restart=FAST, **kw):
+    return process_chain(make_flow, worker, restart=restart, **kw)
 
 
 @pytest.mark.parametrize("how, reason", [
