@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 import ray
-from workloads_process import Echo, Pinger  # this directory: run as a script
+from chain_routines import Source  # this directory: run as a script
+from light_routines import Echo, Pinger
 
 from routilux import Flow, RestartPolicy, Routine
 
@@ -38,17 +39,6 @@ OPTIONS = {"num_cpus": 0.5}
 class RawEcho:
     def echo(self, i):
         return i
-
-
-class Source(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.go)
-        self.define_event("out", ["i"])
-
-    def go(self, n):
-        for i in range(n):
-            self.emit("out", i=i)
 
 
 class Count(Routine):

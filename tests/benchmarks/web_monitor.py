@@ -35,41 +35,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
+from chain_routines import Relay, Sink, Source  # this directory: run as a script
 
-from routilux import Flow, Routine, Runtime
+from routilux import Flow, Runtime
 from routilux.checkpoint.format import encode
 
 PAGE_KINDS = "job.submitted,job.paused,job.resumed,job.finished,routine.restarted"
-
-
-class Source(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.go)
-        self.define_event("out", ["i"])
-
-    def go(self, n):
-        for i in range(n):
-            self.emit("out", i=i)
-
-
-class Relay(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("in", handler=self.relay)
-        self.define_event("out", ["i"])
-
-    def relay(self, i):
-        self.emit("out", i=i)
-
-
-class Sink(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("in", handler=self.take)
-
-    def take(self, i):
-        pass
 
 
 def bench_flow() -> Flow:
@@ -77,8 +48,8 @@ def bench_flow() -> Flow:
     flow.add_routine(Source(), "source")
     flow.add_routine(Relay(), "relay")
     flow.add_routine(Sink(), "sink")
-    flow.connect("source", "out", "relay", "in")
-    flow.connect("relay", "out", "sink", "in")
+    flow.connect("source", "out", "relay", "inp")
+    flow.connect("relay", "out", "sink", "inp")
     return flow
 
 
