@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+from contextlib import contextmanager
 
 from helpers import wait_until
 
@@ -51,22 +52,38 @@ class Loop(Routine):
             self.emit("out", left=left - 1)
 
 
-def test_jobs_move_on_while_a_cut_is_written_and_its_waiter_wakes_after(tmp_path):
+@contextmanager
+def a_write_held(tmp_path, flow_id: str):
+    """A looping job runs; a ``checkpoint()`` on another thread is held in the store
+    write. Yields ``(flow, store, loop, written)``; ``written`` is set when that
+    ``checkpoint()`` returns."""
     store = SlowStore(tmp_path / "ck.db", key=KEY)
     store.gate.set()
-    flow = Flow("slow-store", checkpoint_store=store, checkpoint_interval=3600)
+    flow = Flow(flow_id, checkpoint_store=store, checkpoint_interval=3600)
     flow.add_routine(Loop(), "loop")
     flow.connect("loop", "out", "loop", "again")
     loop = flow.routines["loop"]
+    job = None
     try:
         flow.recover()
         job = flow.execute("loop", {"left": 100_000}, wait=False)
         assert wait_until(lambda: loop.steps > 10, 30)
         store.gate.clear()
         store.entered.clear()
-        done = threading.Event()
-        threading.Thread(target=lambda: (flow.checkpoint(timeout=60), done.set())).start()
+        written = threading.Event()
+        threading.Thread(target=lambda: (flow.checkpoint(timeout=60), written.set())).start()
         assert store.entered.wait(30), "the checkpoint was never written"
+        yield flow, store, loop, written
+    finally:
+        store.gate.set()
+        if job is not None:
+            flow.cancel(job)
+        flow.shutdown()
+        store.close()
+
+
+def test_jobs_move_on_while_a_cut_is_written_and_its_waiter_wakes_after(tmp_path):
+    with a_write_held(tmp_path, "slow-store") as (_flow, store, loop, done):
         at_write = loop.steps
         # The store write is stuck, yet the job keeps running: the supervisor let
         # dispatch go on once the cut was pickled.
@@ -75,31 +92,12 @@ def test_jobs_move_on_while_a_cut_is_written_and_its_waiter_wakes_after(tmp_path
         store.gate.set()
         assert done.wait(30)
         assert store.saved >= 1
-    finally:
-        store.gate.set()
-        flow.cancel(job)
-        flow.shutdown()
-        store.close()
 
 
 def test_a_cut_asked_for_while_one_is_written_is_taken_after_it(tmp_path):
     """One cut at a time in the writer while jobs run (memory stays bounded with a
     slow store); the one asked for meanwhile is taken once the first is written."""
-    store = SlowStore(tmp_path / "ck.db", key=KEY)
-    store.gate.set()
-    flow = Flow("slow-store-2", checkpoint_store=store, checkpoint_interval=3600)
-    flow.add_routine(Loop(), "loop")
-    flow.connect("loop", "out", "loop", "again")
-    loop = flow.routines["loop"]
-    try:
-        flow.recover()
-        job = flow.execute("loop", {"left": 100_000}, wait=False)
-        assert wait_until(lambda: loop.steps > 10, 30)
-        store.gate.clear()
-        store.entered.clear()
-        first = threading.Event()
-        threading.Thread(target=lambda: (flow.checkpoint(timeout=60), first.set())).start()
-        assert store.entered.wait(30)
+    with a_write_held(tmp_path, "slow-store-2") as (flow, store, loop, first):
         # Ask for a second cut; ask() returns once the supervisor has taken the request.
         second = flow._supervisor.ask(commands.TakeCheckpoint())
         asked_at = loop.steps
@@ -108,8 +106,3 @@ def test_a_cut_asked_for_while_one_is_written_is_taken_after_it(tmp_path):
         assert first.wait(30) and second.wait(30) and second.error is None
         assert len(store.steps) >= 2
         assert store.steps[1] > asked_at + 50, (asked_at, store.steps)  # taken after
-    finally:
-        store.gate.set()
-        flow.cancel(job)
-        flow.shutdown()
-        store.close()
