@@ -68,6 +68,7 @@ def inspect(path: str) -> None:
 
 
 def print_header(what: str, header: dict[str, Any], size: int, kept: int | None = None) -> None:
+    """One verified checkpoint's header: format, version, time, size, then its jobs."""
     when = datetime.fromtimestamp(header["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
     extra = f", {kept} kept" if kept is not None else ""
     click.echo(
@@ -78,6 +79,7 @@ def print_header(what: str, header: dict[str, Any], size: int, kept: int | None 
 
 
 def print_jobs(header: dict[str, Any]) -> None:
+    """The jobs a verified header lists, one line each."""
     for job in header.get("jobs", []):
         error = f"  {job['error']}" if job.get("error") else ""
         click.echo(f"  job {job['job_id']}  {job['status']}{error}")

@@ -71,6 +71,7 @@ class FrameList:
         self.frames: list[bytes] = []
 
     def send(self, payload: bytes) -> None:
+        """Keep one frame (the channel's ``send``)."""
         self.frames.append(payload)
 
 

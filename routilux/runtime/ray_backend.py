@@ -138,10 +138,12 @@ class Spec:
         return all(free.get(name, 0) >= amount for name, amount in need.items() if amount)
 
     def take_spare(self) -> tuple[Any, str] | None:
+        """The spare ``(actor, name)``, now no longer the spare (None: there is none)."""
         spare, self.spare = self.spare, None
         return spare
 
     def stop(self) -> None:
+        """Make no more spares, and kill the one waiting."""
         self.stopped = True
         spare = self.take_spare()
         if spare is not None:
@@ -157,6 +159,7 @@ class _Ready:
         self.then = then
 
     def get(self) -> int:
+        """Wait until the actor runs; start the spare if due; its pid."""
         pid = self.replica.wait_ready(self.ready_ref)
         self.then()
         return pid

@@ -86,6 +86,7 @@ class Courier:
         self.wake_read, self.wake_write = os.pipe()
 
     def start(self) -> None:
+        """Run the courier on a daemon thread of its own."""
         threading.Thread(target=self._run, daemon=True, name="routilux-courier").start()
 
     def wake(self) -> None:
