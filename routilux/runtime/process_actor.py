@@ -16,10 +16,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import pykka
-
 from routilux.exceptions import SerializationError
 from routilux.runtime.child import ChildProcess, exit_description
+from routilux.runtime.mailbox import QuickActor
 from routilux.runtime.messages import (
     CRASHED,
     DEFER,
@@ -48,7 +47,7 @@ MAX_CREDIT = 64
 MIN_CREDIT = 2
 
 
-class ProcessRoutineActor(pykka.ThreadingActor):
+class ProcessRoutineActor(QuickActor):
     """Parent side of one process replica: sends steps, reads results."""
 
     use_daemon_thread = True

@@ -21,8 +21,6 @@ import logging
 import threading
 from typing import Any
 
-import pykka
-
 from routilux.exceptions import FlowStateError
 from routilux.runtime.backends import backend_for
 from routilux.runtime.bus import METRICS
@@ -46,7 +44,7 @@ from routilux.runtime.dispatch import ConcurrentDispatcher, JobRun, SequentialDi
 from routilux.runtime.failures import Failures
 from routilux.runtime.jobs import JobBook
 from routilux.runtime.ledger import ActorHandle, Ledger, RoutineEntry
-from routilux.runtime.mailbox import BELL, Mailbox
+from routilux.runtime.mailbox import BELL, Mailbox, QuickActor
 from routilux.runtime.messages import (
     CRASHED,
     DEFER,
@@ -73,7 +71,7 @@ METRICS_INTERVAL = 0.25  # seconds between metrics snapshots on the event bus
 _FLOOD = 8 * 64  # results read in one go before actors are fed again
 
 
-class FlowSupervisor(pykka.ThreadingActor):
+class FlowSupervisor(QuickActor):
     """One per running flow; see the module docstring."""
 
     use_daemon_thread = True

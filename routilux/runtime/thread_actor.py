@@ -6,10 +6,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import pykka
-
 from routilux._context import ExecutionContext, host_routine, set_current_step, unhost_routine
-from routilux.runtime.mailbox import Mailbox
+from routilux.runtime.mailbox import Mailbox, QuickActor
 from routilux.runtime.messages import (
     CRASHED,
     DEFER,
@@ -160,7 +158,7 @@ class StepContext:
         return ExecutionContext(self.env.owner, self.delivery.job.state, self._rid(routine))
 
 
-class ThreadRoutineActor(pykka.ThreadingActor):
+class ThreadRoutineActor(QuickActor):
     """Hosts one routine object and runs its steps one at a time."""
 
     use_daemon_thread = True  # never block interpreter exit; the flow stops us cleanly
