@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from actor_floor import floor_cycle
 from chain_routines import Sink, Source
 from light_routines import Echo, Pinger, Tiny
 from raw_worker import echo_loop
@@ -159,7 +160,17 @@ def run_ping_pong(smoke: bool) -> Measure:
     baseline = raw_round_trip(cycles) * 1e6
     ours = ping_pong(cycles, "process") * 1e6
     thread = ping_pong(cycles, "thread") * 1e6
-    return Measure(ours, baseline, {"echo_on_thread_us": thread, "process_step_us": ours - thread})
+    floor = floor_cycle(cycles) * 1e6  # the design's own floor (actor_floor.py)
+    return Measure(
+        ours,
+        baseline,
+        {
+            "echo_on_thread_us": thread,
+            "process_step_us": ours - thread,
+            "design_floor_us": floor,
+            "design_floor_ratio": floor / baseline,
+        },
+    )
 
 
 def run_cold_start(smoke: bool) -> Measure:
