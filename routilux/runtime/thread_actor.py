@@ -27,13 +27,8 @@ if TYPE_CHECKING:
 
 # Successful steps are reported together (DONE_BATCH) at the end of a batch, before
 # anything else the replica says about the batch, at least this often (seconds), and
-# one by one under backpressure (see ThreadRoutineActor._run).
+# one by one while some routine is full (see ThreadRoutineActor._run).
 REPORT_EVERY = 0.005
-# Below this max_queued_per_routine, or while some routine is full, each step is
-# reported at once, as before batching: with tight queues the bound of rule *bounded
-# memory* in a cycle was measured to depend on it (tests/faults/test_relay_memory.py,
-# ``cycle``: batched reports let the cycle's queues grow past its bound).
-ROOMY_QUEUES = 1024
 
 
 class StepContext:
@@ -222,13 +217,8 @@ class ThreadRoutineActor(QuickActor):
                             step.done.append(delivery)
                             step.durations.append(ended - started)
                             step.last = ended
-                            # Tight queues (see ROOMY_QUEUES) or a full routine:
-                            # each step is reported at once.
-                            if (
-                                gate.limit < ROOMY_QUEUES
-                                or gate.full
-                                or ended - step.first > REPORT_EVERY
-                            ):
+                            # A full routine: each step is reported at once.
+                            if gate.full or ended - step.first > REPORT_EVERY:
                                 step.report()
                         else:  # failures and retried messages go one by one
                             step.report()

@@ -9,9 +9,8 @@ from helpers import Node, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy
 from routilux.runtime.bus import STEP_FINISHED
-from routilux.runtime.thread_actor import ROOMY_QUEUES
 
-LIMIT = ROOMY_QUEUES
+LIMIT = 64  # tight queues: steps are still reported in batches until a routine is full
 BURST = 40  # 64 bursts overfill sink: its batch (64), LIMIT queued, LIMIT in the inbox
 assert 64 * BURST > 64 + 2 * LIMIT
 
@@ -81,8 +80,7 @@ def test_steps_that_ended_are_reported_while_a_later_one_waits_in_emit(make_flow
     """w's 64 steps (one batch) emit BURST messages each into sink, whose first step
     is held: sink's queue fills and a step of w waits in emit(). The steps of w that
     ended must be counted meanwhile (a pause or a checkpoint decision may depend on
-    them), not when the waiting step ends. (LIMIT is roomy: below ROOMY_QUEUES every
-    step is reported at once anyway.)"""
+    them), not when the waiting step ends."""
     hold = gates()
 
     def consume(node, data):
