@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 import uuid
@@ -15,7 +14,6 @@ from routilux._validate import (
     check_instance,
     check_int,
     check_number,
-    check_ray_options,
     check_store,
     check_str,
 )
@@ -28,20 +26,19 @@ from routilux.flow_format import FlowFormatMixin
 from routilux.flow_jobs import JobControlMixin, live_flows
 from routilux.job_state import JobState
 from routilux.routine import Routine, added_to_flow
+from routilux.routine_options import routine_plan
 from routilux.runtime import commands
-from routilux.runtime.backends import RAY_MISSING, backend_for
+from routilux.runtime.backends import backend_for
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
 from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.plan import FlowPlan, RoutinePlan
 from routilux.runtime.restart import RestartPolicy
 from routilux.runtime.supervisor import FlowSupervisor
-from routilux.runtime.wire import dumps_or_explain
 from routilux.wiring import find_connection, routes_of, routine_id_in
 
 logger = logging.getLogger("routilux.flow")
 
 STRATEGIES = ("sequential", "concurrent")
-EXECUTIONS = ("thread", "process", "ray")
 
 
 class _PlanSetting:
@@ -258,29 +255,10 @@ class Flow(JobControlMixin, DurabilityMixin, FlowFormatMixin):
                     f"{other_id!r}; 0.10 ran one object under two ids, here each routine "
                     "object is one actor: add a second instance instead"
                 )
-        check_choice("execution", execution, EXECUTIONS)
-        check_int("workers", workers, 1)
-        check_instance("restart", restart, RestartPolicy)
-        check_number("timeout", timeout, optional=True)
-        ray_options = check_ray_options("ray_options", ray_options)
-        if execution == "ray" and importlib.util.find_spec("ray") is None:
-            raise ConfigurationError(RAY_MISSING)
-        if ray_options is not None and execution != "ray":
-            raise ConfigurationError(
-                f"routine {rid!r}: ray_options needs execution='ray' (got {execution!r})"
-            )
-        if execution != "thread":
-            dumps_or_explain(routine, f"routine {rid!r}:")  # fail now, not in a child
-        elif timeout is not None:
-            raise ConfigurationError(
-                f"routine {rid!r}: timeout needs execution='process' or 'ray' (a thread "
-                "cannot be interrupted; a process or actor is killed and restarted)"
-            )
+        plan = routine_plan(rid, routine, execution, workers, restart, timeout, ray_options)
         with self._lock:
             self.routines[rid] = routine
-            self._plans[rid] = RoutinePlan(
-                rid, routine, execution, workers, restart, timeout, ray_options
-            )
+            self._plans[rid] = plan
             self._graph_version += 1
         added_to_flow(routine, self)
         return rid

@@ -21,6 +21,12 @@ def _node_id(routine_id: str, used: dict[str, str]) -> str:
     return candidate
 
 
+# Where a routine runs shows in its shape: a box on a thread, a double-edged box
+# ("subroutine") in its own process, a hexagon on Ray.
+_MERMAID_SHAPES = {"thread": ('["', '"]'), "process": ('[["', '"]]'), "ray": ('{{"', '"}}')}
+_DOT_STYLES = {"thread": "", "process": ", style=bold", "ray": ", shape=hexagon"}
+
+
 def _mermaid_text(text: str) -> str:
     return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
@@ -58,7 +64,7 @@ def to_mermaid(flow: Flow) -> str:
             + "<br/>"
             + _mermaid_text(f"out: {events}")
         )
-        shape = ('[["', '"]]') if flow._plans[rid].execution == "process" else ('["', '"]')
+        shape = _MERMAID_SHAPES[flow._plans[rid].execution]
         lines.append(f"    {_node_id(rid, used)}{shape[0]}{label}{shape[1]}")
     for src, event, dst, slot, connection in flow._wiring:
         label = _mermaid_text(_edge_label(event, slot, connection.param_mapping))
@@ -80,7 +86,7 @@ def to_dot(flow: Flow) -> str:
     for rid in flow.routines:
         kind, slots, events = _describe(flow, rid)
         label = "\\n".join(_dot_text(x) for x in (rid, kind, f"in: {slots}", f"out: {events}"))
-        style = ", style=bold" if flow._plans[rid].execution == "process" else ""
+        style = _DOT_STYLES[flow._plans[rid].execution]
         lines.append(f'    "{_dot_text(rid)}" [label="{label}"{style}];')
     for src, event, dst, slot, connection in flow._wiring:
         label = _dot_text(_edge_label(event, slot, connection.param_mapping))
