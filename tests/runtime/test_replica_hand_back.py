@@ -16,7 +16,7 @@ from routilux.runtime.backpressure import Gate
 from routilux.runtime.ledger import ActorHandle, RuntimeEnv
 from routilux.runtime.mailbox import Mailbox
 from routilux.runtime.messages import DONE, DONE_BATCH, RETURNED, Delivery
-from routilux.runtime.thread_actor import ROOMY_QUEUES, ThreadRoutineActor
+from routilux.runtime.thread_actor import ThreadRoutineActor
 
 
 class Job:
@@ -32,7 +32,7 @@ class Ring:
         pass
 
 
-def replica(fn, limit=ROOMY_QUEUES):
+def replica(fn, limit=10_000):
     """A replica of a Node running ``fn`` whose messages go to ``mailbox.items``
     (``limit``: the flow's max_queued_per_routine)."""
     mailbox = Mailbox()
@@ -88,13 +88,15 @@ def test_a_cut_requested_during_a_batch_stops_it_after_the_running_step():
     assert items[1][2] == deliveries[2:]
 
 
-def test_steps_are_reported_together_unless_queues_are_tight():
-    actor, _env, items = replica(lambda node, data: None)
+@pytest.mark.parametrize("limit", [10_000, 4])
+def test_steps_are_reported_together_unless_a_routine_is_full(limit):
+    actor, env, items = replica(lambda node, data: None, limit=limit)
     actor._run(batch(Job(False), 6))
     # one report (two if the machine paused this thread past REPORT_EVERY)
     assert set(kinds(items)) == {DONE_BATCH} and len(items) <= 2
     assert sum(len(item[2]) for item in items) == 6
-    actor, _env, items = replica(lambda node, data: None, limit=ROOMY_QUEUES - 1)
+    items.clear()
+    env.gate.mark_full("elsewhere")  # under backpressure, each step at once
     actor._run(batch(Job(False), 6))
     assert kinds(items) == [DONE_BATCH] * 6
 
