@@ -244,8 +244,12 @@ class RayBackend(ProcessBackend):
 
     def join(self, handle: Any, timeout: float) -> None:
         replica = handle.direct
-        if replica is not None and replica.reader.is_alive():
+        if replica is None:
+            return
+        deadline = time.monotonic() + timeout
+        if replica.reader.is_alive():
             replica.reader.join(timeout)
+        replica.wait_gone(max(0.0, deadline - time.monotonic()))
 
     def figures(self, entry: Any) -> dict[str, Any]:
         """pids and names of the actors, and the last death cause Ray reported."""

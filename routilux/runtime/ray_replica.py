@@ -211,6 +211,17 @@ class Replica:
         except Exception:  # already gone, or Ray itself is shut down
             pass
 
+    def wait_gone(self, timeout: float) -> None:
+        """After :meth:`stop`: wait, at most ``timeout`` seconds, until Ray has marked
+        the actor dead. Its name is free from then on, so a flow of the same id
+        started right after this one can take it."""
+        try:
+            ray.get(self.actor.__ray_ready__.remote(), timeout=timeout)
+        except (RayActorError, ActorUnavailableError, GetTimeoutError):
+            pass  # dead (what we wait for), or still dying at the deadline
+        except Exception:  # Ray itself is shut down: nothing left to wait for
+            pass
+
     # -- results (reader thread) -----------------------------------------------------
     def _read(self) -> None:
         while True:

@@ -77,9 +77,14 @@ def test_replicas_are_named_actors_in_the_routilux_namespace(make_flow, ray_addr
     figures = flow.metrics()["sq"]
     assert figures["execution"] == "ray" and len(figures["pids"]) == 2
     assert figures["ray_actors"] == ["named-flow:sq:0", "named-flow:sq:1"]
-    flow.shutdown()
+    flow.shutdown()  # returns once Ray has released the names
     named = {a["name"] for a in ray.util.list_named_actors(True)}
     assert not {"named-flow:sq:0", "named-flow:sq:1"} & named
+    again = make_flow("named-flow")  # so the same flow can start again at once
+    again.add_routine(Node(square, slots=("in",)), "sq", execution="ray", workers=2,
+                      ray_options=SMALL)
+    job = again.execute("sq", {"x": 4}, entry_slot="in", timeout=60)
+    assert job.status == "completed", job.error
 
 
 def test_ordering_over_2000_messages(make_flow, ray_address):
