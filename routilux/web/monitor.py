@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -22,12 +22,14 @@ from routilux.exceptions import CheckpointError, ConfigurationError, RoutiluxErr
 from routilux.job_state import JobState
 from routilux.runtime.bus import ROUTINE_OUT_OF_SERVICE, ROUTINE_RESTARTED
 from routilux.runtime.job_pickle import resolve_jobs
-from routilux.service import Runtime
 from routilux.web.activity import DeathLog, StepLog
 from routilux.web.errors import ApiError, from_library
 from routilux.web.graph import layout
 from routilux.web.jobview import detail, header
 from routilux.web.sse import Hub
+
+if TYPE_CHECKING:  # the Runtime hosts the monitor (Runtime.serve_http)
+    from routilux.service import Runtime
 
 CACHED_JOBS = 128  # finished jobs read back from the store, kept decoded
 
