@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from routilux.exceptions import ConfigurationError
+from routilux.execution_record import ExecutionRecord
 from routilux.serialization import dual_method
 from routilux.serialization import jsonable as _jsonable
 
@@ -21,86 +22,6 @@ DEFAULT_HISTORY_LIMIT = 10_000
 # Records the supervisor writes besides emits (0.10's): the job's entry params, a
 # failed step, a step whose error the job went on after, a success after retries.
 HISTORY_MARKS = frozenset({"start", "error", "error_continued", "completed"})
-
-
-class ExecutionRecord:
-    """One history record: which routine, which event, the data, and when.
-
-    ``timestamp`` is a :class:`datetime`; the wall-clock seconds are kept in
-    ``wall_time`` (cheap to pickle in checkpoints).
-    """
-
-    __slots__ = ("routine_id", "event_name", "data", "wall_time")
-
-    def __init__(
-        self,
-        routine_id: str = "",
-        event_name: str = "",
-        data: dict[str, Any] | None = None,
-        timestamp: datetime | float | str | None = None,
-    ) -> None:
-        self.routine_id = routine_id
-        self.event_name = event_name
-        self.data = data if data is not None else {}
-        # now, unless given (one record per emit: kept cheap)
-        self.wall_time = time.time() if timestamp is None else _seconds(timestamp)
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the record was made (local time, as in 0.10)."""
-        return datetime.fromtimestamp(self.wall_time)
-
-    @timestamp.setter
-    def timestamp(self, value: datetime | float | str | None) -> None:
-        self.wall_time = _seconds(value)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict (data values JSON cannot hold become their repr)."""
-        return {
-            "_type": "ExecutionRecord",
-            "routine_id": self.routine_id,
-            "event_name": self.event_name,
-            "data": _jsonable(self.data),
-            "timestamp": self.timestamp.isoformat(),
-        }
-
-    serialize = to_dict
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExecutionRecord:
-        """Rebuild a record from :meth:`to_dict` output (ours or 0.10's)."""
-        return cls().deserialize(data)
-
-    def deserialize(self, data: dict[str, Any]) -> ExecutionRecord:
-        """Fill this record from :meth:`serialize` output; returns it."""
-        self.routine_id = data.get("routine_id", "")
-        self.event_name = data.get("event_name", "")
-        self.data = dict(data.get("data") or {})
-        self.wall_time = _seconds(data.get("timestamp"))
-        return self
-
-    def __eq__(self, other: object) -> bool:
-        # Timestamps compare as datetimes (to the microsecond, what an ISO string
-        # keeps), so a record read back from ``serialize()`` equals the original.
-        return isinstance(other, ExecutionRecord) and (
-            self.routine_id,
-            self.event_name,
-            self.data,
-            self.timestamp,
-        ) == (other.routine_id, other.event_name, other.data, other.timestamp)
-
-    def to_tuple(self) -> tuple:
-        """``(routine_id, event_name, data, wall_time)``."""
-        return (self.routine_id, self.event_name, self.data, self.wall_time)
-
-    def __getstate__(self) -> tuple:
-        return self.to_tuple()
-
-    def __setstate__(self, state: tuple) -> None:
-        self.routine_id, self.event_name, self.data, self.wall_time = state
-
-    def __repr__(self) -> str:
-        return f"ExecutionRecord({self.routine_id!r}, {self.event_name!r}, {self.data!r})"
 
 
 class JobState:
@@ -447,14 +368,3 @@ class JobState:
 
     def __repr__(self) -> str:
         return f"JobState(job_id={self.job_id!r}, flow_id={self.flow_id!r}, status={self.status!r})"
-
-
-def _seconds(value: datetime | float | str | None) -> float:
-    """Wall-clock seconds from a datetime, an ISO string, seconds, or None (now)."""
-    if value is None:
-        return time.time()  # per history record: kept cheap
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).timestamp()
-    return float(value)

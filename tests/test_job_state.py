@@ -338,3 +338,14 @@ def test_execution_tracker_covers_every_routine(make_flow):
     # The job's span: from its creation to its end.
     span = job.finished_at.timestamp() - job.created_at.timestamp()
     assert totals["duration"] == pytest.approx(span)
+
+
+def test_history_records_pickled_under_their_old_module_still_load():
+    """Checkpoints written before ExecutionRecord moved to its own module name it as
+    ``routilux.job_state.ExecutionRecord``; they must still load."""
+    record = ExecutionRecord("r", "out", {"x": 1}, timestamp=1_700_000_000.0)
+    old = pickle.dumps(record, protocol=0).replace(
+        b"routilux.execution_record", b"routilux.job_state"
+    )
+    assert b"routilux.job_state" in old
+    assert pickle.loads(old) == record
