@@ -23,6 +23,7 @@ from routilux.runtime.messages import (
     CRASHED,
     DEFER,
     DONE,
+    DONE_BATCH,
     EMIT,
     OUTPUT,
     REPORT,
@@ -284,14 +285,25 @@ class ProcessRoutineActor(QuickActor):
 
     # -- reading ---------------------------------------------------------------------
     def _read(self, child: ChildProcess) -> None:
-        post = self.env.mailbox.post
+        """Turn the child's frames into supervisor messages, one bell per frame.
+
+        A frame's messages are appended to the supervisor's inbox in order and the
+        bell is rung once, after the frame: the supervisor wakes once for a step's
+        emits and its end, not once for each. The steps of a frame that succeeded go
+        as one DONE_BATCH per run of one job (as a thread replica reports them);
+        failed and retried steps go one by one (DONE), after the batch before them.
+        A step waiting in emit() for room posts SUSPEND (which rings) first.
+        """
+        mailbox = self.env.mailbox
+        append = mailbox.items.append
+        post = mailbox.post
         handle = self.handle
         rid = self.routine_id
         inflight = self.inflight
         sent_at = self.sent_at
         cost = self.cost
         gate = self.env.gate
-        mailbox = self.env.mailbox
+        targets_of = self.env.targets
         channel = child.channel
         self.timed_out = False
         self.last_done = time.monotonic()
@@ -300,6 +312,11 @@ class ProcessRoutineActor(QuickActor):
                 messages = unpack(channel.recv())
             except (EOFError, OSError):
                 break
+            done: list[Delivery] = []  # succeeded, not reported yet (one job)
+            durations: list[float] = []
+            first = last = 0.0
+            back = ended_steps = 0
+            step_time = self.step_time
             for message in messages:
                 kind = message[0]
                 if kind == "emit":
@@ -308,37 +325,59 @@ class ProcessRoutineActor(QuickActor):
                     if delivery is None:
                         continue
                     if gate.full or len(mailbox) > gate.limit:
-                        targets = self.env.targets.get((rid, event), ())
+                        targets = targets_of.get((rid, event), ())
                         if gate.must_wait(targets, rid):
-                            post((SUSPEND, handle, delivery, targets))
+                            if done:
+                                append((DONE_BATCH, handle, done, durations, first, last))
+                                done, durations = [], []
+                            post((SUSPEND, handle, delivery, targets))  # rings
                             gate.wait(targets, rid)
                             post((UNSUSPEND, handle, delivery))
-                    post((EMIT, delivery, n, rid, event, data))
+                    append((EMIT, delivery, n, rid, event, data))
                 elif kind == "done":
                     _, seq, error, started, ended = message
                     delivery = inflight.pop(seq, None)
-                    sent_at.pop(seq, None)
-                    self.bytes_back += cost.pop(seq, 0)
-                    self.step_time += (ended - started - self.step_time) * 0.25
-                    self.last_done = time.monotonic()
+                    if sent_at:
+                        sent_at.pop(seq, None)
+                    back += cost.pop(seq, 0)
+                    step_time += (ended - started - step_time) * 0.25
+                    ended_steps += 1
                     if delivery is None:
                         continue
-                    info = None
-                    if error is not None:
-                        info = error_info(error)
-                    post((DONE, handle, delivery, info, started, ended))
+                    if error is None and not delivery.attempt:
+                        if done and done[0].job is not delivery.job:
+                            append((DONE_BATCH, handle, done, durations, first, last))
+                            done, durations = [], []
+                        if not done:
+                            first = started
+                        done.append(delivery)
+                        durations.append(ended - started)
+                        last = ended
+                    else:  # failures and retried messages go one by one
+                        if done:
+                            append((DONE_BATCH, handle, done, durations, first, last))
+                            done, durations = [], []
+                        append((DONE, handle, delivery, error_info(error), started, ended))
                 elif kind == "report":  # before the step ends it reports on
-                    post((REPORT, handle, message[1], message[2]))
+                    append((REPORT, handle, message[1], message[2]))
                 elif kind == "output":
                     _, seq, output_type, data = message
                     delivery = inflight.get(seq)
                     if delivery is not None:
-                        post((OUTPUT, delivery, rid, output_type, data))
+                        append((OUTPUT, delivery, rid, output_type, data))
                 elif kind == "defer":
                     _, seq, event, data = message
                     delivery = inflight.get(seq)
                     if delivery is not None:
-                        post((DEFER, delivery, rid, event, data))
+                        append((DEFER, delivery, rid, event, data))
+            if done:
+                append((DONE_BATCH, handle, done, durations, first, last))
+            if ended_steps:
+                self.bytes_back += back
+                self.step_time = step_time
+                self.last_done = time.monotonic()
+            if not mailbox.rung:  # Mailbox.post's ring, once for the frame
+                mailbox.ring()
         # The channel closed: a crash, or our own stop.
         returncode = child.reap()
         child.close()
