@@ -175,30 +175,37 @@ class ProcessRoutineActor(QuickActor):
         post = self.env.mailbox.post
         handle = self.handle
         child = self.child
+        alive = child is not None and child.popen.returncode is None
         packer = self.packer
+        add = packer.add
+        inflight = self.inflight
+        timeout = self.timeout
         seqs = []
-        now = time.monotonic()
+        seq = self.seq
         for delivery in batch:
-            if not delivery.job.running or child is None or child.popen.returncode is not None:
+            if not alive or not delivery.job.running:
                 post((RETURNED, handle, [delivery]))
                 continue
-            seq = self.seq + 1
+            seq += 1
             try:
-                packer.add(
+                add(
                     ("step", seq, delivery.slot, delivery.call_data, delivery.job.job_id),
-                    f"data for routine {self.routine_id!r} slot {delivery.slot!r}:",
+                    lambda d=delivery: f"data for routine {self.routine_id!r} slot {d.slot!r}:",
                     delivery.call_data,
                 )
             except SerializationError as exc:
+                seq -= 1
                 clock = time.perf_counter()
                 post((DONE, handle, delivery, ErrorInfo.from_exception(exc), clock, clock))
                 continue
-            self.seq = seq
-            self.inflight[seq] = delivery
-            self.sent_at[seq] = now
+            inflight[seq] = delivery
             seqs.append(seq)
-            if self.timeout is not None:
-                self._watch(child, seq, self.timeout)
+        self.seq = seq
+        if timeout is not None and seqs:
+            now = time.monotonic()
+            for sent in seqs:
+                self.sent_at[sent] = now
+                self._watch(child, sent, timeout)
         if not seqs:
             return
         payload = packer.take()

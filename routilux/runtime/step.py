@@ -17,7 +17,7 @@ from routilux._context import ExecutionContext
 from routilux.exceptions import FlowStateError
 from routilux.runtime.messages import ErrorInfo
 from routilux.runtime.snapshot import capture_state
-from routilux.runtime.wire import Packer, dumps, dumps_or_explain, loads, pack_one
+from routilux.runtime.wire import Label, Packer, dumps, dumps_or_explain, loads, pack_one
 
 LINGER = 0.002  # seconds a message may wait in the child for others to share its frame
 FLUSH_BYTES = 64 * 1024  # a batch this large leaves at once
@@ -179,7 +179,7 @@ class BatchingStep(ProcessStep):
         self.report: tuple[Any, Any] | None = None
         self.started_count = 0  # steps started (the courier's clock)
 
-    def queue(self, message: tuple, what: str, culprit: Any = None) -> None:
+    def queue(self, message: tuple, what: Label, culprit: Any = None) -> None:
         """Add a message to the batch (caller holds ``lock``); send the batch if it
         is full or old."""
         packer = self.packer
@@ -215,11 +215,15 @@ class BatchingStep(ProcessStep):
 
     def emit(self, routine: Any, event_name: str, data: dict) -> None:
         """Queue one emit of the current step for the parent (numbered, in order)."""
-        self._check(routine)
-        what = f"data emitted by routine {self.routine_id!r} on event {event_name!r}:"
+        if routine is not self.routine:
+            self._check(routine)
         with self.lock:  # number and queue in one go, in order
             n = self.n
-            self.queue(("emit", self.seq, n, event_name, data), what, data)
+            self.queue(
+                ("emit", self.seq, n, event_name, data),
+                lambda: f"data emitted by routine {self.routine_id!r} on event {event_name!r}:",
+                data,
+            )
             self.n = n + 1
 
     def step_ended(self, done: tuple, stats: Any, state: Any, urgent: bool = False) -> None:

@@ -14,6 +14,7 @@ import pickle
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -22,6 +23,8 @@ from routilux.exceptions import SerializationError
 from routilux.serialization import is_plain_callable
 
 _HEADER = struct.Struct(">I")
+# What a message is, for an error naming it: a string, or a function building one.
+Label = str | Callable[[], str]
 _MAX_DESCRIBE_DEPTH = 20
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -33,31 +36,40 @@ class _Reusable(threading.local):
     def __init__(self) -> None:
         self.buffer = io.BytesIO()
         self.pickler = cloudpickle.Pickler(self.buffer, protocol=_PROTOCOL)
-        self.busy = False
+        self.free = True
 
 
 _reusable = _Reusable()
+# cloudpickle's Pickler.dump only wraps the C pickler's dump to reword a recursion
+# error (done below): calling the C one directly saves a Python frame per message.
+_c_dump = pickle.Pickler.dump
+_RECYCLE_BYTES = 1 << 20  # a buffer grown past this is not kept
 
 
 def dumps(obj: Any) -> bytes:
     """cloudpickle ``obj`` (classes from ``__main__`` travel by value)."""
     local = _reusable
-    if local.busy:  # pickling from inside a pickling (a __reduce__ calling us)
+    if not local.free:  # pickling from inside a pickling (a __reduce__ calling us)
         return cloudpickle.dumps(obj, protocol=_PROTOCOL)
-    local.busy = True
+    local.free = False
     buffer = local.buffer
+    pickler = local.pickler
     try:
-        buffer.seek(0)
-        buffer.truncate()
-        pickler = local.pickler
-        pickler.clear_memo()
-        pickler.dump(obj)
+        _c_dump(pickler, obj)
         return buffer.getvalue()
+    except RecursionError as exc:  # what cloudpickle.Pickler.dump raises instead
+        raise pickle.PicklingError(
+            "Could not pickle object as excessively deep recursion required."
+        ) from exc
     finally:
-        local.busy = False
-        if buffer.tell() > 1 << 20:  # do not keep a large buffer alive
+        if buffer.tell() > _RECYCLE_BYTES:  # do not keep a large buffer alive
             local.buffer = io.BytesIO()
             local.pickler = cloudpickle.Pickler(local.buffer, protocol=_PROTOCOL)
+        else:
+            buffer.seek(0)
+            buffer.truncate()
+            pickler.clear_memo()
+        local.free = True
 
 
 loads = pickle.loads
@@ -95,7 +107,7 @@ class Packer:
         self.count = 0
         self.size = 0
 
-    def add(self, message: Any, what: str, culprit: Any = None) -> int:
+    def add(self, message: Any, what: Label, culprit: Any = None) -> int:
         """Append ``message``; returns its size. SerializationError (naming what
         cannot be pickled, see :func:`dumps_or_explain`) if it cannot be pickled."""
         payload = dumps_or_explain(message, what, culprit)
@@ -192,12 +204,16 @@ def describe_unpicklable(obj: Any, what: str) -> str:
     return f"{what} (nested too deeply to describe)"
 
 
-def dumps_or_explain(obj: Any, what: str, culprit: Any = None) -> bytes:
+def dumps_or_explain(obj: Any, what: Label, culprit: Any = None) -> bytes:
     """Pickle ``obj`` or raise SerializationError naming the offending part
-    (searched for in ``culprit``, the user's data, when ``obj`` wraps it)."""
+    (searched for in ``culprit``, the user's data, when ``obj`` wraps it).
+    ``what`` may be a function returning the label: on hot paths it is built
+    only when something cannot be pickled."""
     try:
         return dumps(obj)
     except Exception as exc:
+        if not isinstance(what, str):
+            what = what()
         raise SerializationError(
             f"cannot pickle {describe_unpicklable(obj if culprit is None else culprit, what)}: "
             f"{type(exc).__name__}: {exc}. "
