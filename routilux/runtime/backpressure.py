@@ -26,6 +26,11 @@ class Gate:
         self._condition = threading.Condition()
         self.waiters = 0
         self.closed = False
+        # What notify() looks at to wake waiting steps only when one may go on
+        # (each wake-up of a step that must go on waiting costs a thread switch):
+        self.opened = False  # a full routine got room or an escape (supervisor thread)
+        self.inbox_waits = False  # a step waited on the inbox's length
+        self._limit_seen = limit
 
     def must_wait(self, targets: Iterable[str], emitter: str) -> bool:
         """Whether an emit of routine ``emitter`` to ``targets`` has to wait now."""
@@ -36,7 +41,10 @@ class Gate:
             for target in targets:
                 if target in self.full and emitter not in escape.get(target, ()):
                     return True
-        return self._inbox_len() > self.limit
+        if self._inbox_len() > self.limit:
+            self.inbox_waits = True
+            return True
+        return False
 
     def mark_full(self, routine_id: str) -> None:
         """``routine_id``'s queue reached the limit."""
@@ -44,7 +52,9 @@ class Gate:
 
     def mark_room(self, routine_id: str) -> None:
         """``routine_id``'s queue is below the limit again."""
-        self.full.discard(routine_id)
+        if routine_id in self.full:
+            self.full.discard(routine_id)
+            self.opened = True
         self.escape.pop(routine_id, None)
 
     def open_escape(self, entry: Any, entries: Mapping[str, Any]) -> None:
@@ -53,6 +63,7 @@ class Gate:
         cycle = blocked_cycle(entry, self.full, entries)
         if cycle:
             self.escape[entry.routine_id] = cycle
+            self.opened = True
 
     def close_escapes_through(self, routine_id: str) -> None:
         """Close the escapes of the blocked cycles ``routine_id`` belongs to (one of
@@ -80,8 +91,18 @@ class Gate:
                 self.waiters -= 1
 
     def notify(self) -> None:
-        """Wake waiting steps so they re-check (called by the supervisor)."""
-        if self.waiters:
+        """Wake waiting steps so they re-check (called by the supervisor) when one
+        may go on: a full routine got room or an escape, the limit changed, or a
+        step waited on the inbox and the inbox is short again."""
+        if not self.waiters:
+            return
+        if (
+            self.opened
+            or self.limit != self._limit_seen
+            or (self.inbox_waits and self._inbox_len() <= self.limit)
+        ):
+            self.opened = self.inbox_waits = False
+            self._limit_seen = self.limit
             with self._condition:
                 self._condition.notify_all()
 

@@ -44,7 +44,9 @@ logger = logging.getLogger("routilux.process")
 DIRECT_WRITE_LIMIT = 16 * 1024  # a batch up to this size is written by the supervisor...
 DIRECT_PIPE_LIMIT = 48 * 1024  # ... while the child has at most this much unread
 CREDIT_BUDGET = 0.005  # seconds of steps a replica is handed ahead (see credit())
-MAX_CREDIT = 64
+# At most twice step.PIPELINE_STEPS: the child runs the next steps while the parent
+# routes what the last ones emitted.
+MAX_CREDIT = 128
 MIN_CREDIT = 2
 
 

@@ -22,6 +22,9 @@ from routilux.runtime.wire import Label, Packer, dumps, dumps_or_explain, loads,
 LINGER = 0.002  # seconds a message may wait in the child for others to share its frame
 FLUSH_BYTES = 64 * 1024  # a batch this large leaves at once
 FLUSH_COUNT = 256  # ... and so does one with this many messages
+# ... and one with this many step ends while more steps wait: the parent routes
+# what they emitted (and sends more steps) while this process runs the rest.
+PIPELINE_STEPS = 32
 
 
 class JobRef:
@@ -170,7 +173,7 @@ class BatchingStep(ProcessStep):
     state before it learns the step is done.
     """
 
-    __slots__ = ("packer", "first_at", "report", "started_count")
+    __slots__ = ("packer", "first_at", "report", "started_count", "ends")
 
     def __init__(self, channel: Any, routine: Any, routine_id: str) -> None:
         super().__init__(channel, routine, routine_id)
@@ -178,6 +181,7 @@ class BatchingStep(ProcessStep):
         self.first_at = 0.0  # when the oldest message of the batch was made
         self.report: tuple[Any, Any] | None = None
         self.started_count = 0  # steps started (the courier's clock)
+        self.ends = 0  # step ends in the batch
 
     def queue(self, message: tuple, what: Label, culprit: Any = None) -> None:
         """Add a message to the batch (caller holds ``lock``); send the batch if it
@@ -200,6 +204,7 @@ class BatchingStep(ProcessStep):
         if not self.packer.count and report is None:
             return
         batch = self.packer.take()
+        self.ends = 0
         if report is not None:
             self.report = None
             try:
@@ -237,5 +242,6 @@ class BatchingStep(ProcessStep):
                     state = old[1] if state is None else state
                 self.report = (stats, state)
             self.queue(done, "the end of a step:")  # plain data: always picklable
-            if urgent:
+            self.ends += 1
+            if urgent or self.ends >= PIPELINE_STEPS:
                 self.flush_locked()

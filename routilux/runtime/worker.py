@@ -4,8 +4,9 @@ Started as ``python -m routilux.runtime.worker CHANNEL_FD LIFELINE_FD PARENT_PID
 process routine actor. It receives the routine (cloudpickle), then runs steps one at a
 time. Steps arrive in batches; emits, outputs and step ends go back in batches too
 (:class:`BatchingStep`): a batch leaves when the child has nothing more to run, when
-it is large, or when its oldest message has waited ``LINGER`` seconds (a courier
-thread sends what a long step emitted). It exits when told to, when its channel
+it holds ``PIPELINE_STEPS`` step ends (the parent routes them while the child runs
+the next steps), when it is large, or when its oldest message has waited ``LINGER``
+seconds (a courier thread sends what a long step emitted). It exits when told to, when its channel
 closes, or as soon as its parent dies, even mid-step: on Linux the kernel kills it
 (parent-death signal), so not even a step that holds the GIL can keep it alive;
 elsewhere the courier thread sees the lifeline pipe reach end-of-file.
