@@ -17,7 +17,15 @@ from routilux._context import ExecutionContext
 from routilux.exceptions import FlowStateError
 from routilux.runtime.messages import ErrorInfo
 from routilux.runtime.snapshot import capture_state
-from routilux.runtime.wire import Label, Packer, dumps, dumps_or_explain, loads, pack_one
+from routilux.runtime.wire import (
+    Label,
+    Packer,
+    dumps,
+    dumps_or_explain,
+    loads,
+    pack_done,
+    pack_one,
+)
 
 LINGER = 0.002  # seconds a message may wait in the child for others to share its frame
 FLUSH_BYTES = 64 * 1024  # a batch this large leaves at once
@@ -191,6 +199,11 @@ class BatchingStep(ProcessStep):
         if not packer.count:
             self.first_at = now
         packer.add(message, what, culprit)
+        self._sent_if_due(now)
+
+    def _sent_if_due(self, now: float) -> None:
+        """Send the batch if it is full or old (caller holds ``lock``)."""
+        packer = self.packer
         if (
             packer.size >= FLUSH_BYTES
             or packer.count >= FLUSH_COUNT
@@ -231,9 +244,18 @@ class BatchingStep(ProcessStep):
             )
             self.n = n + 1
 
-    def step_ended(self, done: tuple, stats: Any, state: Any, urgent: bool = False) -> None:
-        """Queue a step's end, with the stats and state it left (None: unchanged);
-        ``urgent`` sends the batch now."""
+    def step_ended(
+        self,
+        seq: int,
+        error: tuple | None,
+        started: float,
+        ended: float,
+        stats: Any,
+        state: Any,
+        urgent: bool = False,
+    ) -> None:
+        """Queue the end of step ``seq`` (``error``: its ``_error_tuple``), with the
+        stats and state it left (None: unchanged); ``urgent`` sends the batch now."""
         with self.lock:
             if stats is not None or state is not None:
                 old = self.report
@@ -241,7 +263,15 @@ class BatchingStep(ProcessStep):
                     stats = old[0] if stats is None else stats
                     state = old[1] if state is None else state
                 self.report = (stats, state)
-            self.queue(done, "the end of a step:")  # plain data: always picklable
+            if error is None:
+                packer = self.packer
+                now = time.monotonic()
+                if not packer.count:
+                    self.first_at = now
+                packer.add_bytes(pack_done(seq, started, ended))
+                self._sent_if_due(now)
+            else:  # plain data: always picklable
+                self.queue(("done", seq, error, started, ended), "the end of a step:")
             self.ends += 1
             if urgent or self.ends >= PIPELINE_STEPS:
                 self.flush_locked()

@@ -221,7 +221,7 @@ def serve(channel: Any, lifeline_fd: int | None = None) -> None:
             # first steps (see FIRST_STEPS_UNBATCHED).
             urgent = error is not None or ended - started >= LINGER or unbatched > 0
             unbatched -= 1
-            step.step_ended(("done", seq, error, started, ended), sent_stats, state, urgent)
+            step.step_ended(seq, error, started, ended, sent_stats, state, urgent)
         elif kind == "stop":
             with step.lock:
                 step.flush_locked()
