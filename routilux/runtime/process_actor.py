@@ -385,7 +385,7 @@ class ProcessRoutineActor(QuickActor):
                 self.bytes_back += back
                 self.step_time = step_time
                 self.last_done = time.monotonic()
-            if not mailbox.rung:  # Mailbox.post's ring, once for the frame
+            if not mailbox.rung and mailbox.items:  # Mailbox.post's ring, once a frame
                 mailbox.ring()
         # The channel closed: a crash, or our own stop.
         returncode = child.reap()
