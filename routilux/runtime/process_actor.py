@@ -44,9 +44,7 @@ logger = logging.getLogger("routilux.process")
 DIRECT_WRITE_LIMIT = 16 * 1024  # a batch up to this size is written by the supervisor...
 DIRECT_PIPE_LIMIT = 48 * 1024  # ... while the child has at most this much unread
 CREDIT_BUDGET = 0.005  # seconds of steps a replica is handed ahead (see credit())
-# At most twice step.PIPELINE_STEPS: the child runs the next steps while the parent
-# routes what the last ones emitted.
-MAX_CREDIT = 128
+MAX_CREDIT = 128  # 4 x step.PIPELINE_STEPS: the child runs steps while we route
 MIN_CREDIT = 2
 
 
@@ -294,15 +292,10 @@ class ProcessRoutineActor(QuickActor):
 
     # -- reading ---------------------------------------------------------------------
     def _read(self, child: ChildProcess) -> None:
-        """Turn the child's frames into supervisor messages, one bell per frame.
-
-        A frame's messages are appended to the supervisor's inbox in order and the
-        bell is rung once, after the frame: the supervisor wakes once for a step's
-        emits and its end, not once for each. The steps of a frame that succeeded go
-        as one DONE_BATCH per run of one job (as a thread replica reports them);
-        failed and retried steps go one by one (DONE), after the batch before them.
-        A step waiting in emit() for room posts SUSPEND (which rings) first.
-        """
+        """Turn the child's frames into supervisor messages, in order, with one bell
+        per frame (SUSPEND rings at once). A frame's successful steps go as one
+        DONE_BATCH per job, as a thread replica's do; failed and retried steps one
+        by one (DONE), after the batch before them."""
         mailbox = self.env.mailbox
         append = mailbox.items.append
         post = mailbox.post
