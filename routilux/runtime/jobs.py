@@ -7,15 +7,20 @@ when its queue is empty, no step of it is in flight and no retry of it is pendin
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any
 
 from routilux.exceptions import JobTimeoutError
 from routilux.job_state import JobState
+from routilux.output_handler import deliver_output
 from routilux.runtime.bus import JOB_FINISHED, JOB_PAUSED, JOB_SUBMITTED
 from routilux.runtime.checkpointer import Checkpointer, dispatch_order
 from routilux.runtime.dispatch import JobRun
 from routilux.runtime.ledger import Ledger
 from routilux.runtime.messages import TIMER, Delivery
+
+logger = logging.getLogger("routilux.supervisor")
 
 _MAX_DROPPED_DESCRIBED = 100
 
@@ -155,3 +160,19 @@ class JobBook:
     def find(self, state: Any) -> JobRun | None:
         """The live record of a JobState, if this supervisor runs it."""
         return self.ledger.jobs.get(state.job_id)
+
+    def on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
+        """OUTPUT: a step's ``send_output``, to the job's log and output handler."""
+        state = delivery.job.state
+        now = datetime.now()
+        state.record_output(rid, output_type, data, now)
+        handler = state.output_handler
+        if handler is not None:
+            try:
+                deliver_output(handler, state.job_id, rid, output_type, data, now)
+            except Exception:
+                logger.exception("output handler %r failed for job %s", handler, state.job_id)
+
+    def on_defer(self, delivery: Delivery, rid: str, event: str, data: dict) -> None:
+        """DEFER: a step's ``emit_deferred_event``, sent when the job is resumed."""
+        delivery.job.state.record_deferred(rid, event, data)

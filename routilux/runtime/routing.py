@@ -9,12 +9,9 @@ memory*) is applied here: a routine whose queue reaches the limit is marked full
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
 from typing import Any
 
 from routilux.exceptions import FlowStateError, RoutineCrashedError
-from routilux.output_handler import deliver_output
 from routilux.runtime.bus import STEP_FINISHED, STEP_STARTED
 from routilux.runtime.dispatch import JobRun
 from routilux.runtime.failures import Failures
@@ -23,8 +20,6 @@ from routilux.runtime.jobs import JobBook
 from routilux.runtime.ledger import ActorHandle, Ledger, RoutineEntry
 from routilux.runtime.messages import TIMER, Delivery, ErrorInfo
 from routilux.slot import merge_data
-
-logger = logging.getLogger("routilux.supervisor")
 
 
 class Router:
@@ -402,22 +397,6 @@ class Router:
         if entry is not None and entry.routine_id in ledger.gate.full:
             # Its last replica blocking may close a cycle.
             ledger.gate.open_escape(entry, ledger.entries)
-
-    def on_output(self, delivery: Delivery, rid: str, output_type: str, data: dict) -> None:
-        """OUTPUT: a step's ``send_output``, to the job's log and output handler."""
-        state = delivery.job.state
-        now = datetime.now()
-        state.record_output(rid, output_type, data, now)
-        handler = state.output_handler
-        if handler is not None:
-            try:
-                deliver_output(handler, state.job_id, rid, output_type, data, now)
-            except Exception:
-                logger.exception("output handler %r failed for job %s", handler, state.job_id)
-
-    def on_defer(self, delivery: Delivery, rid: str, event: str, data: dict) -> None:
-        """DEFER: a step's ``emit_deferred_event``, sent when the job is resumed."""
-        delivery.job.state.record_deferred(rid, event, data)
 
 
 def _record_step_times(state: dict[str, Any], shortest: float, longest: float) -> None:

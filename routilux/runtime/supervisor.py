@@ -274,9 +274,9 @@ class FlowSupervisor(QuickActor):
                     elif tag is UNSUSPEND:
                         router.on_suspend(item[1], item[2], -1, ())
                     elif tag is OUTPUT:
-                        router.on_output(item[1], item[2], item[3], item[4])
+                        self.jobs.on_output(item[1], item[2], item[3], item[4])
                     elif tag is DEFER:
-                        router.on_defer(item[1], item[2], item[3], item[4])
+                        self.jobs.on_defer(item[1], item[2], item[3], item[4])
                     elif tag is TIMER:
                         item[1](*item[2:])
                     elif tag is CRASHED:
