@@ -13,6 +13,7 @@ from routilux.checkpoint import parts as stored_parts
 from routilux.checkpoint.boundary import check_ours, check_sqlite_path, quick_check, store_errors
 from routilux.checkpoint.job_query import COLUMNS, JobQuery, sql_where
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
+from routilux.checkpoint.wal import SAFETY_PAGES, WalCheckpointer
 from routilux.exceptions import CheckpointError, ConfigurationError
 
 _SCHEMA = """
@@ -92,6 +93,7 @@ class SQLiteStore(CheckpointStore):
         self._read_lock = threading.Lock()
         self._time_columns = False
         self._retention_due = 0.0  # when the next save prunes jobs past the retention
+        self._wal: WalCheckpointer | None = None  # WAL checkpoints off the write path
         self._db = _connect(self.path, str(self.path) if create else f"file:{self.path}?mode=ro")
         quick_check(self._db, self.path)  # never use a damaged file as if it were sound
         check_ours(self._db, self.path)  # nor another program's database
@@ -105,6 +107,7 @@ class SQLiteStore(CheckpointStore):
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous]}")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
             self._db.executescript(_SCHEMA)
             self._migrate()
             # Intents already there count as written before any checkpoint to come.
@@ -115,6 +118,9 @@ class SQLiteStore(CheckpointStore):
             raise CheckpointError(
                 f"{self.path}: not a usable SQLite checkpoint store: {exc}"
             ) from None
+        self._wal = WalCheckpointer(
+            f"routilux-wal-{self.path.name}", lambda: _connect(self.path, str(self.path))
+        )
         for suffix in ("-wal", "-shm"):
             extra = Path(str(self.path) + suffix)
             if extra.exists():
@@ -205,12 +211,17 @@ class SQLiteStore(CheckpointStore):
                         (now - self.retention,),
                     )
                 cur.execute("COMMIT")
+                self._committed()
                 if now >= self._retention_due:
                     # Listing filters by retention too, so pruning can wait a little.
                     self._retention_due = now + min(60.0, self.retention / 10)
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    def _committed(self) -> None:
+        if self._wal is not None:
+            self._wal.committed()
 
     @store_errors("read stored parts")
     def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
@@ -256,6 +267,7 @@ class SQLiteStore(CheckpointStore):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._committed()
             self._intent_seq = max(self._intent_seq, row_id or 0)
 
     @store_errors("read job intents")
@@ -365,6 +377,8 @@ class SQLiteStore(CheckpointStore):
         return row[0] if row else None
 
     def close(self) -> None:
+        if self._wal is not None:
+            self._wal.close()
         with self._read_lock:
             if self._reader is not None:
                 self._reader.close()
