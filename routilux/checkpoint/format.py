@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 _MAC_SIZE = 32
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_HEADER = json.JSONEncoder(separators=(",", ":"))  # one per process: built once
 
 
 def encode(
@@ -56,7 +57,7 @@ def encode(
     }
     if parts:
         fields["parts"] = parts
-    header = json.dumps(fields, separators=(",", ":")).encode()
+    header = _HEADER.encode(fields).encode()
     body = b"".join((MAGIC, _U32.pack(len(header)), header, _U64.pack(len(payload)), payload))
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
