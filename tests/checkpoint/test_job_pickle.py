@@ -103,3 +103,30 @@ def test_what_lives_in_main_is_pickled_by_value(monkeypatch):
     monkeypatch.delattr(sys.modules["__main__"], "Thing")
     assert pickle.loads(data)["obj"].value == 7
     assert pickle.loads(checkpoint_dumps({"plain": [1, "a"]})) == {"plain": [1, "a"]}
+
+
+def test_a_chunk_with_cyclic_or_shared_data_loads_back_equal():
+    """Chunks are pickled without the pickler's memo; data the memo is needed for
+    (a cycle) still goes into the checkpoint, and shared data comes back equal."""
+    state, chunks = _job(), HistoryChunks()
+    looped: dict = {"n": 1}
+    looped["self"] = looped
+    shared = {"big": list(range(5))}
+    state.record_execution("a", "out", looped)
+    state.record_execution("a", "out", shared)
+    state.record_execution("b", "out", shared)
+    loaded = _roundtrip(state, chunks)
+    records = loaded.execution_history
+    assert records[0].data["self"] is records[0].data  # the cycle survived
+    assert records[1].data == records[2].data == shared
+    assert [r.wall_time for r in records] == [r.wall_time for r in state.execution_history]
+    assert all(type(r.wall_time) is float for r in records)
+
+
+def test_a_record_time_set_by_hand_to_none_does_not_fail_the_cut():
+    state, chunks = _job(), HistoryChunks()
+    state.record_execution("a", "out", {"n": 1})
+    state.record_execution("a", "out", {"n": 2})
+    state._history[0].wall_time = None  # no array of doubles: the chunk keeps a list
+    loaded = _roundtrip(state, chunks)
+    assert [r.data for r in loaded.execution_history] == [{"n": 1}, {"n": 2}]

@@ -1,0 +1,88 @@
+"""SQLiteStore moves its write-ahead log into the database file on a thread of its
+own (routilux/checkpoint/wal.py), not inside a commit; what it wrote stays readable."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+from routilux.checkpoint import SQLiteStore
+from routilux.checkpoint import wal as wal_module
+from routilux.checkpoint.format import encode
+
+KEY = b"wal-test-key-0123456789abcdef012"
+
+
+def _intent(store: SQLiteStore, n: int) -> None:
+    job_id = f"job-{n}"
+    blob = encode("flow", b"x" * 600, store.key, [{"job_id": job_id, "status": "running"}])
+    store.add_intent("flow", job_id, blob)
+
+
+def _wal_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("routilux-wal-")]
+
+
+def test_commits_no_longer_checkpoint_the_log_themselves(tmp_path):
+    store = SQLiteStore(tmp_path / "c.db", key=KEY)
+    try:
+        (pages,) = store._db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert pages == wal_module.SAFETY_PAGES  # a bound only, reached if the thread lags
+    finally:
+        store.close()
+
+
+def test_every_few_commits_the_log_is_copied_into_the_database_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 5)
+    path = tmp_path / "c.db"
+    store = SQLiteStore(path, key=KEY)
+    try:
+        for n in range(4):
+            _intent(store, n)
+        assert store._wal.thread is None  # not yet: every 5th commit
+        size_before = os.path.getsize(path)
+        _intent(store, 4)
+        thread = store._wal.thread
+        assert thread is not None
+        thread.join(10)
+        assert not thread.is_alive()  # short-lived: an idle store holds no thread
+        (page_count,) = store._db.execute("PRAGMA page_count").fetchone()
+        (page_size,) = store._db.execute("PRAGMA page_size").fetchone()
+        # The intents' pages are now in the main file, not only in the log.
+        assert os.path.getsize(path) == page_count * page_size > size_before
+    finally:
+        store.close()
+    reopened = SQLiteStore(path, key=KEY)
+    try:
+        assert len(reopened.intents("flow")) == 5
+    finally:
+        reopened.close()
+
+
+def test_close_waits_for_a_running_checkpoint_and_leaves_no_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 1)
+    before = set(_wal_threads())
+    store = SQLiteStore(tmp_path / "c.db", key=KEY)
+    for n in range(3):
+        _intent(store, n)
+    store.close()
+    assert [t for t in _wal_threads() if t not in before and t.is_alive()] == []
+    assert store._wal.db is None
+
+
+def test_a_failing_background_checkpoint_harms_no_write(tmp_path, monkeypatch):
+    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 1)
+    store = SQLiteStore(tmp_path / "c.db", key=KEY)
+
+    def refuse() -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    store._wal.connect = refuse
+    try:
+        for n in range(3):
+            _intent(store, n)
+            store._wal.thread.join(10)
+        assert len(store.intents("flow")) == 3
+    finally:
+        store.close()
