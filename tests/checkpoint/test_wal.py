@@ -7,6 +7,8 @@ import os
 import sqlite3
 import threading
 
+from helpers import wait_until
+
 from routilux.checkpoint import SQLiteStore
 from routilux.checkpoint import wal as wal_module
 from routilux.checkpoint.format import encode
@@ -43,10 +45,7 @@ def test_every_few_commits_the_log_is_copied_into_the_database_file(tmp_path, mo
         assert store._wal.thread is None  # not yet: every 5th commit
         size_before = os.path.getsize(path)
         _intent(store, 4)
-        thread = store._wal.thread
-        assert thread is not None
-        thread.join(10)
-        assert not thread.is_alive()  # short-lived: an idle store holds no thread
+        assert wait_until(lambda: store._wal.runs == 1)
         (page_count,) = store._db.execute("PRAGMA page_count").fetchone()
         (page_size,) = store._db.execute("PRAGMA page_size").fetchone()
         # The intents' pages are now in the main file, not only in the log.
@@ -60,12 +59,28 @@ def test_every_few_commits_the_log_is_copied_into_the_database_file(tmp_path, mo
         reopened.close()
 
 
+def test_the_thread_ends_when_the_store_is_idle_and_comes_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 1)
+    monkeypatch.setattr(wal_module, "IDLE_SECONDS", 0.01)
+    store = SQLiteStore(tmp_path / "c.db", key=KEY)
+    try:
+        _intent(store, 0)
+        first = store._wal.thread
+        assert wait_until(lambda: store._wal.thread is None)  # idle: it ended
+        assert not first.is_alive() or wait_until(lambda: not first.is_alive())
+        _intent(store, 1)
+        assert wait_until(lambda: store._wal.runs == 2)
+    finally:
+        store.close()
+
+
 def test_close_waits_for_a_running_checkpoint_and_leaves_no_thread(tmp_path, monkeypatch):
     monkeypatch.setattr(wal_module, "EVERY_COMMITS", 1)
     before = set(_wal_threads())
     store = SQLiteStore(tmp_path / "c.db", key=KEY)
     for n in range(3):
         _intent(store, n)
+    assert store._wal.thread is not None  # waits for the next request (IDLE_SECONDS)
     store.close()
     assert [t for t in _wal_threads() if t not in before and t.is_alive()] == []
     assert store._wal.db is None
@@ -82,7 +97,7 @@ def test_a_failing_background_checkpoint_harms_no_write(tmp_path, monkeypatch):
     try:
         for n in range(3):
             _intent(store, n)
-            store._wal.thread.join(10)
+            assert wait_until(lambda n=n: store._wal.runs == n + 1)
         assert len(store.intents("flow")) == 3
     finally:
         store.close()
