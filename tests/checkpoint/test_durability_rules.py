@@ -17,6 +17,7 @@ from routilux.checkpoint import DirectoryStore, SQLiteStore
 from routilux.checkpoint.format import encode
 from routilux.checkpoint.store import FinishedJob
 from routilux.exceptions import CheckpointError, FlowStateError
+from routilux.runtime.checkpointer import SMALL_HISTORY
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -288,3 +289,41 @@ def test_a_job_that_ended_in_a_cut_killed_before_its_listing_is_listed_as_ended(
     assert [(r["job_id"], r["status"]) for r in after_the_kill.list_jobs("f")] == [
         ("j1", "completed")
     ]
+
+
+class Burst(Routine):
+    """Emits ``k`` messages in one step."""
+
+    def __init__(self):
+        super().__init__()
+        self.define_slot("trigger", handler=self.run)
+        self.define_event("out", ["i"])
+
+    def run(self, k=1):
+        for i in range(k):
+            self.emit("out", i=i)
+
+
+@pytest.mark.parametrize("records", [1, SMALL_HISTORY + 1])
+def test_a_finished_job_comes_back_whole_whichever_way_it_was_pickled(store_path, records):
+    """A short finished job is pickled whole, a longer one as history chunks
+    (runtime/checkpointer.py, SMALL_HISTORY): both load back as they ended."""
+    flow = Flow("rules", checkpoint_store=open_store(store_path), checkpoint_interval=3600)
+    flow.add_routine(Burst(), "b")
+    try:
+        job = flow.execute("b", {"k": records}, job_id="burst")
+        assert job.status == "completed"
+        expected = [(r.routine_id, r.event_name, r.data) for r in job.execution_history]
+        assert (len(expected) > SMALL_HISTORY) == (records > SMALL_HISTORY)
+    finally:
+        flow.shutdown()
+    again = Flow("rules", checkpoint_store=open_store(store_path), checkpoint_interval=3600)
+    again.add_routine(Burst(), "b")
+    try:
+        (back,) = again.recover()
+        assert (back.job_id, back.status) == ("burst", "completed")
+        assert [(r.routine_id, r.event_name, r.data) for r in back.execution_history] == expected
+        assert back.entry == {"routine": "b", "slot": "trigger", "params": {"k": records}}
+        assert back.wait(0)
+    finally:
+        again.shutdown()
