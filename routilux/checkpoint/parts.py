@@ -31,6 +31,8 @@ def missing_parts(location: str, needed: list[str], stored: set[str]) -> None:
 # -- SQLite: a ``parts`` table, inside the checkpoint's transaction --------------------
 def sqlite_add(cur: sqlite3.Cursor, flow_id: str, parts: dict[str, bytes]) -> None:
     """Add the parts not stored yet."""
+    if not parts:
+        return  # most checkpoints: no statement at all
     cur.executemany(
         "INSERT OR IGNORE INTO parts (flow_id, digest, data) VALUES (?, ?, ?)",
         [(flow_id, digest, sqlite3.Binary(data)) for digest, data in parts.items()],
