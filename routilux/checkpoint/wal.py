@@ -22,8 +22,10 @@ from collections.abc import Callable
 
 logger = logging.getLogger("routilux.checkpoint")
 
-#: Commits between two background WAL checkpoints (a job commits about 20 pages).
-EVERY_COMMITS = 32
+#: Commits between two background WAL checkpoints: tiny jobs commit about 11 pages
+#: each, so about SQLite's own default of 1,000 pages (checkpointing more often
+#: costs more syncs of the database file).
+EVERY_COMMITS = 96
 #: A checkpoint thread with no request for this long ends.
 IDLE_SECONDS = 2.0
 #: The writer's own ``wal_autocheckpoint``: a bound, reached only if this lags.
