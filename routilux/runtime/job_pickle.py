@@ -21,9 +21,7 @@ digest before unpickling it.
 from __future__ import annotations
 
 import hashlib
-import io
 import pickle
-from array import array
 from typing import Any
 
 from cloudpickle import cloudpickle as _cloudpickle
@@ -55,29 +53,6 @@ def dumps(obj: Any) -> bytes:
             if _MAIN not in data:
                 return data
     return wire.dumps(obj)
-
-
-def dumps_records(obj: Any) -> bytes:
-    """:func:`dumps` for a history chunk: the C pickler without its memo.
-
-    A chunk holds thousands of small dicts; memoizing each (so that an object seen
-    twice is pickled once) is a third of the pickling time, and a history record's
-    data is not shared in a way anyone relies on. A cyclic structure (the memo is
-    what handles those) or anything the C pickler refuses goes through :func:`dumps`.
-    """
-    if not _cloudpickle._PICKLE_BY_VALUE_MODULES:
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.fast = True  # no memo (cycles raise ValueError: then dumps())
-        try:
-            pickler.dump(obj)
-        except Exception:
-            pass
-        else:
-            data = buffer.getvalue()
-            if _MAIN not in data:
-                return data
-    return dumps(obj)
 
 
 # A job's chunks are merged into one once there are more than this many, so a job
@@ -130,15 +105,15 @@ class HistoryChunks:
         return history[index] is self.last
 
     def _add(self, start: int, records: list[ExecutionRecord]) -> None:
-        # One list per field: pickles about twice as fast as a list of tuples, and
-        # much faster than thousands of small objects; the times as one array of
-        # doubles (no object per float). unzip() in restore_job_state takes both.
-        data = dumps_records(
+        # One list per field: pickles about twice as fast as a list of tuples (the
+        # pickler's memo of thousands of tuples is what costs), and much faster than
+        # thousands of small objects.
+        data = dumps(
             (
                 [r.routine_id for r in records],
                 [r.event_name for r in records],
                 [r.data for r in records],
-                _times(records),
+                [r.wall_time for r in records],
             )
         )
         self.chunks.append((start, len(records), data, ""))  # digest: when stored as a part
@@ -150,14 +125,6 @@ class HistoryChunks:
         if entry is not self.entry or not self.entry_bytes:
             self.entry, self.entry_bytes = entry, dumps(entry)
         return self.entry_bytes
-
-
-def _times(records: list[ExecutionRecord]) -> Any:
-    times = [r.wall_time for r in records]
-    try:
-        return array("d", times)
-    except TypeError:  # a wall_time set to something else by hand: kept as it is
-        return times
 
 
 class JobSnapshot:

@@ -106,8 +106,8 @@ def test_what_lives_in_main_is_pickled_by_value(monkeypatch):
 
 
 def test_a_chunk_with_cyclic_or_shared_data_loads_back_equal():
-    """Chunks are pickled without the pickler's memo; data the memo is needed for
-    (a cycle) still goes into the checkpoint, and shared data comes back equal."""
+    """A chunk is one pickle of many records: a cycle in a record's data and data
+    shared by records come back as they were."""
     state, chunks = _job(), HistoryChunks()
     looped: dict = {"n": 1}
     looped["self"] = looped
@@ -127,6 +127,6 @@ def test_a_record_time_set_by_hand_to_none_does_not_fail_the_cut():
     state, chunks = _job(), HistoryChunks()
     state.record_execution("a", "out", {"n": 1})
     state.record_execution("a", "out", {"n": 2})
-    state._history[0].wall_time = None  # no array of doubles: the chunk keeps a list
+    state._history[0].wall_time = None  # set by hand: not a number
     loaded = _roundtrip(state, chunks)
     assert [r.data for r in loaded.execution_history] == [{"n": 1}, {"n": 2}]
