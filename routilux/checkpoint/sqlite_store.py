@@ -211,7 +211,8 @@ class SQLiteStore(CheckpointStore):
                         (now - self.retention,),
                     )
                 cur.execute("COMMIT")
-                self._committed()
+                logged = len(blob) + sum(len(f.blob) for f in finished)
+                self._committed(logged + sum(len(data) for data in parts.values()))
                 if now >= self._retention_due:
                     # Listing filters by retention too, so pruning can wait a little.
                     self._retention_due = now + min(60.0, self.retention / 10)
@@ -219,9 +220,9 @@ class SQLiteStore(CheckpointStore):
                 cur.execute("ROLLBACK")
                 raise
 
-    def _committed(self) -> None:
+    def _committed(self, size: int) -> None:
         if self._wal is not None:
-            self._wal.committed()
+            self._wal.committed(size)
 
     @store_errors("read stored parts")
     def load_parts(self, flow_id: str, digests: list[str]) -> dict[str, bytes]:
@@ -267,7 +268,7 @@ class SQLiteStore(CheckpointStore):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._committed()
+            self._committed(len(blob))
             self._intent_seq = max(self._intent_seq, row_id or 0)
 
     @store_errors("read job intents")

@@ -5,9 +5,9 @@ pages are copied back into the database file and both are synced (a *WAL
 checkpoint*). SQLite does that inside whichever commit crosses
 ``wal_autocheckpoint`` pages, so one job in forty or so waited several
 milliseconds for it. A :class:`WalCheckpointer` does it on a thread of its own
-(which ends while the store is idle), with a connection of its own, every
-:data:`EVERY_COMMITS` commits, while
-the writer goes on (a PASSIVE checkpoint never blocks a writer). The writer keeps
+(which ends while the store is idle), with a connection of its own, about every
+:data:`EVERY_PAGES` pages, while the writer goes on (a PASSIVE checkpoint never
+blocks a writer). The writer keeps
 a large ``wal_autocheckpoint`` (:data:`SAFETY_PAGES`) so that the log stays bounded
 even if this thread cannot keep up. Commits are as durable either way: the log is
 synced by the commit itself (``synchronous="full"``).
@@ -22,10 +22,13 @@ from collections.abc import Callable
 
 logger = logging.getLogger("routilux.checkpoint")
 
-#: Commits between two background WAL checkpoints: tiny jobs commit about 11 pages
-#: each, so about SQLite's own default of 1,000 pages (checkpointing more often
-#: costs more syncs of the database file).
-EVERY_COMMITS = 96
+#: Pages of the log between two background WAL checkpoints: SQLite's own default
+#: (checkpointing more often syncs the database file more often; letting the log
+#: grow makes each synced commit extend the file, which costs more).
+EVERY_PAGES = 1000
+#: Pages a commit is counted for besides its data (rows, indexes: a tiny job's
+#: intent writes about 8, its checkpoint about 15).
+COMMIT_PAGES = 12
 #: A checkpoint thread with no request for this long ends.
 IDLE_SECONDS = 2.0
 #: The writer's own ``wal_autocheckpoint``: a bound, reached only if this lags.
@@ -33,7 +36,7 @@ SAFETY_PAGES = 8000
 
 
 class WalCheckpointer:
-    """Runs a PASSIVE WAL checkpoint on its own thread every few commits.
+    """Runs a PASSIVE WAL checkpoint on its own thread every few hundred commits.
 
     The thread waits for the next request and ends after :data:`IDLE_SECONDS`
     without one, so an idle store holds no thread; starting one makes the caller
@@ -43,7 +46,7 @@ class WalCheckpointer:
     def __init__(self, name: str, connect: Callable[[], sqlite3.Connection]) -> None:
         self.name = name
         self.connect = connect
-        self.commits = 0
+        self.pages = 0  # about how many pages were logged since the last request
         self.due = False
         self.cond = threading.Condition()
         self.thread: threading.Thread | None = None
@@ -51,12 +54,13 @@ class WalCheckpointer:
         self.closed = False
         self.runs = 0  #: checkpoints tried (for tests and benchmarks)
 
-    def committed(self) -> None:
-        """Count a commit; ask for a checkpoint every :data:`EVERY_COMMITS` of them."""
-        self.commits += 1
-        if self.commits < EVERY_COMMITS:
+    def committed(self, size: int = 0) -> None:
+        """Count a commit of about ``size`` bytes of data; ask for a checkpoint once
+        about :data:`EVERY_PAGES` pages were logged."""
+        self.pages += COMMIT_PAGES + size // 4096
+        if self.pages < EVERY_PAGES:
             return
-        self.commits = 0
+        self.pages = 0
         with self.cond:
             if self.closed:
                 return

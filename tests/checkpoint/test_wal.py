@@ -36,13 +36,14 @@ def test_commits_no_longer_checkpoint_the_log_themselves(tmp_path):
 
 
 def test_every_few_commits_the_log_is_copied_into_the_database_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 5)
+    monkeypatch.setattr(wal_module, "COMMIT_PAGES", 1)
+    monkeypatch.setattr(wal_module, "EVERY_PAGES", 5)
     path = tmp_path / "c.db"
     store = SQLiteStore(path, key=KEY)
     try:
         for n in range(4):
             _intent(store, n)
-        assert store._wal.thread is None  # not yet: every 5th commit
+        assert store._wal.thread is None  # not yet: every 5 pages, one per commit here
         size_before = os.path.getsize(path)
         _intent(store, 4)
         assert wait_until(lambda: store._wal.runs == 1)
@@ -60,7 +61,7 @@ def test_every_few_commits_the_log_is_copied_into_the_database_file(tmp_path, mo
 
 
 def test_the_thread_ends_when_the_store_is_idle_and_comes_back(tmp_path, monkeypatch):
-    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 1)
+    monkeypatch.setattr(wal_module, "EVERY_PAGES", 1)
     monkeypatch.setattr(wal_module, "IDLE_SECONDS", 0.01)
     store = SQLiteStore(tmp_path / "c.db", key=KEY)
     try:
@@ -75,7 +76,7 @@ def test_the_thread_ends_when_the_store_is_idle_and_comes_back(tmp_path, monkeyp
 
 
 def test_close_waits_for_a_running_checkpoint_and_leaves_no_thread(tmp_path, monkeypatch):
-    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 1)
+    monkeypatch.setattr(wal_module, "EVERY_PAGES", 1)
     before = set(_wal_threads())
     store = SQLiteStore(tmp_path / "c.db", key=KEY)
     for n in range(3):
@@ -87,7 +88,7 @@ def test_close_waits_for_a_running_checkpoint_and_leaves_no_thread(tmp_path, mon
 
 
 def test_a_failing_background_checkpoint_harms_no_write(tmp_path, monkeypatch):
-    monkeypatch.setattr(wal_module, "EVERY_COMMITS", 1)
+    monkeypatch.setattr(wal_module, "EVERY_PAGES", 1)
     store = SQLiteStore(tmp_path / "c.db", key=KEY)
 
     def refuse() -> sqlite3.Connection:
@@ -99,5 +100,20 @@ def test_a_failing_background_checkpoint_harms_no_write(tmp_path, monkeypatch):
             _intent(store, n)
             assert wait_until(lambda n=n: store._wal.runs == n + 1)
         assert len(store.intents("flow")) == 3
+    finally:
+        store.close()
+
+
+def test_a_large_commit_counts_for_its_pages(tmp_path, monkeypatch):
+    """The log grows by the data written, not by the number of commits: a history
+    of 200 KiB brings the next checkpoint as near as some fifty small commits."""
+    monkeypatch.setattr(wal_module, "EVERY_PAGES", 60)
+    store = SQLiteStore(tmp_path / "c.db", key=KEY)
+    try:
+        _intent(store, 0)
+        assert store._wal.thread is None
+        blob = encode("flow", b"h" * 200_000, store.key, [{"job_id": "big", "status": "running"}])
+        store.add_intent("flow", "big", blob)
+        assert wait_until(lambda: store._wal.runs == 1)
     finally:
         store.close()
