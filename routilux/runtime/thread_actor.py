@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from routilux.runtime.messages import Delivery
 
 # Successful steps are reported together (DONE_BATCH) at the end of a batch, before
-# anything else the replica says about the batch, at least this often (seconds), and
-# one by one while some routine is full (see ThreadRoutineActor._run).
+# anything else the replica says about the batch, and at least this often (seconds);
+# a step that waits in emit() reports those before it first (see
+# ThreadRoutineActor._run and StepContext._wait_for_room).
 REPORT_EVERY = 0.005
 
 
@@ -191,7 +192,6 @@ class ThreadRoutineActor(QuickActor):
 
     def _run(self, batch: list[Delivery]) -> None:
         env = self.env
-        gate = env.gate
         post = env.mailbox.post
         handle = self.handle
         slots = self.routine._slots  # get_slot without the call (names are checked)
@@ -217,8 +217,7 @@ class ThreadRoutineActor(QuickActor):
                             step.done.append(delivery)
                             step.durations.append(ended - started)
                             step.last = ended
-                            # A full routine: each step is reported at once.
-                            if gate.full or ended - step.first > REPORT_EVERY:
+                            if ended - step.first > REPORT_EVERY:
                                 step.report()
                         else:  # failures and retried messages go one by one
                             step.report()
