@@ -161,6 +161,21 @@ class Faulty(Routine):
         self.emit("out", x=x)
 
 
+def src_w_sink(
+    make_flow: Callable[..., Any], count: int, fn: Callable | None = None, **flow_kwargs: Any
+) -> tuple[Any, Node, Node]:
+    """``src -> w -> sink`` of Nodes: src emits ``count`` messages ``v=i`` in one step,
+    ``w`` runs ``fn`` (default: relay ``v``) and ``sink`` records what arrives."""
+    flow = make_flow(**flow_kwargs)
+    w, sink = Node(fn or (lambda n, d: n.emit("out", v=d["v"]))), Node()
+    flow.add_routine(Node(lambda n, d: [n.emit("out", v=i) for i in range(count)]), "src")
+    flow.add_routine(w, "w")
+    flow.add_routine(sink, "sink")
+    flow.connect("src", "out", "w", "in")
+    flow.connect("w", "out", "sink", "in")
+    return flow, w, sink
+
+
 def process_chain(
     make_flow: Callable[..., Any],
     worker: Routine,

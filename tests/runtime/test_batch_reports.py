@@ -5,7 +5,7 @@ report must not wait behind a step that waits in emit()."""
 from __future__ import annotations
 
 import pytest
-from helpers import Node, wait_until
+from helpers import src_w_sink, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy
 from routilux.runtime.bus import STEP_FINISHED
@@ -16,14 +16,7 @@ assert 64 * BURST > 64 + 2 * LIMIT
 
 
 def relay_flow(make_flow, count, fn=None, **flow_kwargs):
-    flow = make_flow(execution_strategy="concurrent", **flow_kwargs)
-    w, sink = Node(fn or (lambda n, d: n.emit("out", v=d["v"]))), Node()
-    flow.add_routine(Node(lambda n, d: [n.emit("out", v=i) for i in range(count)]), "src")
-    flow.add_routine(w, "w")
-    flow.add_routine(sink, "sink")
-    flow.connect("src", "out", "w", "in")
-    flow.connect("w", "out", "sink", "in")
-    return flow, w, sink
+    return src_w_sink(make_flow, count, fn, execution_strategy="concurrent", **flow_kwargs)
 
 
 @pytest.mark.parametrize("strategy", ["concurrent", "sequential"])

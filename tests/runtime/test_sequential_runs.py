@@ -9,7 +9,7 @@ import threading
 from collections import deque
 
 from helpers import Node as SharedNode
-from helpers import wait_until
+from helpers import src_w_sink, wait_until
 
 from routilux import ErrorHandler, ErrorStrategy
 
@@ -120,14 +120,7 @@ def test_several_sequential_jobs_each_keep_their_own_order(make_flow):
 
 def chain_with(make_flow, fn, count=10, **flow_kwargs):
     """src emits ``count`` messages to w (one run); w runs ``fn`` and emits to sink."""
-    flow = make_flow(**flow_kwargs)
-    w, sink = Node(fn), Node()
-    flow.add_routine(Node(lambda n, d: [n.emit("out", v=i) for i in range(count)]), "src")
-    flow.add_routine(w, "w")
-    flow.add_routine(sink, "sink")
-    flow.connect("src", "out", "w", "in")
-    flow.connect("w", "out", "sink", "in")
-    return flow, w, sink
+    return src_w_sink(make_flow, count, fn, **flow_kwargs)
 
 
 def fail_at(k):
