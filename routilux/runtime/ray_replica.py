@@ -217,9 +217,7 @@ class Replica:
         started right after this one can take it."""
         try:
             ray.get(self.actor.__ray_ready__.remote(), timeout=timeout)
-        except (RayActorError, ActorUnavailableError, GetTimeoutError):
-            pass  # dead (what we wait for), or still dying at the deadline
-        except Exception:  # Ray itself is shut down: nothing left to wait for
+        except Exception:  # dead (what we wait for), still dying at the deadline, or Ray shut down
             pass
 
     # -- results (reader thread) -----------------------------------------------------
