@@ -25,6 +25,7 @@ from routilux.runtime.dispatch import JobRun
 from routilux.runtime.job_pickle import HistoryChunks, JobParts, snapshot, snapshot_parts
 from routilux.runtime.ledger import Ledger
 from routilux.runtime.messages import TIMER, Delivery
+from routilux.runtime.queue_pickle import QueueChunks
 from routilux.runtime.snapshot import delivery_record
 from routilux.runtime.wire import describe_unpicklable
 
@@ -61,6 +62,8 @@ class Checkpointer:
         # Per job id: its history pickled chunk by chunk, so a cut pickles only the
         # records appended since the previous one (see runtime/job_pickle.py).
         self.histories: dict[str, HistoryChunks] = {}
+        # Per job id: its queued messages pickled chunk by chunk (queue_pickle.py).
+        self.queues: dict[str, QueueChunks] = {}
         self.pending: list[Cut] = []  # taken, not yet written (oldest first)
         self.after_pending = False  # a cut was asked for while one was being written
         # History chunks go to the store once, as parts (if it keeps parts): these
@@ -231,6 +234,9 @@ class Checkpointer:
             jobs = [self.job_record(job) for job in live_jobs]
         finally:
             self.new_parts = None
+        live_ids = {job.job_id for job in live_jobs}
+        for job_id in [j for j in self.queues if j not in live_ids]:
+            del self.queues[job_id]  # ended: its queued messages are gone
         refs = sorted(
             {ref[2] for r in jobs if isinstance(r["state"], JobParts) for ref in r["state"].refs}
         )
@@ -313,12 +319,19 @@ class Checkpointer:
 
     def job_record(self, job: JobRun) -> dict[str, Any]:
         """One unfinished job as the cut holds it."""
-        queued = list(self.ledger.dispatcher.queued(job)) + sorted(job.returned, key=dispatch_order)
-        queued += [delivery for _, delivery in job.timers.values()]  # retries pending
+        chunks = self.queues.get(job.job_id)
+        if chunks is None:
+            chunks = self.queues[job.job_id] = QueueChunks()
+        # The job's queues (one per routine, or the one sequential queue), each in
+        # order; queued messages are pickled once, in chunks (queue_pickle.py).
+        queue = chunks.records([job.queue, *job.queues.values()], self.ledger.flow_id)
+        handed_back = sorted(job.returned, key=dispatch_order)
+        handed_back += [delivery for _, delivery in job.timers.values()]  # retries pending
+        queue += [delivery_record(d) for d in handed_back]
         return {
             "state": self._snapshot(job.state, self.new_parts),
             "slot_data": job.slot_data,
-            "queue": [delivery_record(d) for d in queued],
+            "queue": queue,
             "timeout": job.timeout,
         }
 

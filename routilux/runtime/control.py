@@ -15,6 +15,7 @@ from routilux.runtime.ids import root_id
 from routilux.runtime.jobs import JobBook
 from routilux.runtime.ledger import Ledger
 from routilux.runtime.messages import Delivery
+from routilux.runtime.queue_pickle import expand_queue
 from routilux.runtime.routing import Router
 from routilux.runtime.snapshot import delivery_from_record
 
@@ -47,7 +48,7 @@ class JobControl:
             job.slot_data = record.get("slot_data") or {}
             if not paused:
                 state.set_status("running")
-            for item in record["queue"]:
+            for item in expand_queue(record["queue"]):
                 self.router.enqueue(job, delivery_from_record(item, job))
             self.jobs.settle(job)
 

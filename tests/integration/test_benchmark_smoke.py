@@ -90,3 +90,15 @@ def test_settings_costs_smoke_print_one_row_per_setting(tmp_path):
     assert len(rows) == 9 and rows[0]["setting"] == "record_history=False"
     for row in rows:
         assert row["big_job_ratio"] > 0 and row["tiny_jobs_ratio"] > 0, row
+
+
+@pytest.mark.slow
+def test_backlog_cuts_smoke_prints_its_row(tmp_path):
+    script = ROOT / "tests" / "benchmarks" / "backlog_cuts.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--json"],
+        capture_output=True, text=True, timeout=55, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (row,) = [json.loads(line) for line in out.stdout.splitlines()]
+    assert row["ours_stall_ms"] > 0 and row["baseline_stall_ms"] > 0 and row["cuts_per_run"] >= 1

@@ -1,0 +1,167 @@
+"""Queued messages in checkpoints: each one pickled once while it waits.
+
+A cut holds every message an unfinished job has queued (rule *consistent cuts*).
+When work piles up, most of a cut's queued messages were already queued, and
+pickled, at the cut before: pickling them again was a third of a busy flow's
+checkpoint CPU. So a job's queued deliveries are pickled in *chunks*: at each cut,
+the deliveries of one routine queue that no earlier chunk holds become one new
+chunk, and the deliveries still queued from an earlier chunk are written as a
+:class:`QueuedRun` — that chunk's bytes and the range of its records still queued.
+
+Reuse is safe because a delivery that has never been dispatched does not change
+while it waits: dispatch gives it a ``seq`` (>= 1), and everything that changes a
+delivery (the slot's merge, a retry's attempt count, its emit count) happens after
+that. A delivery handed back after dispatch (paused, redelivered, retried) has a
+``seq`` and is pickled afresh at every cut. A chunk is reused only for a run of
+the very same delivery objects, in the same order, none of them dispatched since;
+anything else is pickled afresh too. A chunk of which less than half is still
+queued is not reused (its queued part is pickled afresh), so a cut never carries
+more than twice the bytes its queued messages need.
+
+In a stored cut, a job record's ``queue`` is a list whose items are delivery
+records (tuples, :func:`~routilux.runtime.snapshot.delivery_record`) or
+:class:`QueuedRun` objects; :func:`expand_queue` turns it back into records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from operator import attrgetter
+from typing import Any
+
+from routilux.exceptions import CheckpointError
+from routilux.runtime.job_pickle import dumps
+from routilux.runtime.snapshot import delivery_record
+from routilux.runtime.wire import describe_unpicklable, loads
+
+_SEQ = attrgetter("seq")
+
+
+class QueuedRun:
+    """Records ``start`` to ``stop`` of a pickled chunk of delivery records."""
+
+    __slots__ = ("data", "start", "stop")
+
+    def __init__(self, data: bytes, start: int, stop: int) -> None:
+        self.data = data  #: the chunk: a pickled list of delivery records
+        self.start = start  #: index of the first record still queued
+        self.stop = stop  #: index after the last one
+
+    def __reduce__(self) -> tuple:
+        return QueuedRun, (self.data, self.start, self.stop)
+
+
+class _Chunk:
+    __slots__ = ("items", "data", "used")
+
+    def __init__(self, items: list[Any], data: bytes) -> None:
+        self.items = items  # the delivery objects, in order (never changed)
+        self.data = data
+        self.used = False
+
+
+class QueueChunks:
+    """One job's queued deliveries, pickled chunk by chunk across cuts."""
+
+    __slots__ = ("chunks", "where")
+
+    def __init__(self) -> None:
+        self.chunks: list[_Chunk] = []
+        # id(delivery) -> (chunk, index). The chunk holds the delivery, so the id
+        # cannot be reused by another object while the entry exists.
+        self.where: dict[int, tuple[_Chunk, int]] = {}
+
+    def records(self, queues: Iterable[Iterable[Any]], flow_id: str) -> list[Any]:
+        """The ``queue`` of a job's cut record for these queues (each in order)."""
+        out: list[Any] = []
+        for queue in queues:
+            if queue:
+                self._queue(list(queue), out, flow_id)
+        self._forget_unused()
+        return out
+
+    def _queue(self, items: list[Any], out: list[Any], flow_id: str) -> None:
+        where = self.where
+        fresh_from = 0  # items[fresh_from:i] are in no reusable chunk
+        i, n = 0, len(items)
+        while i < n:
+            delivery = items[i]
+            hit = where.get(id(delivery))
+            if hit is None or delivery.seq:
+                i += 1
+                continue
+            chunk, k = hit
+            run = _same_run(items, i, chunk.items, k)
+            if 2 * run < len(chunk.items):  # mostly consumed: pickle its rest afresh
+                i += run
+                continue
+            if fresh_from < i:
+                out.append(self._new_chunk(items[fresh_from:i], flow_id))
+            out.append(QueuedRun(chunk.data, k, k + run))
+            chunk.used = True
+            i += run
+            fresh_from = i
+        if fresh_from < n:
+            out.append(self._new_chunk(items[fresh_from:], flow_id))
+
+    def _new_chunk(self, items: list[Any], flow_id: str) -> QueuedRun:
+        records = [delivery_record(d) for d in items]
+        try:
+            data = dumps(records)
+        except Exception as exc:
+            raise CheckpointError(
+                f"cannot checkpoint flow {flow_id!r}: "
+                f"{describe_unpicklable(records, 'a queued message')} cannot be pickled "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        chunk = _Chunk(items, data)
+        chunk.used = True
+        self.chunks.append(chunk)
+        where = self.where
+        for index, delivery in enumerate(items):
+            where[id(delivery)] = (chunk, index)
+        return QueuedRun(data, 0, len(items))
+
+    def _forget_unused(self) -> None:
+        """Drop the chunks this cut did not refer to (their deliveries are gone)."""
+        kept = []
+        where = self.where
+        for chunk in self.chunks:
+            if chunk.used:
+                chunk.used = False
+                kept.append(chunk)
+                continue
+            for delivery in chunk.items:
+                if where.get(id(delivery), (None,))[0] is chunk:
+                    del where[id(delivery)]
+        self.chunks = kept
+
+
+def _same_run(items: list[Any], i: int, chunk_items: list[Any], k: int) -> int:
+    """How many of ``items[i:]`` are ``chunk_items[k:]``, one for one and never
+    dispatched (``items[i]`` is ``chunk_items[k]`` and undispatched)."""
+    m = min(len(chunk_items) - k, len(items) - i)
+    mine = items[i : i + m]
+    # The common case in C: the whole rest of the chunk is still queued, untouched
+    # (list equality compares Delivery objects by identity).
+    if mine == chunk_items[k : k + m] and not any(map(_SEQ, mine)):
+        return m
+    run = 1
+    while run < m and mine[run] is chunk_items[k + run] and not mine[run].seq:
+        run += 1
+    return run
+
+
+def expand_queue(queue: list[Any]) -> list[tuple]:
+    """The delivery records of a cut record's ``queue`` (see the module docstring)."""
+    records: list[tuple] = []
+    loaded: dict[int, list[tuple]] = {}
+    for item in queue:
+        if isinstance(item, QueuedRun):
+            chunk = loaded.get(id(item.data))
+            if chunk is None:
+                chunk = loaded[id(item.data)] = loads(item.data)
+            records.extend(chunk[item.start : item.stop])
+        else:
+            records.append(item)
+    return records
