@@ -324,7 +324,7 @@ class Checkpointer:
             chunks = self.queues[job.job_id] = QueueChunks()
         # The job's queues (one per routine, or the one sequential queue), each in
         # order; queued messages are pickled once, in chunks (queue_pickle.py).
-        queue = chunks.records([job.queue, *job.queues.values()], self.ledger.flow_id)
+        queue = chunks.records([("", job.queue), *job.queues.items()], self.ledger.flow_id)
         handed_back = sorted(job.returned, key=dispatch_order)
         handed_back += [delivery for _, delivery in job.timers.values()]  # retries pending
         queue += [delivery_record(d) for d in handed_back]

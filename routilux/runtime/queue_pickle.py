@@ -1,9 +1,9 @@
 """Queued messages in checkpoints: each one pickled once while it waits.
 
 A cut holds every message an unfinished job has queued (rule *consistent cuts*).
-When work piles up, most of a cut's queued messages were already queued, and
-pickled, at the cut before: pickling them again was a third of a busy flow's
-checkpoint CPU. So a job's queued deliveries are pickled in *chunks*: at each cut,
+When work piles up behind a slow routine, most of a cut's queued messages were
+queued, and pickled, at the cut before. So a job's queued deliveries are pickled
+in *chunks*: at each cut,
 the deliveries of one routine queue that no earlier chunk holds become one new
 chunk, and the deliveries still queued from an earlier chunk are written as a
 :class:`QueuedRun` — that chunk's bytes and the range of its records still queued.
@@ -52,60 +52,70 @@ class QueuedRun:
 
 
 class _Chunk:
-    __slots__ = ("items", "data", "used")
+    __slots__ = ("items", "data")
 
     def __init__(self, items: list[Any], data: bytes) -> None:
         self.items = items  # the delivery objects, in order (never changed)
         self.data = data
-        self.used = False
 
 
 class QueueChunks:
     """One job's queued deliveries, pickled chunk by chunk across cuts."""
 
-    __slots__ = ("chunks", "where")
+    __slots__ = ("chunks",)
 
     def __init__(self) -> None:
-        self.chunks: list[_Chunk] = []
-        # id(delivery) -> (chunk, index). The chunk holds the delivery, so the id
-        # cannot be reused by another object while the entry exists.
-        self.where: dict[int, tuple[_Chunk, int]] = {}
+        # Per queue (routine id; "" for the sequential queue): the chunks the last
+        # cut wrote for it, in queue order.
+        self.chunks: dict[str, list[_Chunk]] = {}
 
-    def records(self, queues: Iterable[Iterable[Any]], flow_id: str) -> list[Any]:
-        """The ``queue`` of a job's cut record for these queues (each in order)."""
+    def records(self, queues: Iterable[tuple[str, Iterable[Any]]], flow_id: str) -> list[Any]:
+        """The ``queue`` of a job's cut record for these (name, queue) pairs."""
         out: list[Any] = []
-        for queue in queues:
+        chunks: dict[str, list[_Chunk]] = {}
+        for name, queue in queues:
             if queue:
-                self._queue(list(queue), out, flow_id)
-        self._forget_unused()
+                chunks[name] = self._queue(list(queue), self.chunks.get(name, ()), out, flow_id)
+        self.chunks = chunks  # the chunks no queue refers to any more are let go
         return out
 
-    def _queue(self, items: list[Any], out: list[Any], flow_id: str) -> None:
-        where = self.where
-        fresh_from = 0  # items[fresh_from:i] are in no reusable chunk
-        i, n = 0, len(items)
-        while i < n:
-            delivery = items[i]
-            hit = where.get(id(delivery))
-            if hit is None or delivery.seq:
-                i += 1
-                continue
-            chunk, k = hit
+    def _queue(self, items: list[Any], previous, out: list[Any], flow_id: str) -> list[_Chunk]:
+        """Append ``items`` to ``out`` as runs of ``previous`` chunks and new chunks;
+        returns the chunks used, in order.
+
+        A FIFO queue holds, in order: deliveries handed back after dispatch (they
+        have a ``seq``), what is left of the previous cut's chunks, then what was
+        queued since. Anything that does not fit that shape is pickled afresh.
+        """
+        used: list[_Chunk] = []
+        n = len(items)
+        i = 0
+        while i < n and items[i].seq:
+            i += 1  # handed back after dispatch: pickled as it is now
+        fresh_from = 0
+        for chunk in previous:
+            if i >= n:
+                break
+            try:
+                k = chunk.items.index(items[i])  # identity, in C
+            except ValueError:
+                continue  # all of it dispatched since
             run = _same_run(items, i, chunk.items, k)
             if 2 * run < len(chunk.items):  # mostly consumed: pickle its rest afresh
                 i += run
                 continue
             if fresh_from < i:
-                out.append(self._new_chunk(items[fresh_from:i], flow_id))
+                used.append(self._new_chunk(items[fresh_from:i], out, flow_id))
             out.append(QueuedRun(chunk.data, k, k + run))
-            chunk.used = True
+            used.append(chunk)
             i += run
             fresh_from = i
         if fresh_from < n:
-            out.append(self._new_chunk(items[fresh_from:], flow_id))
+            used.append(self._new_chunk(items[fresh_from:], out, flow_id))
+        return used
 
-    def _new_chunk(self, items: list[Any], flow_id: str) -> QueuedRun:
-        records = [delivery_record(d) for d in items]
+    def _new_chunk(self, items: list[Any], out: list[Any], flow_id: str) -> _Chunk:
+        records = list(map(delivery_record, items))
         try:
             data = dumps(records)
         except Exception as exc:
@@ -114,27 +124,8 @@ class QueueChunks:
                 f"{describe_unpicklable(records, 'a queued message')} cannot be pickled "
                 f"({type(exc).__name__}: {exc})"
             ) from None
-        chunk = _Chunk(items, data)
-        chunk.used = True
-        self.chunks.append(chunk)
-        where = self.where
-        for index, delivery in enumerate(items):
-            where[id(delivery)] = (chunk, index)
-        return QueuedRun(data, 0, len(items))
-
-    def _forget_unused(self) -> None:
-        """Drop the chunks this cut did not refer to (their deliveries are gone)."""
-        kept = []
-        where = self.where
-        for chunk in self.chunks:
-            if chunk.used:
-                chunk.used = False
-                kept.append(chunk)
-                continue
-            for delivery in chunk.items:
-                if where.get(id(delivery), (None,))[0] is chunk:
-                    del where[id(delivery)]
-        self.chunks = kept
+        out.append(QueuedRun(data, 0, len(items)))
+        return _Chunk(items, data)
 
 
 def _same_run(items: list[Any], i: int, chunk_items: list[Any], k: int) -> int:

@@ -33,12 +33,12 @@ def _records(*queues) -> list[tuple]:
 
 def test_messages_still_queued_at_the_next_cut_are_not_pickled_again():
     chunks, q = QueueChunks(), deque(_deliveries(0, 10))
-    first = chunks.records([q], "f")
+    first = chunks.records([("b", q)], "f")
     assert len(first) == 1 and (first[0].start, first[0].stop) == (0, 10)
     for _ in range(3):
         q.popleft()  # dispatched
     q.extend(_deliveries(10, 4))  # emitted since
-    second = chunks.records([q], "f")
+    second = chunks.records([("b", q)], "f")
     assert isinstance(second[0], QueuedRun) and second[0].data is first[0].data
     assert (second[0].start, second[0].stop) == (3, 10)
     assert (second[1].start, second[1].stop) == (0, 4)  # only the new ones pickled
@@ -48,21 +48,21 @@ def test_messages_still_queued_at_the_next_cut_are_not_pickled_again():
 def test_each_routine_queue_keeps_its_order_and_its_own_chunks():
     chunks = QueueChunks()
     b, c = deque(_deliveries(0, 4, "b")), deque(_deliveries(100, 4, "c"))
-    chunks.records([b, c], "f")
+    chunks.records([("b", b), ("c", c)], "f")
     b.append(_deliveries(4, 1, "b")[0])
     c.popleft()
-    queue = chunks.records([b, c], "f")
+    queue = chunks.records([("b", b), ("c", c)], "f")
     assert _loaded(queue) == _records(b, c)
     assert sum(isinstance(item, QueuedRun) and item.start == 0 for item in queue) == 2
 
 
 def test_a_message_handed_back_after_dispatch_is_pickled_as_it_is_now():
     chunks, q = QueueChunks(), deque(_deliveries(0, 5))
-    chunks.records([q], "f")
+    chunks.records([("b", q)], "f")
     head = q.popleft()
     head.seq, head.call_data, head.attempt = 7, {"n": 0, "merged": True}, 1  # ran, failed
     q.appendleft(head)  # put back for a retry
-    queue = chunks.records([q], "f")
+    queue = chunks.records([("b", q)], "f")
     loaded = _loaded(queue)
     assert loaded == _records(q)
     assert loaded[0][4] == {"n": 0, "merged": True} and loaded[0][5] == 1
@@ -70,37 +70,37 @@ def test_a_message_handed_back_after_dispatch_is_pickled_as_it_is_now():
 
 def test_a_dispatched_message_in_the_middle_of_a_chunk_is_not_taken_from_it():
     chunks, q = QueueChunks(), deque(_deliveries(0, 6))
-    chunks.records([q], "f")
+    chunks.records([("b", q)], "f")
     q[2].seq, q[2].attempt = 3, 2  # dispatched and put back where it was
-    assert _loaded(chunks.records([q], "f")) == _records(q)
+    assert _loaded(chunks.records([("b", q)], "f")) == _records(q)
 
 
 def test_messages_taken_out_of_the_middle_of_a_queue_load_back_exact():
     chunks, q = QueueChunks(), deque(_deliveries(0, 8))
-    chunks.records([q], "f")
+    chunks.records([("b", q)], "f")
     del q[3]  # the sequential dispatcher starts one past the head (backpressure)
     q.append(_deliveries(8, 1)[0])
-    assert _loaded(chunks.records([q], "f")) == _records(q)
+    assert _loaded(chunks.records([("b", q)], "f")) == _records(q)
 
 
 def test_a_mostly_consumed_chunk_is_not_carried_along():
     chunks, q = QueueChunks(), deque(_deliveries(0, 100))
-    first = chunks.records([q], "f")
+    first = chunks.records([("b", q)], "f")
     for _ in range(90):
         q.popleft()
-    queue = chunks.records([q], "f")
+    queue = chunks.records([("b", q)], "f")
     assert all(item.data is not first[0].data for item in queue)
     assert len(queue[0].data) < len(first[0].data) / 4
     assert _loaded(queue) == _records(q)
-    assert len(chunks.where) == 10  # the dropped chunk's deliveries are let go
+    assert [len(c.items) for c in chunks.chunks["b"]] == [10]  # the big one is let go
 
 
 def test_chunks_of_messages_no_longer_queued_are_let_go():
     chunks, q = QueueChunks(), deque(_deliveries(0, 5))
-    chunks.records([q], "f")
+    chunks.records([("b", q)], "f")
     q.clear()
-    assert chunks.records([q], "f") == []
-    assert chunks.chunks == [] and chunks.where == {}
+    assert chunks.records([("b", q)], "f") == []
+    assert chunks.chunks == {}
 
 
 def test_old_cut_records_of_plain_tuples_still_load():
@@ -112,7 +112,7 @@ def test_an_unpicklable_queued_message_is_a_clear_checkpoint_error():
     chunks = QueueChunks()
     bad = Delivery(1, None, "b", "inp", {"lock": threading.Lock()})
     with pytest.raises(CheckpointError, match=r"flow 'f'.*queued message.*cannot be pickled"):
-        chunks.records([deque([bad])], "f")
+        chunks.records([("b", deque([bad]))], "f")
 
 
 class Source(Routine):
@@ -175,7 +175,7 @@ def test_a_backlog_checkpointed_twice_is_recovered_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(
         QueueChunks,
         "_new_chunk",
-        lambda self, items, fid: pickled.extend(items) or original(self, items, fid),
+        lambda self, items, out, fid: pickled.extend(items) or original(self, items, out, fid),
     )
     flow.checkpoint()
     # Only messages handed back after dispatch are pickled again; the backlog that
