@@ -7,6 +7,7 @@ in *chunks*: at each cut,
 the deliveries of one routine queue that no earlier chunk holds become one new
 chunk, and the deliveries still queued from an earlier chunk are written as a
 :class:`QueuedRun` — that chunk's bytes and the range of its records still queued.
+A chunk pickles the fields of its deliveries as one list per field.
 
 Reuse is safe because a delivery that has never been dispatched does not change
 while it waits: dispatch gives it a ``seq`` (>= 1), and everything that changes a
@@ -115,10 +116,10 @@ class QueueChunks:
         return used
 
     def _new_chunk(self, items: list[Any], out: list[Any], flow_id: str) -> _Chunk:
-        records = list(map(delivery_record, items))
         try:
-            data = dumps(records)
+            data = dumps(_columns(items))
         except Exception as exc:
+            records = [delivery_record(d) for d in items]
             raise CheckpointError(
                 f"cannot checkpoint flow {flow_id!r}: "
                 f"{describe_unpicklable(records, 'a queued message')} cannot be pickled "
@@ -126,6 +127,21 @@ class QueueChunks:
             ) from None
         out.append(QueuedRun(data, 0, len(items)))
         return _Chunk(items, data)
+
+
+def _columns(items: list[Any]) -> tuple[list, ...]:
+    """The fields of :func:`~routilux.runtime.snapshot.delivery_record`, one list
+    each: pickles about twice as fast as a list of records (no memo of thousands
+    of tuples)."""
+    return (
+        [d.id for d in items],
+        [d.routine_id for d in items],
+        [d.slot for d in items],
+        [d.data for d in items],
+        [d.call_data for d in items],
+        [d.attempt for d in items],
+        [d.emitted for d in items],
+    )
 
 
 def _same_run(items: list[Any], i: int, chunk_items: list[Any], k: int) -> int:
@@ -151,7 +167,7 @@ def expand_queue(queue: list[Any]) -> list[tuple]:
         if isinstance(item, QueuedRun):
             chunk = loaded.get(id(item.data))
             if chunk is None:
-                chunk = loaded[id(item.data)] = loads(item.data)
+                chunk = loaded[id(item.data)] = list(zip(*loads(item.data), strict=True))
             records.extend(chunk[item.start : item.stop])
         else:
             records.append(item)
