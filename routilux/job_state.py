@@ -12,13 +12,13 @@ from typing import Any
 
 from routilux.exceptions import ConfigurationError
 from routilux.execution_record import ExecutionRecord
+from routilux.history import DEFAULT_HISTORY_LIMIT, History
 from routilux.serialization import dual_method
 from routilux.serialization import jsonable as _jsonable
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 SETTLED_STATUSES = TERMINAL_STATUSES | {"paused"}
 STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
-DEFAULT_HISTORY_LIMIT = 10_000
 # Records the supervisor writes besides emits (0.10's): the job's entry params, a
 # failed step, a step whose error the job went on after, a success after retries.
 HISTORY_MARKS = frozenset({"start", "error", "error_continued", "completed"})
@@ -37,9 +37,7 @@ class JobState:
         self.status: str = "pending"
         self.current_routine_id: str | None = None
         self.routine_states: dict[str, dict[str, Any]] = {}
-        self._history: list[ExecutionRecord] = []
-        self.history_limit = DEFAULT_HISTORY_LIMIT
-        self.history_dropped = 0
+        self._history_columns = History(DEFAULT_HISTORY_LIMIT)
         self.pause_points: list[dict[str, Any]] = []
         self.pending_tasks: list[dict[str, Any]] = []
         self.deferred_events: list[dict[str, Any]] = []
@@ -204,31 +202,44 @@ class JobState:
         self.updated_at = datetime.now()
 
     # -- history ----------------------------------------------------------------------
+    # Kept as columns (routilux/history.py): recording builds no object per record.
     @property
     def execution_history(self) -> list[ExecutionRecord]:
         """Emitted events, oldest first; at most ``history_limit`` records are kept
-        (older ones are dropped and counted in ``history_dropped``)."""
-        self._trim_history()
-        return self._history
+        (older ones are dropped and counted in ``history_dropped``).
 
-    def _trim_history(self) -> None:
-        excess = len(self._history) - self.history_limit
-        if excess > 0:
-            del self._history[:excess]
-            self.history_dropped += excess
+        A new list each time (changing it does not change the job's history) of
+        records built once and shared by later calls: treat them as read-only.
+        """
+        return self._history_columns.records()
+
+    @property
+    def history_limit(self) -> int:
+        """How many history records are kept (10,000 unless set)."""
+        return self._history_columns.limit
+
+    @history_limit.setter
+    def history_limit(self, value: int) -> None:
+        self._history_columns.limit = value
+
+    @property
+    def history_dropped(self) -> int:
+        """How many of the oldest history records were dropped (beyond the limit)."""
+        return self._history_columns.dropped
+
+    @history_dropped.setter
+    def history_dropped(self, value: int) -> None:
+        self._history_columns.renumber(value)
 
     def record_execution(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
         """Append one record to the history."""
-        history = self._history
-        history.append(ExecutionRecord(routine_id, event_name, data))
-        if len(history) > 2 * self.history_limit:  # amortised trim keeps appends O(1)
-            self._trim_history()
+        self._history_columns.append(routine_id, event_name, data)
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """The history, optionally only the records of ``routine_id``."""
-        history = self.execution_history
+        history = self._history_columns.records()  # a new list already
         if routine_id is None:
-            return list(history)
+            return history
         return [r for r in history if r.routine_id == routine_id]
 
     # -- shared data ------------------------------------------------------------------
@@ -314,7 +325,9 @@ class JobState:
         ):
             if key in data:
                 setattr(job, key, data[key])
-        job._history = [ExecutionRecord.from_dict(r) for r in data.get("execution_history", [])]
+        job._history_columns.load(
+            ExecutionRecord.from_dict(r) for r in data.get("execution_history", [])
+        )
         for key in ("created_at", "updated_at", "finished_at"):
             if data.get(key):
                 setattr(job, key, datetime.fromisoformat(data[key]))
@@ -350,14 +363,21 @@ class JobState:
         state = self.__dict__.copy()
         del state["_settled"]  # rebuilt from the status: see __setstate__
         state["output_handler"] = None
-        # Plain tuples pickle several times faster than thousands of small objects.
-        # (A checkpoint pickles the history apart, in chunks: runtime/job_pickle.py.)
-        state["_history"] = [r.to_tuple() for r in self._history] if with_history else []
+        # Columns pickle many times faster than thousands of small objects. (A
+        # checkpoint pickles the history apart, in chunks: runtime/job_pickle.py.)
+        if not with_history:
+            state["_history_columns"] = self._history_columns.empty_copy()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.pop("_settled", None)  # written by 0.11.0; the status is the truth
-        state["_history"] = [ExecutionRecord(*r) for r in state.get("_history", [])]
+        if "_history_columns" not in state:
+            # Pickled before the history was kept as columns: a list of tuples
+            # (ExecutionRecord objects in the oldest pickles) and two counters.
+            history = History(state.pop("history_limit", DEFAULT_HISTORY_LIMIT))
+            history.dropped = state.pop("history_dropped", 0)
+            history.load(state.pop("_history", ()))
+            state["_history_columns"] = history
         state.setdefault("entry", None)  # pickled before 0.11.1
         self.__dict__.update(state)
         self._settled = threading.Event()

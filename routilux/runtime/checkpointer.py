@@ -339,7 +339,7 @@ class Checkpointer:
         """What a finished job's record pickles: the JobState itself when its history
         is short and no cut pickled any of it (one pickling instead of four: most of
         a tiny job's checkpoint), else its snapshot with the chunks cut before."""
-        if state.job_id not in self.histories and len(state._history) <= SMALL_HISTORY:
+        if state.job_id not in self.histories and len(state._history_columns) <= SMALL_HISTORY:
             return None
         return self._snapshot(state)
 

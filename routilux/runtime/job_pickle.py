@@ -16,18 +16,30 @@ refer to them without writing them again. The cut's signed header lists the part
 it needs; the store keeps them while it keeps the cut. :func:`resolve_jobs` puts
 the JobStates back together when the cut is loaded, checking each part against its
 digest before unpickling it.
+
+A chunk is the pickle of one tuple of four columns, the records of positions
+``start`` to ``start + count - 1`` (kept beside it as ``(start, count, chunk)``):
+``(routine_ids: list[str], event_names: list[str], data: list[dict],
+times: array('d'))``, times in ``time.time()`` seconds. Chunks cut by earlier
+versions hold the times as a list of floats (any value ``ExecutionRecord``
+accepts as a timestamp); they load too. A :class:`JobSnapshot` pickles as
+``restore_job_state(head, entry, first, [(start, count, chunk), ...])``: ``head``
+is the pickled ``(JobState fields without the history, tracker fields)``,
+``first`` the position of the job's oldest kept record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
+from array import array
 from typing import Any
 
 from cloudpickle import cloudpickle as _cloudpickle
 
 from routilux.exceptions import CheckpointError
-from routilux.job_state import ExecutionRecord, JobState
+from routilux.history import as_times
+from routilux.job_state import JobState
 from routilux.runtime import wire
 from routilux.runtime.wire import loads
 
@@ -55,8 +67,7 @@ def dumps(obj: Any) -> bytes:
     return wire.dumps(obj)
 
 
-# A job's chunks are merged into one once there are more than this many, so a job
-# that lives through thousands of cuts does not carry thousands of small chunks.
+# A job's chunks are merged into one once there are more than this many.
 MAX_CHUNKS = 16
 
 
@@ -64,61 +75,42 @@ class HistoryChunks:
     """The pickled history of one job, chunk by chunk (see the module docstring).
 
     A record is known by its absolute position: ``history_dropped`` plus its index
-    in the list, which trimming the front of the history does not change.
+    in the columns, which trimming the front of the history does not change. The
+    chunks continue the history only while its generation is the one they were
+    cut from (a replaced or renumbered history has a new one).
     """
 
-    __slots__ = ("chunks", "end", "last", "entry", "entry_bytes")
+    __slots__ = ("chunks", "end", "generation", "entry", "entry_bytes")
 
     def __init__(self) -> None:
         # (first position, count, pickle, SHA-256 of the pickle or "" until needed)
         self.chunks: list[tuple[int, int, bytes, str]] = []
         self.end = 0  # position after the last pickled record
-        self.last: Any = None  # the last pickled record (to see the list was not replaced)
+        self.generation = 0  # of the history the chunks were cut from (0: none yet)
         self.entry: Any = None
         self.entry_bytes = b""
 
     def update(self, state: JobState) -> tuple[int, list[tuple[int, int, bytes, str]]]:
         """Pickle what was appended since the last call; ``(first position, chunks)``."""
-        history = state._history
-        first = state.history_dropped
-        end = first + len(history)
-        if not self._continues(history, first, end):
-            self.chunks, self.end, self.last = [], first, None
-        self.chunks = [c for c in self.chunks if c[0] + c[1] > first]  # trimmed away
-        start = max(self.end, first)
-        if end > start:
-            self._add(start, history[start - first :])
-        if len(self.chunks) > MAX_CHUNKS:
-            self.chunks, self.end = [], first
-            self._add(first, history)
-        if not self.chunks:
-            self.end = max(self.end, first)
-        return first, self.chunks
-
-    def _continues(self, history: list, first: int, end: int) -> bool:
-        """Whether the list still holds the records already pickled, in place."""
-        if end < self.end:
-            return False  # shorter than before: replaced, not appended to
-        index = self.end - first - 1
-        if self.last is None or index < 0:
-            return True  # nothing pickled yet, or all of it trimmed away since
-        return history[index] is self.last
-
-    def _add(self, start: int, records: list[ExecutionRecord]) -> None:
-        # One list per field: pickles about twice as fast as a list of tuples (the
-        # pickler's memo of thousands of tuples is what costs), and much faster than
-        # thousands of small objects.
-        data = dumps(
-            (
-                [r.routine_id for r in records],
-                [r.event_name for r in records],
-                [r.data for r in records],
-                [r.wall_time for r in records],
-            )
-        )
-        self.chunks.append((start, len(records), data, ""))  # digest: when stored as a part
-        self.end = start + len(records)
-        self.last = records[-1]
+        history = state._history_columns
+        with history.lock:  # slices only: the pickling is done outside
+            first = history.dropped
+            end = first + len(history)
+            if history.generation != self.generation or end < self.end:
+                self.chunks, self.end, self.generation = [], first, history.generation
+            chunks = [c for c in self.chunks if c[0] + c[1] > first]  # not trimmed away
+            start = max(self.end, first)
+            if end > start and len(chunks) >= MAX_CHUNKS:
+                # Merged into one, so a job that lives through thousands of cuts
+                # does not carry thousands of small chunks.
+                chunks, start = [], first
+            columns = history.columns(start - first, end - first) if end > start else None
+        if columns is not None:
+            # Slices of the columns (C-level copies; the times stay an array) pickle
+            # with no Python work per record.
+            chunks.append((start, end - start, dumps(columns), ""))  # digest: as a part
+        self.chunks, self.end = chunks, end
+        return first, chunks
 
     def entry_pickle(self, entry: Any) -> bytes:
         """The job's entry (routine, slot, params), pickled once."""
@@ -226,12 +218,22 @@ def resolve_jobs(records: list[dict[str, Any]], store: Any, flow_id: str, where:
 def restore_job_state(head: bytes, entry: bytes, first: int, chunks: list) -> JobState:
     """The JobState a :class:`JobSnapshot` was taken of (called by ``pickle.loads``)."""
     fields, tracker_fields = loads(head)
-    records: list[tuple] = []
-    for start, _count, data in chunks:
-        part = list(zip(*loads(data), strict=True))  # (routine_id, event, data, time)
-        records.extend(part[max(first - start, 0) :])
     state = JobState.__new__(JobState)
-    state.__setstate__({**fields, "entry": loads(entry), "_history": records})
+    state.__setstate__({**fields, "entry": loads(entry)})
+    ids: list = []
+    names: list = []
+    data: list = []
+    times = array("d")
+    for start, _count, blob in chunks:
+        columns = loads(blob)  # (routine ids, event names, data, times)
+        skip = max(first - start, 0)  # records trimmed away since the chunk was cut
+        if skip:
+            columns = [column[skip:] for column in columns]
+        ids += columns[0]
+        names += columns[1]
+        data += columns[2]
+        times += as_times(columns[3])  # a list of floats in older chunks
+    state._history_columns.set_columns(first, ids, names, data, times)
     if tracker_fields is not None:
         cls, tracker_state = tracker_fields
         tracker = cls.__new__(cls)

@@ -129,19 +129,19 @@ def history(
 ) -> list[dict[str, Any]]:
     """Emits, failed attempts (each retry its own entry), crashes and pauses, by time."""
     entries: list[dict[str, Any]] = []
-    # A copy of the raw list: the public accessor trims it, and a live job's
-    # history belongs to its supervisor's thread.
-    for record in list(state._history)[-MAX_HISTORY:]:
-        name = record.event_name
+    # The newest records straight from the columns: no records built, no trim of
+    # a live job's history (it belongs to its supervisor's thread).
+    count = min(MAX_HISTORY, max(state.history_limit, 0))
+    for routine_id, name, data, wall_time in state._history_columns.last(count):
         if name in ("error", "error_continued"):
             continue  # the failures below say more
         entries.append(
             {
-                "time": when(getattr(record, "wall_time", None) or record.timestamp),
+                "time": when(wall_time),
                 "kind": "mark" if name in HISTORY_MARKS else "emit",
-                "routine": record.routine_id,
+                "routine": routine_id,
                 "text": name,
-                "data": shown(record.data),
+                "data": shown(data),
             }
         )
     for f in failures:  # attempt 0 is the first delivery, n its n-th retry

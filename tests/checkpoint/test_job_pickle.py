@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pickle
+from array import array
+from datetime import datetime
+from pathlib import Path
 
+from routilux.execution_record import ExecutionRecord
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import JobState
 from routilux.runtime.job_pickle import MAX_CHUNKS, HistoryChunks, snapshot
 from routilux.runtime.wire import dumps
+
+DATA = Path(__file__).parent / "data"
 
 
 def _history(state: JobState) -> list[tuple]:
@@ -73,12 +79,78 @@ def test_a_replaced_history_is_pickled_again_from_scratch():
     for n in range(3):
         state.record_execution("a", "out", {"n": n})
     snapshot(state, chunks)
-    state._history = state._history[:1]  # shorter: not an append
-    state.record_execution("z", "out", {"n": 9})
+    shorter = _job()
+    shorter.record_execution("z", "out", {"n": 9})
+    state.deserialize(shorter.serialize())  # 0.10's way: fills this instance
     assert _history(_roundtrip(state, chunks)) == _history(state)
-    state._history = list(state._history)  # same length, other records
-    state._history[-1] = state._history[0]
-    assert _history(_roundtrip(state, chunks)) == _history(state)
+    assert [r.data for r in state.execution_history] == [{"n": 9}]
+    # Same length, other records: only the generation tells them apart.
+    state._history_columns.load([("q", "out", {"n": 1}, 1_700_000_000.0)])
+    assert _history(_roundtrip(state, chunks)) == [("q", "out", {"n": 1}, 1_700_000_000.0)]
+    state.history_dropped = 5  # renumbered by hand: positions change
+    state.record_execution("q", "out", {"n": 2})
+    loaded = _roundtrip(state, chunks)
+    assert _history(loaded) == _history(state) and loaded.history_dropped == 5
+    assert [c[:2] for c in chunks.chunks] == [(5, 2)]
+
+
+def test_trimming_past_a_chunk_between_cuts_restores_exactly_the_kept_records():
+    state, chunks = _job(limit=4), HistoryChunks()
+    for n in range(3):
+        state.record_execution("a", "out", {"n": n})
+    snapshot(state, chunks)  # chunk of positions 0-2
+    for n in range(3, 6):
+        state.record_execution("b", "out", {"n": n})
+    snapshot(state, chunks)  # chunk of positions 3-5
+    for n in range(6, 9):  # the 9th record passes 2 * limit: trimmed to 4
+        state.record_execution("c", "out", {"n": n})
+    assert state.history_dropped == 5  # the whole first chunk and one of the second
+    taken = snapshot(state, chunks)
+    assert [c[:2] for c in taken.chunks] == [(3, 3), (6, 3)]  # first chunk let go
+    loaded = pickle.loads(dumps(taken))
+    assert [r.data["n"] for r in loaded.execution_history] == [5, 6, 7, 8]
+    assert _history(loaded) == _history(state)
+    assert (loaded.history_dropped, loaded.history_limit) == (5, 4)
+    # The restored job goes on from where it was: appends, trims, cuts.
+    for n in range(9, 14):
+        loaded.record_execution("d", "out", {"n": n})
+    again = _roundtrip(loaded, HistoryChunks())
+    assert [r.data["n"] for r in again.execution_history] == [10, 11, 12, 13]
+    assert again.history_dropped == 10
+
+
+def test_chunk_times_are_pickled_as_an_array_not_per_record():
+    state, chunks = _job(), HistoryChunks()
+    for n in range(50):
+        state.record_execution("a", "out", {"n": n})
+    ((start, count, data, _),) = snapshot(state, chunks).chunks
+    ids, names, payload, times = pickle.loads(data)
+    assert (start, count) == (0, 50)
+    assert isinstance(times, array) and times.typecode == "d" and len(times) == 50
+    assert list(times) == [r.wall_time for r in state.execution_history]
+    assert ids == ["a"] * 50 and names == ["out"] * 50 and payload[7] == {"n": 7}
+
+
+def test_a_cut_written_before_columns_still_loads():
+    """tests/checkpoint/data/old_history_snapshot.pickle: a finished job's snapshot
+    as written by the chunk format with times as a float list (two chunks, the
+    front trimmed into the first, the last time set by hand to None)."""
+    loaded = pickle.loads((DATA / "old_history_snapshot.pickle").read_bytes())["state"]
+    assert isinstance(loaded, JobState)
+    assert (loaded.job_id, loaded.status) == ("old-job", "completed")
+    assert (loaded.history_limit, loaded.history_dropped) == (4, 5)
+    kept = loaded._history_columns.last(10)  # 5 kept: trimmed only past 2 * limit
+    assert [(rid, data["n"]) for rid, _, data, _ in kept] == [("a", 5)] + [
+        ("b", n) for n in (6, 7, 8, 9)
+    ]
+    assert [t for *_, t in kept[:4]] == [1_700_000_005.0 + i for i in range(4)]
+    assert isinstance(kept[4][3], float)  # None became a time
+    records = loaded.execution_history  # reading trims to the limit, as it always did
+    assert [r.data["n"] for r in records] == [6, 7, 8, 9] and loaded.history_dropped == 6
+    assert loaded.entry == {"routine": "a", "slot": "trigger", "params": {"n": 3}}
+    loaded.record_execution("c", "out", {"n": 10})  # and the job goes on
+    again = _roundtrip(loaded, HistoryChunks())
+    assert [r.data["n"] for r in again.execution_history] == [7, 8, 9, 10]
 
 
 def test_the_tracker_comes_back_pointing_at_its_job():
@@ -123,10 +195,48 @@ def test_a_chunk_with_cyclic_or_shared_data_loads_back_equal():
     assert all(type(r.wall_time) is float for r in records)
 
 
-def test_a_record_time_set_by_hand_to_none_does_not_fail_the_cut():
-    state, chunks = _job(), HistoryChunks()
-    state.record_execution("a", "out", {"n": 1})
-    state.record_execution("a", "out", {"n": 2})
-    state._history[0].wall_time = None  # set by hand: not a number
-    loaded = _roundtrip(state, chunks)
-    assert [r.data for r in loaded.execution_history] == [{"n": 1}, {"n": 2}]
+def test_a_job_state_pickled_before_columns_still_loads():
+    """tests/checkpoint/data/old_job_state.pickle: a whole JobState whose history
+    was a list of (routine_id, event_name, data, time) tuples."""
+    loaded = pickle.loads((DATA / "old_job_state.pickle").read_bytes())
+    assert (loaded.history_limit, loaded.history_dropped) == (7, 3)
+    assert _history(loaded) == [("a", "out", {"n": n}, 1_700_000_100.0 + n) for n in range(3)]
+    assert "_history" not in vars(loaded) and "history_limit" not in vars(loaded)
+    loaded.record_execution("b", "out", {"n": 3})
+    again = pickle.loads(pickle.dumps(loaded))
+    assert [r.data["n"] for r in again.execution_history] == [0, 1, 2, 3]
+
+
+def test_the_oldest_pickled_histories_of_records_still_load():
+    """Before the history was pickled as tuples it was a list of ExecutionRecord
+    objects; older tuples hold a datetime where later ones hold seconds."""
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    fields = _job().__getstate__()
+    del fields["_history_columns"]
+    fields.update(
+        _history=[ExecutionRecord("a", "out", {"n": 1}, 1_700_000_000.0), ("b", "e", {}, when)],
+        history_limit=9,
+        history_dropped=2,
+    )
+    state = JobState.__new__(JobState)
+    state.__setstate__(fields)
+    assert _history(state) == [
+        ("a", "out", {"n": 1}, 1_700_000_000.0),
+        ("b", "e", {}, when.timestamp()),
+    ]
+    assert (state.history_limit, state.history_dropped) == (9, 2)
+
+
+def test_a_job_state_pickled_now_loads_equal():
+    state = _job(limit=3)
+    for n in range(8):
+        state.record_execution("a", "out", {"n": n})
+    state.execution_history  # noqa: B018 -- reading trims: 3 kept, 5 dropped
+    state.record_execution("b", "out", {"n": 8})
+    loaded = pickle.loads(pickle.dumps(state))
+    assert _history(loaded) == _history(state)
+    assert (loaded.history_limit, loaded.history_dropped) == (3, 6)
+    assert vars(loaded).keys() == vars(state).keys()
+    assert loaded._history_columns.generation != state._history_columns.generation
+    empty = pickle.loads(dumps(state.__getstate__(with_history=False)["_history_columns"]))
+    assert (len(empty), empty.limit, empty.dropped) == (0, 3, 6)
