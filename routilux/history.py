@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from time import time
 from typing import Any
 
-from routilux.execution_record import ExecutionRecord, _seconds
+from routilux.execution_record import ExecutionRecord, _seconds, build_records
 
 DEFAULT_HISTORY_LIMIT = 10_000
 # Process-wide, so a History that replaces another (a JobState loaded into an
@@ -140,7 +140,7 @@ class History:
                 self._cache_first = self.dropped
             have = len(cache)
             if count > have:
-                cache.extend(map(ExecutionRecord, *self.columns(have, count)))
+                cache += build_records(*self.columns(have, count))
             return cache[:]
 
     def columns(self, start: int, stop: int) -> tuple[list, list, list, array]:
