@@ -213,6 +213,11 @@ class JobState:
         """
         return self._history_columns.records()
 
+    @execution_history.setter
+    def execution_history(self, records: list[ExecutionRecord]) -> None:
+        # 0.10's was a plain attribute: assigning a list of records replaces them.
+        self._history_columns.load(records)
+
     @property
     def history_limit(self) -> int:
         """How many history records are kept (10,000 unless set)."""

@@ -154,3 +154,15 @@ def test_record_history_false_records_nothing_and_checkpoints_no_history(tmp_pat
         assert back.routine_states["b"]["processed"] == 1
     finally:
         again.shutdown()
+
+
+def test_assigning_execution_history_replaces_the_records_as_in_0_10():
+    job = JobState("flow")
+    job.record_execution("a", "out", {"n": 1})
+    kept = ExecutionRecord("b", "done", {"n": 2})
+    job.execution_history = [kept]
+    assert [(r.routine_id, r.event_name, r.data) for r in job.execution_history] == [
+        ("b", "done", {"n": 2})
+    ]
+    job.record_execution("c", "out", {})
+    assert [r.routine_id for r in job.execution_history] == ["b", "c"]
