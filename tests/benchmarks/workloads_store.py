@@ -14,6 +14,7 @@ from workload import Measure, Workload, settle
 from routilux import Flow
 from routilux.checkpoint import SQLiteStore
 from routilux.runtime import checkpointer as checkpointer_module
+from routilux.runtime.job_pickle import HistoryChunks
 
 KEY = b"routilux-benchmark-key-012345678"
 
@@ -53,8 +54,8 @@ class StallProbe:
     method is renamed, the figure reads None and the throughputs stay valid."""
 
     def __init__(self) -> None:
-        self.cls = checkpointer_module.Checkpointer
-        self.original = getattr(self.cls, "write", None)
+        self.cls, self.name = checkpointer_module.Checkpointer, "write"
+        self.original = getattr(self.cls, self.name, None)
         self.written = 0
         self.seconds = 0.0
 
@@ -70,12 +71,12 @@ class StallProbe:
                     probe.seconds += time.perf_counter() - started
                     probe.written += 1
 
-            self.cls.write = timed
+            setattr(self.cls, self.name, timed)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.original is not None:
-            self.cls.write = self.original
+            setattr(self.cls, self.name, self.original)
 
     def mean_ms(self) -> float | None:
         return 1e3 * self.seconds / self.written if self.written else None
@@ -123,7 +124,7 @@ def run_jobs(
         # warm up: actors started, store opened
         settle([flow.execute("r0", {"n": min(n, 10)}, wait=False)], what + " warm-up")
         sink.arm(jobs * n)
-        with StallProbe() as probe:
+        with StallProbe() as probe, HistoryProbe() as pickling:
             if store is not None:
                 store.saves = store.intents_added = 0
                 store.save_seconds = store.intent_seconds = 0.0
@@ -132,11 +133,15 @@ def run_jobs(
                 settle([flow.execute("r0", {"n": n}, wait=False) for _ in range(jobs)], what)
             else:
                 for _ in range(jobs):
-                    settle([flow.execute("r0", {"n": n}, wait=False)], what)
+                    last = flow.execute("r0", {"n": n}, wait=False)
+                    settle([last], what)
             elapsed = time.perf_counter() - started
         if sink.count != jobs * n:
             raise RuntimeError(f"{what}: {sink.count} of {jobs * n} messages arrived")
         extra = _store_extra(store, probe, jobs) if store is not None else {}
+        if store is not None and not together and n > 1:
+            per_job = pickling.seconds / jobs
+            extra["history_floor_ms"] = 1e3 * history_floor_seconds(last, per_job, directory)
     finally:
         flow.shutdown()
         if store is not None:
@@ -164,6 +169,25 @@ def synced_commit_seconds(directory: str, size: int, commits: int = 200) -> floa
         db.close()
 
 
+class HistoryProbe(StallProbe):
+    """Times the pickling of job histories during one run (``HistoryChunks.update``,
+    which checkpoints call), in place, with the caches as the run leaves them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls, self.name = HistoryChunks, "update"
+        self.original = getattr(self.cls, self.name, None)
+
+
+def history_floor_seconds(state, pickling_s: float, directory: str) -> float:
+    """What the rule that a job's end is durable, history and all, costs at least:
+    pickling its history (``pickling_s``, measured in the run) and one synced
+    commit of as many bytes as that pickle."""
+    _, chunks = HistoryChunks().update(state)
+    size = sum(len(chunk[2]) for chunk in chunks)
+    return pickling_s + synced_commit_seconds(directory, size, commits=20)
+
+
 def _with_and_without(
     also_normal: bool = False, floor: bool = False, pairs: int = 1, **kwargs
 ) -> Measure:
@@ -182,6 +206,13 @@ def _with_and_without(
         ours_runs.append(result)
     baseline = sum(baselines) / len(baselines)
     ours = sum(ours_runs) / len(ours_runs)
+    history_ms = extra.get("history_floor_ms")
+    if history_ms is not None:
+        # Besides the job's history: its intent, a synced commit of 0.6 KiB.
+        with tempfile.TemporaryDirectory(prefix="routilux-bench-store-") as directory:
+            floor_s = 1e-3 * history_ms + synced_commit_seconds(directory, 620)
+        per_job = kwargs["n"] / baseline
+        extra["ratio_the_floor_allows"] = per_job / (per_job + floor_s)
     if floor:
         # Durable submission and the job-end checkpoint: two synced commits per job
         # that no CPU saving removes. The ratio they alone would allow: baseline
