@@ -4,6 +4,7 @@ A :class:`Flow` is a graph of :class:`Routine` objects whose events feed slots; 
 routine runs as an actor and a per-flow supervisor routes every message.
 """
 
+from routilux._version import __version__
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.event import Event
@@ -28,8 +29,6 @@ from routilux.output_handler import (
 from routilux.routine import ExecutionContext, Routine
 from routilux.runtime.restart import RestartPolicy
 from routilux.slot import Slot
-
-__version__ = "0.11.0"
 
 # Heavier parts load on first use, so that ``import routilux`` stays fast.
 _LAZY = {

@@ -23,6 +23,7 @@ import struct
 import time
 from typing import Any
 
+from routilux._version import __version__
 from routilux.exceptions import CheckpointError
 
 MAGIC = b"RTLXCKPT"
@@ -46,8 +47,6 @@ def encode(
     :mod:`routilux.runtime.job_pickle`); the store keeps those parts while it keeps
     this checkpoint.
     """
-    from routilux import __version__
-
     fields = {
         "format_version": FORMAT_VERSION,
         "routilux_version": __version__,
@@ -58,8 +57,12 @@ def encode(
     if parts:
         fields["parts"] = parts
     header = _HEADER.encode(fields).encode()
-    body = b"".join((MAGIC, _U32.pack(len(header)), header, _U64.pack(len(payload)), payload))
-    return body + hmac.new(key, body, hashlib.sha256).digest()
+    pieces = [MAGIC, _U32.pack(len(header)), header, _U64.pack(len(payload)), payload]
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for piece in pieces:
+        mac.update(piece)
+    pieces.append(mac.digest())
+    return b"".join(pieces)  # one copy of the payload, not two
 
 
 def peek_jobs(blob: bytes) -> list[dict[str, Any]]:
