@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 import threading
 
-from routilux import ExecutionRecord, Flow, JobState, Routine
+from helpers import Source
+
+from routilux import ExecutionRecord, Flow, JobState
 from routilux.checkpoint import SQLiteStore
 from routilux.runtime.job_pickle import HistoryChunks
 
@@ -115,17 +117,6 @@ def test_records_read_while_another_thread_appends_are_whole():
     assert seen == sorted(seen)
 
 
-class Burst(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.run)
-        self.define_event("out", ["i"])
-
-    def run(self, k=1):
-        for i in range(k):
-            self.emit("out", i=i)
-
-
 def test_record_history_false_records_nothing_and_checkpoints_no_history(tmp_path):
     key = b"k" * 32
 
@@ -133,12 +124,12 @@ def test_record_history_false_records_nothing_and_checkpoints_no_history(tmp_pat
         made = Flow(
             "nohist", record_history=False, checkpoint_store=store, checkpoint_interval=3600
         )
-        made.add_routine(Burst(), "b")
+        made.add_routine(Source(), "b")
         return made
 
     first = flow(SQLiteStore(tmp_path / "store.db", key=key))
     try:
-        job = first.execute("b", {"k": 200}, job_id="quiet")
+        job = first.execute("b", {"n": 200}, job_id="quiet")
         assert job.status == "completed"
         assert job.execution_history == [] and job.history_dropped == 0
         assert len(job._history_columns) == 0

@@ -7,6 +7,7 @@ import threading
 from collections import deque
 
 import pytest
+from helpers import Source
 
 from routilux import CheckpointError, Flow, Routine
 from routilux.checkpoint import SQLiteStore
@@ -115,17 +116,6 @@ def test_an_unpicklable_queued_message_is_a_clear_checkpoint_error():
         chunks.records([("b", deque([bad]))], "f")
 
 
-class Source(Routine):
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.start)
-        self.define_event("out", ["i"])
-
-    def start(self, n):
-        for i in range(n):
-            self.emit("out", i=i)
-
-
 class Sink(Routine):
     """Holds its first message until ``gate`` is set: the rest pile up behind it."""
 
@@ -134,11 +124,11 @@ class Sink(Routine):
         self.seen: list[int] = []
         self.define_slot("inp", handler=self.take)
 
-    def take(self, i):
+    def take(self, x):
         if not self.seen:
             ENTERED.set()
             assert GATE.wait(30)
-        self.seen.append(i)
+        self.seen.append(x)
 
     def __getstate__(self):
         return {"seen": self.seen}
