@@ -95,8 +95,8 @@ class QueueChunks:
             i += 1  # handed back after dispatch: pickled as it is now
         fresh_from = 0
         for chunk in previous:
-            if i >= n:
-                break
+            if i >= n or items[i].seq:
+                break  # the rest is pickled afresh
             try:
                 k = chunk.items.index(items[i])  # identity, in C
             except ValueError:

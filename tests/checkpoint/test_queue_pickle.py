@@ -76,6 +76,16 @@ def test_a_dispatched_message_in_the_middle_of_a_chunk_is_not_taken_from_it():
     assert _loaded(chunks.records([("b", q)], "f")) == _records(q)
 
 
+def test_a_dispatched_message_where_a_later_chunk_starts_is_not_taken_from_it():
+    chunks, q = QueueChunks(), deque(_deliveries(0, 3))
+    chunks.records([("b", q)], "f")
+    q.extend(_deliveries(3, 3))
+    chunks.records([("b", q)], "f")  # the first chunk, then one of the three since
+    q[3].seq, q[3].attempt = 9, 1  # changed since it was pickled
+    loaded = _loaded(chunks.records([("b", q)], "f"))
+    assert loaded == _records(q) and loaded[3][5] == 1
+
+
 def test_messages_taken_out_of_the_middle_of_a_queue_load_back_exact():
     chunks, q = QueueChunks(), deque(_deliveries(0, 8))
     chunks.records([("b", q)], "f")
