@@ -131,8 +131,8 @@ class QueueChunks:
 
 def _columns(items: list[Any]) -> tuple[list, ...]:
     """The fields of :func:`~routilux.runtime.snapshot.delivery_record`, one list
-    each: pickles about twice as fast as a list of records (no memo of thousands
-    of tuples)."""
+    each: pickles in about three quarters of the time of a list of records (no
+    memo of thousands of tuples; tests/benchmarks/pickling.py)."""
     return (
         [d.id for d in items],
         [d.routine_id for d in items],

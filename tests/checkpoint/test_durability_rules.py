@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from helpers import Node
+from helpers import Node, Source
 
 from routilux import Flow, Routine
 from routilux.checkpoint import DirectoryStore, SQLiteStore
@@ -291,39 +291,26 @@ def test_a_job_that_ended_in_a_cut_killed_before_its_listing_is_listed_as_ended(
     ]
 
 
-class Burst(Routine):
-    """Emits ``k`` messages in one step."""
-
-    def __init__(self):
-        super().__init__()
-        self.define_slot("trigger", handler=self.run)
-        self.define_event("out", ["i"])
-
-    def run(self, k=1):
-        for i in range(k):
-            self.emit("out", i=i)
-
-
 @pytest.mark.parametrize("records", [1, SMALL_HISTORY + 1])
 def test_a_finished_job_comes_back_whole_whichever_way_it_was_pickled(store_path, records):
     """A short finished job is pickled whole, a longer one as history chunks
     (runtime/checkpointer.py, SMALL_HISTORY): both load back as they ended."""
     flow = Flow("rules", checkpoint_store=open_store(store_path), checkpoint_interval=3600)
-    flow.add_routine(Burst(), "b")
+    flow.add_routine(Source(), "b")
     try:
-        job = flow.execute("b", {"k": records}, job_id="burst")
+        job = flow.execute("b", {"n": records}, job_id="burst")
         assert job.status == "completed"
         expected = [(r.routine_id, r.event_name, r.data) for r in job.execution_history]
         assert (len(expected) > SMALL_HISTORY) == (records > SMALL_HISTORY)
     finally:
         flow.shutdown()
     again = Flow("rules", checkpoint_store=open_store(store_path), checkpoint_interval=3600)
-    again.add_routine(Burst(), "b")
+    again.add_routine(Source(), "b")
     try:
         (back,) = again.recover()
         assert (back.job_id, back.status) == ("burst", "completed")
         assert [(r.routine_id, r.event_name, r.data) for r in back.execution_history] == expected
-        assert back.entry == {"routine": "b", "slot": "trigger", "params": {"k": records}}
+        assert back.entry == {"routine": "b", "slot": "trigger", "params": {"n": records}}
         assert back.wait(0)
     finally:
         again.shutdown()

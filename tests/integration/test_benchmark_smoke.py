@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SUITE = ROOT / "tests" / "benchmarks" / "suite.py"
-SCALING = ROOT / "tests" / "benchmarks" / "scaling.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SUITE = BENCHMARKS / "suite.py"
+SCALING = BENCHMARKS / "scaling.py"
 WORKLOADS = [
     "chain_concurrent",
     "chain_sequential",
@@ -28,11 +28,27 @@ WORKLOADS = [
 ]
 
 
+def smoke_rows(script: Path, cwd: Path) -> list[dict]:
+    """Run a benchmark script with ``--smoke --json``; its JSON lines."""
+    out = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=55,
+        cwd=cwd,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
 @pytest.mark.slow
 def test_suite_smoke_prints_one_json_row_per_workload(tmp_path):
     out = subprocess.run(
         [sys.executable, str(SUITE), "--smoke"],
-        capture_output=True, text=True, timeout=55, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=55,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -52,7 +68,9 @@ def test_suite_smoke_prints_one_json_row_per_workload(tmp_path):
 def test_suite_refuses_an_unknown_workload():
     out = subprocess.run(
         [sys.executable, str(SUITE), "--only", "no_such_workload"],
-        capture_output=True, text=True, timeout=55,
+        capture_output=True,
+        text=True,
+        timeout=55,
     )
     assert out.returncode == 2
     assert "invalid choice: 'no_such_workload'" in out.stderr
@@ -60,12 +78,7 @@ def test_suite_refuses_an_unknown_workload():
 
 @pytest.mark.slow
 def test_scaling_curves_smoke_print_every_curve(tmp_path):
-    out = subprocess.run(
-        [sys.executable, str(SCALING), "--smoke", "--json"],
-        capture_output=True, text=True, timeout=55, cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    points = [json.loads(line) for line in out.stdout.splitlines()]
+    points = smoke_rows(SCALING, tmp_path)
     assert [p["curve"] for p in points] == ["memory"] * 2 + ["chain_length"] * 2 + [
         "concurrent_jobs"
     ] * 2
@@ -80,13 +93,7 @@ def test_scaling_curves_smoke_print_every_curve(tmp_path):
 
 @pytest.mark.slow
 def test_settings_costs_smoke_print_one_row_per_setting(tmp_path):
-    script = ROOT / "tests" / "benchmarks" / "settings.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--json"],
-        capture_output=True, text=True, timeout=55, cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = smoke_rows(BENCHMARKS / "settings.py", tmp_path)
     assert len(rows) == 9 and rows[0]["setting"] == "record_history=False"
     for row in rows:
         assert row["big_job_ratio"] > 0 and row["tiny_jobs_ratio"] > 0, row
@@ -94,11 +101,13 @@ def test_settings_costs_smoke_print_one_row_per_setting(tmp_path):
 
 @pytest.mark.slow
 def test_backlog_cuts_smoke_prints_its_row(tmp_path):
-    script = ROOT / "tests" / "benchmarks" / "backlog_cuts.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--json"],
-        capture_output=True, text=True, timeout=55, cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    (row,) = [json.loads(line) for line in out.stdout.splitlines()]
+    (row,) = smoke_rows(BENCHMARKS / "backlog_cuts.py", tmp_path)
     assert row["ours_stall_ms"] > 0 and row["baseline_stall_ms"] > 0 and row["cuts_per_run"] >= 1
+
+
+@pytest.mark.slow
+def test_pickling_smoke_prints_its_three_rows(tmp_path):
+    rows = smoke_rows(BENCHMARKS / "pickling.py", tmp_path)
+    assert [row["workload"] for row in rows] == ["history_record", "history_pickle", "queue_pickle"]
+    for row in rows:
+        assert row["ours_ms"] > 0 and row["baseline_ms"] > 0, row
