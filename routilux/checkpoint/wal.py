@@ -36,64 +36,80 @@ SAFETY_PAGES = 8000
 
 
 class WalCheckpointer:
-    """Runs a PASSIVE WAL checkpoint on its own thread every few hundred commits.
+    """Runs a PASSIVE WAL checkpoint on its own thread about every
+    :data:`EVERY_PAGES` pages logged (some 80 small commits).
 
     The thread waits for the next request and ends after :data:`IDLE_SECONDS`
     without one, so an idle store holds no thread; starting one makes the caller
-    wait for it to run (a GIL hand-over), so a busy store keeps the same one.
+    wait for it to run (a GIL hand-over), so a busy store keeps the same one. A
+    checkpoint that fails (the connection cannot be opened, the file is busy) is
+    logged and the next request tries again: the writer's own autocheckpoint
+    (:data:`SAFETY_PAGES`) still bounds the log.
     """
 
     def __init__(self, name: str, connect: Callable[[], sqlite3.Connection]) -> None:
-        self.name = name
-        self.connect = connect
-        self.pages = 0  # about how many pages were logged since the last request
-        self.due = False
-        self.cond = threading.Condition()
-        self.thread: threading.Thread | None = None
-        self.db: sqlite3.Connection | None = None
-        self.closed = False
+        self.name = name  #: the thread's name
+        self.connect = connect  #: opens the thread's own connection (on first use)
+        self.thread: threading.Thread | None = None  #: the running thread, if any
+        self.db: sqlite3.Connection | None = None  #: the thread's connection, once opened
         self.runs = 0  #: checkpoints tried (for tests and benchmarks)
+        self._pages = 0  # about how many pages were logged since the last request
+        self._due = False
+        self._closed = False
+        self._cond = threading.Condition()
 
     def committed(self, size: int = 0) -> None:
         """Count a commit of about ``size`` bytes of data; ask for a checkpoint once
         about :data:`EVERY_PAGES` pages were logged."""
-        self.pages += COMMIT_PAGES + size // 4096
-        if self.pages < EVERY_PAGES:
+        self._pages += COMMIT_PAGES + size // 4096
+        if self._pages < EVERY_PAGES:
             return
-        self.pages = 0
-        with self.cond:
-            if self.closed:
+        self._pages = 0
+        with self._cond:
+            if self._closed:
                 return
-            self.due = True
+            self._due = True
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self.thread.start()
             else:
-                self.cond.notify()
+                self._cond.notify()
 
     def _run(self) -> None:
-        while True:
-            with self.cond:
-                if not self.due and not self.closed:
-                    self.cond.wait(IDLE_SECONDS)
-                if self.closed or not self.due:
-                    self.thread = None  # idle (or closing): a later request starts another
-                    return
-                self.due = False
-            try:
-                if self.db is None:
-                    self.db = self.connect()
-                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error as exc:  # the writer's autocheckpoint still bounds the log
-                logger.debug("background WAL checkpoint of %s failed: %s", self.name, exc)
-            self.runs += 1
+        try:
+            while self._next_request():
+                self._checkpoint()
+        finally:
+            with self._cond:  # ended by surprise: a later request starts another
+                if self.thread is threading.current_thread():
+                    self.thread = None
+
+    def _next_request(self) -> bool:
+        """Wait for a request; False when idle for :data:`IDLE_SECONDS` or closing."""
+        with self._cond:
+            if not self._due and not self._closed:
+                self._cond.wait(IDLE_SECONDS)
+            if self._closed or not self._due:
+                self.thread = None  # with the check: a request after it starts another
+                return False
+            self._due = False
+            return True
+
+    def _checkpoint(self) -> None:
+        try:
+            if self.db is None:
+                self.db = self.connect()
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except Exception as exc:  # any failure: the writer's autocheckpoint bounds the log
+            logger.debug("background WAL checkpoint of %s failed: %s", self.name, exc)
+        self.runs += 1
 
     def close(self) -> None:
         """Stop the thread (after a checkpoint it is running) and close its connection."""
-        with self.cond:
-            self.closed = True
+        with self._cond:
+            self._closed = True
             thread = self.thread
-            self.cond.notify()
+            self._cond.notify()
         if thread is not None:
             thread.join()
         if self.db is not None:

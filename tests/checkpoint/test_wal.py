@@ -9,16 +9,16 @@ import threading
 
 from helpers import wait_until
 
-from routilux.checkpoint import SQLiteStore
+from routilux.checkpoint import SQLiteStore, sqlite_store
 from routilux.checkpoint import wal as wal_module
 from routilux.checkpoint.format import encode
 
 KEY = b"wal-test-key-0123456789abcdef012"
 
 
-def _intent(store: SQLiteStore, n: int) -> None:
+def _intent(store: SQLiteStore, n: int, size: int = 600) -> None:
     job_id = f"job-{n}"
-    blob = encode("flow", b"x" * 600, store.key, [{"job_id": job_id, "status": "running"}])
+    blob = encode("flow", b"x" * size, store.key, [{"job_id": job_id, "status": "running"}])
     store.add_intent("flow", job_id, blob)
 
 
@@ -68,7 +68,7 @@ def test_the_thread_ends_when_the_store_is_idle_and_comes_back(tmp_path, monkeyp
         _intent(store, 0)
         first = store._wal.thread
         assert wait_until(lambda: store._wal.thread is None)  # idle: it ended
-        assert not first.is_alive() or wait_until(lambda: not first.is_alive())
+        assert first is None or wait_until(lambda: not first.is_alive())
         _intent(store, 1)
         assert wait_until(lambda: store._wal.runs == 2)
     finally:
@@ -91,10 +91,12 @@ def test_a_failing_background_checkpoint_harms_no_write(tmp_path, monkeypatch):
     monkeypatch.setattr(wal_module, "EVERY_PAGES", 1)
     store = SQLiteStore(tmp_path / "c.db", key=KEY)
 
-    def refuse() -> sqlite3.Connection:
+    def refuse(*args, **kwargs) -> sqlite3.Connection:
         raise sqlite3.OperationalError("unable to open database file")
 
-    store._wal.connect = refuse
+    # Fails where a real one would (the store's own connect turns it into a
+    # CheckpointError), not in a stand-in for it.
+    monkeypatch.setattr(sqlite_store.sqlite3, "connect", refuse)
     try:
         for n in range(3):
             _intent(store, n)
@@ -112,8 +114,23 @@ def test_a_large_commit_counts_for_its_pages(tmp_path, monkeypatch):
     try:
         _intent(store, 0)
         assert store._wal.thread is None
-        blob = encode("flow", b"h" * 200_000, store.key, [{"job_id": "big", "status": "running"}])
-        store.add_intent("flow", "big", blob)
+        _intent(store, 1, size=200_000)
         assert wait_until(lambda: store._wal.runs == 1)
+    finally:
+        store.close()
+
+
+def test_after_a_failed_checkpoint_the_next_request_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setattr(wal_module, "EVERY_PAGES", 1)
+    store = SQLiteStore(tmp_path / "c.db", key=KEY)
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite_store.sqlite3, "connect", lambda *a, **k: 1 / 0)
+    try:
+        _intent(store, 0)
+        assert wait_until(lambda: store._wal.runs == 1)
+        assert store._wal.db is None  # it failed, and the thread is not lost for it
+        monkeypatch.setattr(sqlite_store.sqlite3, "connect", real_connect)
+        _intent(store, 1)
+        assert wait_until(lambda: store._wal.runs == 2 and store._wal.db is not None)
     finally:
         store.close()
