@@ -47,7 +47,13 @@ def pickle_finished(state: Any, pickled: Any = None) -> bytes:
     try:
         return dumps(state if pickled is None else pickled)
     except Exception as exc:
-        what = describe_unpicklable(state, "its state") if pickled is None else "its state"
+        # What is pickled: the state without what __getstate__ leaves out (its
+        # output handler, its wake-up event), so the culprit named is a real one.
+        what = (
+            describe_unpicklable(state.__getstate__(), "its state")
+            if pickled is None
+            else "its state"
+        )
         raise CheckpointError(
             f"cannot checkpoint finished job {state.job_id}: {what} cannot be pickled "
             f"({type(exc).__name__}: {exc})"

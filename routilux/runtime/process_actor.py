@@ -33,7 +33,7 @@ from routilux.runtime.messages import (
     UNSUSPEND,
     ErrorInfo,
 )
-from routilux.runtime.step import error_info
+from routilux.runtime.step import PIPELINE_STEPS, error_info
 from routilux.runtime.wire import Packer, pack_one, unpack
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ logger = logging.getLogger("routilux.process")
 DIRECT_WRITE_LIMIT = 16 * 1024  # a batch up to this size is written by the supervisor...
 DIRECT_PIPE_LIMIT = 48 * 1024  # ... while the child has at most this much unread
 CREDIT_BUDGET = 0.005  # seconds of steps a replica is handed ahead (see credit())
-MAX_CREDIT = 128  # 4 x step.PIPELINE_STEPS: the child runs steps while we route
+MAX_CREDIT = 4 * PIPELINE_STEPS  # the child runs steps while we route what it sent
 MIN_CREDIT = 2
 
 

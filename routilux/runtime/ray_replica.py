@@ -215,10 +215,14 @@ class Replica:
         """After :meth:`stop`: wait, at most ``timeout`` seconds, until Ray has marked
         the actor dead. Its name is free from then on, so a flow of the same id
         started right after this one can take it."""
-        try:
-            ray.get(self.actor.__ray_ready__.remote(), timeout=timeout)
-        except Exception:  # dead (what we wait for), still dying at the deadline, or Ray shut down
-            pass
+        deadline = time.monotonic() + timeout
+        # ray.kill() is asynchronous: an actor may still answer a call or two before
+        # the kill reaches it, so ask until a call fails (each is a round trip).
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                ray.get(self.actor.__ray_ready__.remote(), timeout=left)
+            except Exception:  # dead (what we wait for), the deadline, or Ray shut down
+                return
 
     # -- results (reader thread) -----------------------------------------------------
     def _read(self) -> None:

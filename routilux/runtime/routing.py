@@ -84,15 +84,11 @@ class Router:
             job.queued += 1
             if entry.queued >= gate.limit:
                 gate.mark_full(entry.routine_id)
-                if entry.routine_id not in gate.escape:
-                    # A blocked cycle needs every replica of ``entry`` waiting in
-                    # emit() (see blocked_cycle): checked here first, as this runs
-                    # for every message while the routine is full.
-                    for actor in entry.actors:
-                        if not actor.suspended:
-                            break
-                    else:
-                        gate.open_escape(entry, self.ledger.entries)  # may close a cycle
+                # A blocked cycle needs every replica of ``entry`` waiting in emit()
+                # (see blocked_cycle): checked here first, as this runs for every
+                # message while the routine is full.
+                if entry.routine_id not in gate.escape and entry.all_suspended():
+                    gate.open_escape(entry, self.ledger.entries)  # may close a cycle
             push(job, delivery)
 
     def enqueue(self, job: JobRun, delivery: Delivery, front: bool = False) -> None:

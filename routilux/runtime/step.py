@@ -81,10 +81,13 @@ class ProcessStep:
     def emit(self, routine: Any, event_name: str, data: dict) -> None:
         """Send one emit of the current step to the parent (numbered, in order)."""
         self._check(routine)
-        what = f"data emitted by routine {self.routine_id!r} on event {event_name!r}:"
         with self.lock:  # number and send in one go, in order
             n = self.n
-            payload = dumps_or_explain(("emit", self.seq, n, event_name, data), what, data)
+            payload = dumps_or_explain(
+                ("emit", self.seq, n, event_name, data),
+                lambda: f"data emitted by routine {self.routine_id!r} on event {event_name!r}:",
+                data,
+            )
             self.n = n + 1
             self.channel.send(payload)
 
@@ -194,12 +197,16 @@ class BatchingStep(ProcessStep):
     def queue(self, message: tuple, what: Label, culprit: Any = None) -> None:
         """Add a message to the batch (caller holds ``lock``); send the batch if it
         is full or old."""
-        packer = self.packer
-        now = time.monotonic()
-        if not packer.count:
-            self.first_at = now
-        packer.add(message, what, culprit)
+        now = self._opened()
+        self.packer.add(message, what, culprit)
         self._sent_if_due(now)
+
+    def _opened(self) -> float:
+        """Now; the batch's start if it is empty (caller holds ``lock``)."""
+        now = time.monotonic()
+        if not self.packer.count:
+            self.first_at = now
+        return now
 
     def _sent_if_due(self, now: float) -> None:
         """Send the batch if it is full or old (caller holds ``lock``)."""
@@ -263,15 +270,13 @@ class BatchingStep(ProcessStep):
                     stats = old[0] if stats is None else stats
                     state = old[1] if state is None else state
                 self.report = (stats, state)
+            # Counted first: a batch sent while queueing it includes this end.
+            self.ends += 1
             if error is None:
-                packer = self.packer
-                now = time.monotonic()
-                if not packer.count:
-                    self.first_at = now
-                packer.add_bytes(pack_done(seq, started, ended))
+                now = self._opened()
+                self.packer.add_bytes(pack_done(seq, started, ended))
                 self._sent_if_due(now)
             else:  # plain data: always picklable
                 self.queue(("done", seq, error, started, ended), "the end of a step:")
-            self.ends += 1
             if urgent or self.ends >= PIPELINE_STEPS:
                 self.flush_locked()

@@ -128,11 +128,7 @@ class Packer:
     def add(self, message: Any, what: Label, culprit: Any = None) -> int:
         """Append ``message``; returns its size. SerializationError (naming what
         cannot be pickled, see :func:`dumps_or_explain`) if it cannot be pickled."""
-        try:
-            payload = dumps(message)
-        except Exception:  # pickle again, to name what cannot be pickled
-            payload = dumps_or_explain(message, what, culprit)
-        return self.add_bytes(payload)
+        return self.add_bytes(dumps_or_explain(message, what, culprit))
 
     def add_bytes(self, payload: bytes) -> int:
         """Append a message already encoded (a pickle, or :func:`pack_done`)."""

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pickle
+import threading
 from array import array
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from routilux import CheckpointError, QueueOutputHandler
 from routilux.execution_record import ExecutionRecord
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import JobState
+from routilux.runtime.cut import pickle_finished
 from routilux.runtime.job_pickle import MAX_CHUNKS, HistoryChunks, snapshot
 from routilux.runtime.wire import dumps
 
@@ -240,3 +245,15 @@ def test_a_job_state_pickled_now_loads_equal():
     assert loaded._history_columns.generation != state._history_columns.generation
     empty = pickle.loads(dumps(state.__getstate__(with_history=False)["_history_columns"]))
     assert (len(empty), empty.limit, empty.dropped) == (0, 3, 6)
+
+
+def test_an_unpicklable_finished_job_names_what_is_pickled_not_what_is_left_out():
+    """The JobState's output handler is never pickled (__getstate__ leaves it out):
+    the error names the history record that holds the lock, not the handler."""
+    state = _job()
+    state.output_handler = QueueOutputHandler()
+    state.record_execution("a", "out", {"lock": threading.Lock()})
+    with pytest.raises(CheckpointError, match="cannot checkpoint finished job") as caught:
+        pickle_finished(state)
+    assert "output_handler" not in str(caught.value)
+    assert "lock" in str(caught.value).lower()
