@@ -15,13 +15,16 @@ Each repeat runs baseline, ours, ours, baseline; the ratio is baseline / ours
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
-from workloads_store import KEY, StallProbe
+from workload import settle
+from workloads_store import KEY, stall_probe
 
 from routilux import Flow, Routine
 from routilux.checkpoint import SQLiteStore
@@ -59,28 +62,23 @@ def _always_fresh(self, items, previous, out, flow_id):
 
 def run(n: int, reuse: bool) -> dict[str, float]:
     """Mean supervisor stop per cut (ms) and cuts taken, for one backlog of ``n``."""
-    original = QueueChunks._queue
-    if not reuse:
-        QueueChunks._queue = _always_fresh
-    try:
+    baseline = mock.patch.object(QueueChunks, "_queue", _always_fresh)
+    with contextlib.nullcontext() if reuse else baseline:
         with tempfile.TemporaryDirectory(prefix="routilux-bench-backlog-") as folder:
             store = SQLiteStore(Path(folder) / "b.db", key=KEY)
-            flow = Flow(execution_strategy="concurrent", checkpoint_store=store)
-            flow.checkpoint_interval = 0.2
+            flow = Flow(
+                execution_strategy="concurrent", checkpoint_store=store, checkpoint_interval=0.2
+            )
             flow.add_routine(Burst(), "burst")
             flow.add_routine(Slow(), "slow")
             flow.connect("burst", "out", "slow", "inp")
             try:
-                with StallProbe() as probe:
-                    job = flow.execute("burst", {"n": n}, wait=False)
-                    if not job.wait(600) or job.status != "completed":
-                        raise RuntimeError(f"backlog job ended {job.status}: {job.error}")
+                with stall_probe() as probe:
+                    settle([flow.execute("burst", {"n": n}, wait=False)], "backlog", 600)
             finally:
                 flow.shutdown()
                 store.close()
-    finally:
-        QueueChunks._queue = original
-    return {"stall_ms": probe.mean_ms() or 0.0, "cuts": probe.written}
+    return {"stall_ms": probe.mean_ms() or 0.0, "cuts": probe.calls}
 
 
 def main() -> None:

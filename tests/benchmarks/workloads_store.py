@@ -48,28 +48,34 @@ class CountingStore(SQLiteStore):
         return result
 
 
-class StallProbe:
-    """Times how long each checkpoint stops the supervisor (it routes nothing
-    while it takes a cut) by wrapping ``Checkpointer.write`` for one run. If the
-    method is renamed, the figure reads None and the throughputs stay valid."""
+class MethodProbe:
+    """Times every call of ``cls.<name>`` made inside a ``with`` block (the method is
+    wrapped on entry and put back on exit). If the method was renamed, nothing is
+    timed: ``mean_ms`` reads None and ``timed`` False, and throughputs stay valid."""
 
-    def __init__(self) -> None:
-        self.cls, self.name = checkpointer_module.Checkpointer, "write"
-        self.original = getattr(self.cls, self.name, None)
-        self.written = 0
+    def __init__(self, cls: type, name: str) -> None:
+        self.cls, self.name = cls, name
+        self.original = None
+        self.calls = 0
         self.seconds = 0.0
 
-    def __enter__(self) -> StallProbe:
-        original, probe = self.original, self
+    @property
+    def timed(self) -> bool:
+        """Whether the method existed and was timed."""
+        return self.original is not None
+
+    def __enter__(self) -> MethodProbe:
+        self.original = original = getattr(self.cls, self.name, None)
+        probe = self
         if original is not None:
 
-            def timed(supervisor, *args, **kwargs):
+            def timed(instance, *args, **kwargs):
                 started = time.perf_counter()
                 try:
-                    return original(supervisor, *args, **kwargs)
+                    return original(instance, *args, **kwargs)
                 finally:
                     probe.seconds += time.perf_counter() - started
-                    probe.written += 1
+                    probe.calls += 1
 
             setattr(self.cls, self.name, timed)
         return self
@@ -79,10 +85,23 @@ class StallProbe:
             setattr(self.cls, self.name, self.original)
 
     def mean_ms(self) -> float | None:
-        return 1e3 * self.seconds / self.written if self.written else None
+        """Mean time per call, in ms (None: no call timed)."""
+        return 1e3 * self.seconds / self.calls if self.calls else None
 
 
-def _store_extra(store: CountingStore, probe: StallProbe, jobs: int) -> dict[str, float | None]:
+def stall_probe() -> MethodProbe:
+    """How long each checkpoint stops the supervisor (it routes nothing while it
+    takes a cut): ``Checkpointer.write``."""
+    return MethodProbe(checkpointer_module.Checkpointer, "write")
+
+
+def history_probe() -> MethodProbe:
+    """The pickling of job histories as checkpoints do it (``HistoryChunks.update``),
+    in place, with the caches as the run leaves them."""
+    return MethodProbe(HistoryChunks, "update")
+
+
+def _store_extra(store: CountingStore, probe: MethodProbe, jobs: int) -> dict[str, float | None]:
     return {
         "checkpoints_per_job": store.saves / jobs,
         "intents_per_job": store.intents_added / jobs,
@@ -124,7 +143,8 @@ def run_jobs(
         # warm up: actors started, store opened
         settle([flow.execute("r0", {"n": min(n, 10)}, wait=False)], what + " warm-up")
         sink.arm(jobs * n)
-        with StallProbe() as probe, HistoryProbe() as pickling:
+        last = None  # the last serial job (for the history floor)
+        with stall_probe() as probe, history_probe() as pickling:
             if store is not None:
                 store.saves = store.intents_added = 0
                 store.save_seconds = store.intent_seconds = 0.0
@@ -139,7 +159,7 @@ def run_jobs(
         if sink.count != jobs * n:
             raise RuntimeError(f"{what}: {sink.count} of {jobs * n} messages arrived")
         extra = _store_extra(store, probe, jobs) if store is not None else {}
-        if store is not None and not together and n > 1:
+        if store is not None and last is not None and n > 1 and pickling.timed:
             per_job = pickling.seconds / jobs
             extra["history_floor_ms"] = 1e3 * history_floor_seconds(last, per_job, directory)
     finally:
@@ -159,7 +179,7 @@ def synced_commit_seconds(directory: str, *sizes: int, commits: int = 200) -> fl
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
+        db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, data BLOB)")
         blobs = [os.urandom(size) for size in sizes]
         started = time.perf_counter()
         for _ in range(commits):
@@ -170,16 +190,6 @@ def synced_commit_seconds(directory: str, *sizes: int, commits: int = 200) -> fl
         return (time.perf_counter() - started) / commits
     finally:
         db.close()
-
-
-class HistoryProbe(StallProbe):
-    """Times the pickling of job histories during one run (``HistoryChunks.update``,
-    which checkpoints call), in place, with the caches as the run leaves them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cls, self.name = HistoryChunks, "update"
-        self.original = getattr(self.cls, self.name, None)
 
 
 def history_floor_seconds(state, pickling_s: float, directory: str) -> float:
@@ -201,8 +211,9 @@ def _with_and_without(
     and the ratio's spread from repeat to repeat shrinks."""
     baselines, ours_runs = [], []
     extra: dict[str, float | None] = {}
-    for k in range(2 * pairs):
-        if (k % 4) in (0, 3):  # baseline, ours, ours, baseline, ...
+    order = ("baseline", "ours", "ours", "baseline")[: 2 * pairs]
+    for which in order:
+        if which == "baseline":
             baselines.append(run_jobs(None, **kwargs)[0])
             continue
         with tempfile.TemporaryDirectory(prefix="routilux-bench-store-") as directory:
@@ -210,18 +221,22 @@ def _with_and_without(
         ours_runs.append(result)
     baseline = sum(baselines) / len(baselines)
     ours = sum(ours_runs) / len(ours_runs)
+    per_job = (kwargs["n"] if kwargs["n"] > 1 else 1) / baseline  # seconds, no store
+
+    def allowed(floor_s: float) -> float:
+        """The ratio a per-job cost of ``floor_s`` alone would allow."""
+        return per_job / (per_job + floor_s)
+
     history_ms = extra.get("history_floor_ms")
     if history_ms is not None:
-        per_job = kwargs["n"] / baseline
-        extra["ratio_the_floor_allows"] = per_job / (per_job + 1e-3 * history_ms)
+        extra["ratio_the_floor_allows"] = allowed(1e-3 * history_ms)
     if floor:
         # Durable submission and the job-end checkpoint: two synced commits per job
-        # that no CPU saving removes. The ratio they alone would allow: baseline
-        # time per job / (that + two commits).
+        # that no CPU saving removes.
         with tempfile.TemporaryDirectory(prefix="routilux-bench-store-") as directory:
             two = 2 * synced_commit_seconds(directory, 620)
         extra["two_synced_commits_ms"] = 1e3 * two
-        extra["ratio_the_two_commits_allow"] = 1 / (1 + two * baseline)
+        extra["ratio_the_two_commits_allow"] = allowed(two)
     if also_normal:  # the same with SQLiteStore(synchronous="normal"): the power-loss trade
         with tempfile.TemporaryDirectory(prefix="routilux-bench-store-") as directory:
             normal, _ = run_jobs(directory, synchronous="normal", **kwargs)
