@@ -50,7 +50,10 @@ class Router:
             return  # over, or a retried/redelivered step re-emitting what was routed
         parent.emitted = n + 1
         if job.history:
-            job.state.record_execution(rid, event, data)
+            # JobState.record_execution without its call: once a checkpoint has
+            # pickled a JobState, CPython 3.11 no longer specialises method calls on
+            # it (its __dict__ was materialised), and this runs for every emit.
+            job.state._history_columns.append(rid, event, data)
         targets = self.targets.get((rid, event))
         if targets:
             # ids.emit_id(parent.id, n), inlined on this path
