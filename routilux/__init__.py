@@ -4,6 +4,8 @@ A :class:`Flow` is a graph of :class:`Routine` objects whose events feed slots; 
 routine runs as an actor and a per-flow supervisor routes every message.
 """
 
+import importlib
+
 from routilux._version import __version__
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler, ErrorStrategy
@@ -63,8 +65,6 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'routilux' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

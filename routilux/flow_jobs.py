@@ -10,6 +10,8 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from routilux._context import in_handler
 from routilux._validate import (
     check_number,
@@ -279,8 +281,6 @@ class JobControlMixin:
             self._claimed_store = None
         if supervisor is None:
             return
-        import pykka
-
         deadline = time.monotonic() + timeout
         if self.checkpoint_store is not None:
             try:

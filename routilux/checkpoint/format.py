@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import pickle
 import struct
 import time
 from typing import Any
@@ -140,8 +141,6 @@ def decode(
         raise CheckpointError(
             f"{where}: checkpoint belongs to flow {header.get('flow_id')!r}, not {flow_id!r}"
         )
-    import pickle
-
     try:
         return header, pickle.loads(payload)
     except Exception as exc:

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+
 from routilux._validate import a_type
 from routilux.exceptions import ConfigurationError
 from routilux.flow import Flow
@@ -69,8 +71,6 @@ def _import(source: str) -> Any:
             raise
         # Routine processes cannot import a file loaded under a made-up name:
         # ship its classes and functions by value instead.
-        import cloudpickle
-
         cloudpickle.register_pickle_by_value(module)
         return module
     if "" not in sys.path:
