@@ -111,3 +111,11 @@ def test_pickling_smoke_prints_its_three_rows(tmp_path):
     assert [row["workload"] for row in rows] == ["history_record", "history_pickle", "queue_pickle"]
     for row in rows:
         assert row["ours_ms"] > 0 and row["baseline_ms"] > 0, row
+
+
+@pytest.mark.slow
+def test_captured_state_smoke_prints_its_two_rows(tmp_path):
+    rows = smoke_rows(BENCHMARKS / "captured_state.py", tmp_path)
+    assert [row["workload"] for row in rows] == ["method_calls", "chain_jobs"]
+    for row in rows:
+        assert row["ours"] > 0 and row["baseline"] > 0, row
