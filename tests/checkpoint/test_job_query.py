@@ -135,6 +135,8 @@ def test_an_old_sqlite_file_is_migrated_on_open(tmp_path):
         "flow_id TEXT NOT NULL, created_at REAL NOT NULL, data BLOB NOT NULL);"
         "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, "
         "status TEXT NOT NULL, error TEXT, updated_at REAL NOT NULL);"
+        "CREATE TABLE intents (id INTEGER PRIMARY KEY AUTOINCREMENT, flow_id TEXT NOT NULL, "
+        "job_id TEXT NOT NULL, data BLOB NOT NULL);"
         "INSERT INTO jobs VALUES ('old', 'f', 'completed', NULL, 123.0);"
     )
     db.commit()
@@ -156,4 +158,33 @@ def test_an_old_sqlite_file_is_migrated_on_open(tmp_path):
         )
     )
     assert "jobs_status" in plan and "TEMP B-TREE" not in plan, plan
+    before = time.time()
+    store.add_intent("f", "new", encode("f", b"intent", KEY))  # the intents table migrated
+    row = store.job_row("new")
+    assert row["status"] == "running" and row["created_at"] >= before
+    store.close()
+
+
+def test_an_intent_lists_its_job_in_the_same_statement(tmp_path):
+    """The intent is one INSERT (one GIL hand-over in a busy flow); a trigger lists
+    the job. A job submitted again is listed as running again, created when first."""
+    store = SQLiteStore(tmp_path / "jobs.db", key=KEY)
+    store.check_key()  # its own statements, once
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    store.add_intent("f", "x", encode("f", b"intent", KEY))
+    store._db.set_trace_callback(None)
+    assert {s.split(" (")[0] for s in statements} == {"INSERT INTO intents"}, statements
+    first = store.job_row("x")
+    assert first["status"] == "running" and first["finished_at"] is None
+    store.save("f", encode("f", b"cut", KEY), [{"job_id": "x", "status": "failed", "error": "e"}])
+    store.add_intent("f", "x", encode("f", b"again", KEY))
+    row = store.job_row("x")
+    assert (row["status"], row["error"], row["finished_at"]) == ("running", None, None)
+    assert row["created_at"] == first["created_at"]
+    assert row["updated_at"] >= first["updated_at"]
+    # An intent written by a routilux before 0.11.2 (no time): listed as of now.
+    before = time.time() - 1
+    store._db.execute("INSERT INTO intents (flow_id, job_id, data) VALUES ('f', 'y', x'00')")
+    assert store.job_row("y")["created_at"] >= before
     store.close()
