@@ -10,66 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from routilux.checkpoint import parts as stored_parts
+from routilux.checkpoint import sqlite_schema as schema
 from routilux.checkpoint.boundary import check_ours, check_sqlite_path, quick_check, store_errors
 from routilux.checkpoint.job_query import COLUMNS, JobQuery, sql_where
 from routilux.checkpoint.store import CheckpointStore, FinishedJob, store_key
 from routilux.checkpoint.wal import SAFETY_PAGES, WalCheckpointer
 from routilux.exceptions import CheckpointError, ConfigurationError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS checkpoints (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    flow_id TEXT NOT NULL, created_at REAL NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS checkpoints_flow ON checkpoints(flow_id, id);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, status TEXT NOT NULL,
-    error TEXT, updated_at REAL NOT NULL, created_at REAL, finished_at REAL);
-CREATE TABLE IF NOT EXISTS intents (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, flow_id TEXT NOT NULL,
-    job_id TEXT NOT NULL, data BLOB NOT NULL, created_at REAL);
-CREATE TABLE IF NOT EXISTS finished_jobs (
-    flow_id TEXT NOT NULL, job_id TEXT NOT NULL, finished_at REAL NOT NULL,
-    data BLOB NOT NULL, PRIMARY KEY (flow_id, job_id));
-CREATE INDEX IF NOT EXISTS finished_jobs_age ON finished_jobs(flow_id, finished_at);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS parts (
-    flow_id TEXT NOT NULL, digest TEXT NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY (flow_id, digest));
-"""
-_TERMINAL = "('completed', 'failed', 'cancelled')"
 #: ``synchronous=``: "full" syncs every write to the disk before it returns; "normal"
 #: (SQLite's NORMAL in WAL mode) leaves it to the OS: safe against a killed process,
 #: but a power loss or an OS crash may undo the last writes (never half of one).
 SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
-# Listing 100,000 jobs by page and filter stays fast with these (see job_query.py);
-# the last one serves the retention delete of every checkpoint.
-_JOB_INDEXES = """
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
-CREATE INDEX IF NOT EXISTS jobs_flow ON jobs(flow_id, created_at);
-CREATE INDEX IF NOT EXISTS jobs_retention ON jobs(status, updated_at);
-"""
-# An intent lists its job as running, in the same statement (see _add_intent). A
-# row without a time (written by a routilux before 0.11.2) is listed as of now.
-_INTENT_LISTED = """
-CREATE TRIGGER IF NOT EXISTS intent_listed AFTER INSERT ON intents BEGIN
-    INSERT INTO jobs (job_id, flow_id, status, error, updated_at, created_at, finished_at)
-    VALUES (NEW.job_id, NEW.flow_id, 'running', NULL,
-            COALESCE(NEW.created_at, (julianday('now') - 2440587.5) * 86400.0),
-            COALESCE(NEW.created_at, (julianday('now') - 2440587.5) * 86400.0), NULL)
-    ON CONFLICT(job_id) DO UPDATE SET flow_id = excluded.flow_id, status = 'running',
-        error = NULL, updated_at = excluded.updated_at, finished_at = NULL;
-END;
-"""
-# A row that knows the job's creation time (from its JobState) sets it; one that
-# does not (an intent, an old caller) keeps the time already listed.
-_UPSERT_JOB = (
-    "INSERT INTO jobs (job_id, flow_id, status, error, updated_at, created_at, finished_at) "
-    "VALUES (?, ?, ?, ?, ?, COALESCE(?, ?), ?) ON CONFLICT(job_id) DO UPDATE SET "
-    "flow_id = excluded.flow_id, status = excluded.status, error = excluded.error, "
-    "updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
-    "created_at = COALESCE(?, jobs.created_at)"
-)
 
 
 class SQLiteStore(CheckpointStore):
@@ -120,8 +71,7 @@ class SQLiteStore(CheckpointStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous]}")
             self._db.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+            schema.prepare(self._db)
             # Intents already there count as written before any checkpoint to come.
             row = self._db.execute("SELECT MAX(id) FROM intents").fetchone()
             self._intent_seq = row[0] or 0
@@ -137,27 +87,6 @@ class SQLiteStore(CheckpointStore):
             extra = Path(str(self.path) + suffix)
             if extra.exists():
                 os.chmod(extra, 0o600)
-
-    def _migrate(self) -> None:
-        """Give a jobs table from before 0.11.1 its time columns and indexes, and an
-        intents table from before 0.11.2 its time column and listing trigger."""
-        self._db.execute("BEGIN IMMEDIATE")  # two processes opening an old file: one migrates
-        try:
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
-            for name in ("created_at", "finished_at"):
-                if name not in columns:
-                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} REAL")
-            if "created_at" not in columns:
-                self._db.execute("UPDATE jobs SET created_at = updated_at")
-            if "created_at" not in {
-                row[1] for row in self._db.execute("PRAGMA table_info(intents)")
-            }:
-                self._db.execute("ALTER TABLE intents ADD COLUMN created_at REAL")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.executescript(_JOB_INDEXES + _INTENT_LISTED)
 
     @store_errors("save a checkpoint")
     def _save(
@@ -194,7 +123,7 @@ class SQLiteStore(CheckpointStore):
                         (flow_id, flow_id, keep_finished - 1),
                     )
                 cur.executemany(
-                    _UPSERT_JOB,
+                    schema.UPSERT_JOB,
                     [
                         (
                             j["job_id"],
@@ -224,7 +153,7 @@ class SQLiteStore(CheckpointStore):
                 stored_parts.sqlite_prune(cur, self.location, flow_id, blob)
                 if now >= self._retention_due:
                     cur.execute(
-                        f"DELETE FROM jobs WHERE status IN {_TERMINAL} AND updated_at < ?",
+                        f"DELETE FROM jobs WHERE status IN {schema.TERMINAL} AND updated_at < ?",
                         (now - self.retention,),
                     )
                 cur.execute("COMMIT")

@@ -50,9 +50,9 @@ class Router:
             return  # over, or a retried/redelivered step re-emitting what was routed
         parent.emitted = n + 1
         if job.history:
-            # JobState.record_execution without its call: once a checkpoint has
-            # pickled a JobState, CPython 3.11 no longer specialises method calls on
-            # it (its __dict__ was materialised), and this runs for every emit.
+            # JobState.record_execution without its call: once a JobState was
+            # pickled (its intent, a checkpoint), CPython 3.11 no longer specialises
+            # method calls on it (its __dict__ was built), and this runs per emit.
             job.state._history_columns.append(rid, event, data)
         targets = self.targets.get((rid, event))
         if targets:

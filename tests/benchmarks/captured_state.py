@@ -8,15 +8,15 @@ pickling of an object does). On CPython 3.11 that builds the object's ``__dict__
 for good, and from then on the interpreter no longer specialises method calls on
 it (``self.emit(...)`` in a handler): the routine runs a little slower for the
 rest of its life. Rule *consistent cuts* needs routine state, so a flow with a
-store pays this; one without never reads ``vars()`` of a routine. Two rows:
+store pays this; one without never reads ``vars()`` of a thread routine. Two rows:
 
 * ``method_calls``: a method that reads two attributes and calls another method,
   on objects whose state was captured once against objects never captured (best
   of ``--repeat``; ratio above 1 is slower).
 * ``chain_jobs``: the store rows' 10-routine chain without a store, on fresh
   flows: a block of jobs, then every routine's state captured (as the first
-  checkpoint does), then a second block. The same flows with nothing between the
-  blocks are the control (the second block differs anyway: caches, the
+  checkpoint does), then a second block. Flows of the same kind with nothing
+  between the blocks are the control (the second block differs anyway: caches, the
   allocator). The ratio is the median, over flows, of second block / first block,
   divided by the control's median.
 """

@@ -183,7 +183,7 @@ def test_an_intent_lists_its_job_in_the_same_statement(tmp_path):
     assert (row["status"], row["error"], row["finished_at"]) == ("running", None, None)
     assert row["created_at"] == first["created_at"]
     assert row["updated_at"] >= first["updated_at"]
-    # An intent written by a routilux before 0.11.2 (no time): listed as of now.
+    # An intent written by an older routilux (no time column): listed as of now.
     before = time.time() - 1
     store._db.execute("INSERT INTO intents (flow_id, job_id, data) VALUES ('f', 'y', x'00')")
     assert store.job_row("y")["created_at"] >= before
