@@ -23,6 +23,7 @@ from routilux.exceptions import ConfigurationError, FlowStateError
 from routilux.flow import Flow
 from routilux.job_state import JobState
 from routilux.runtime.bus import BusEvent, EventBus, Subscription
+from routilux.stop_waiter import StopWaiter
 
 logger = logging.getLogger("routilux.service")
 
@@ -61,6 +62,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._accepting = True
         self._stop = threading.Event()
+        self._waiter: StopWaiter | None = None  # while serve_forever waits in the main thread
         self._closed = False
         self.bus = EventBus()
         self._http: Any = None  # the web monitor, once serve_http() started it
@@ -310,7 +312,7 @@ class Runtime:
         with self._lock:
             self._closed = True
             self._sweep()
-        self._stop.set()
+        self.stop()
 
     def close(self) -> None:
         """Same as :meth:`shutdown` with its defaults."""
@@ -319,6 +321,9 @@ class Runtime:
     def stop(self) -> None:
         """Ask :meth:`serve_forever` to return (thread-safe; usable from a handler)."""
         self._stop.set()
+        waiter = self._waiter
+        if waiter is not None:
+            waiter.wake()
 
     def serve_forever(self, grace: float = 30.0) -> None:
         """Block until SIGTERM, SIGINT or :meth:`stop`; then shut down gracefully.
@@ -332,8 +337,17 @@ class Runtime:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, self._on_signal)
         try:
-            while not self._stop.wait(3600):
-                pass
+            if previous:
+                # Not Event.wait(): a signal that another thread receives would not
+                # run its handler until that wait ended (see stop_waiter.py).
+                self._waiter = waiter = StopWaiter()
+                try:
+                    waiter.wait(self._stop.is_set)
+                finally:
+                    self._waiter = None
+                    waiter.close()
+            else:
+                self._stop.wait()
         finally:
             try:
                 self.shutdown(drain=False, timeout=grace)  # further signals: ignored
@@ -349,7 +363,7 @@ class Runtime:
         logger.warning("received %s: stopping intake and checkpointing", name)
         with self._lock:
             self._accepting = False
-        self._stop.set()
+        self.stop()
 
     def _check_open(self) -> None:
         if self._closed:

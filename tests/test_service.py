@@ -243,3 +243,44 @@ def test_sigterm_checkpoints_and_the_next_runtime_finishes_every_job(tmp_path):
     assert lines[1] == "result 120 " + str(3 * sum(range(1, 41))) + \
         " ['completed', 'completed', 'completed']"
     assert os.stat(store).st_mode & 0o777 == 0o600
+
+
+# The OS gives a process's signal to any of its threads. Python runs the handler
+# in the main thread, so serve_forever must wake when another thread got it.
+SIGNAL_ON_ANOTHER_THREAD = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    from routilux import Runtime, SQLiteStore
+
+    runtime = Runtime(SQLiteStore(sys.argv[1]))
+    main = threading.main_thread()
+
+    def main_is_waiting():
+        # serve_forever's main thread, in the wait it blocks in
+        frame = sys._current_frames().get(main.ident)
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return bool(names) and names[0] == "wait" and "serve_forever" in names
+
+    def signal_this_thread():
+        deadline = time.monotonic() + 30
+        while not main_is_waiting():
+            if time.monotonic() > deadline:
+                os._exit(3)
+            time.sleep(0.005)  # polling a condition, with a deadline
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=signal_this_thread).start()
+    runtime.serve_forever(grace=5)
+    print("stopped", flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_sigterm_received_by_another_thread_stops_serve_forever(tmp_path):
+    script = tmp_path / "signalled.py"
+    script.write_text(SIGNAL_ON_ANOTHER_THREAD)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "s.sqlite3")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "stopped", proc.stderr[-2000:]
