@@ -200,8 +200,9 @@ class SQLiteStore(CheckpointStore):
     @store_errors("record a job intent")
     def _add_intent(self, flow_id: str, job_id: str, blob: bytes) -> None:
         # One statement, its own transaction (the trigger lists the job in it):
-        # sqlite3 lets go of the GIL for every statement, and in a busy flow each
-        # one waits up to the switch interval (5 ms) to get it back, in execute().
+        # sqlite3 lets go of the GIL for every statement, and in a busy flow one
+        # slow enough for another thread to take it (BEGIN and COMMIT: file locks,
+        # the sync) waits up to the switch interval (5 ms) to get it back.
         with self._lock:
             row_id = self._db.execute(
                 "INSERT INTO intents (flow_id, job_id, data, created_at) VALUES (?, ?, ?, ?)",
