@@ -14,16 +14,14 @@ Each repeat runs baseline, ours, ours, baseline; the ratio is baseline / ours
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from unittest import mock
 
-from workload import settle
+from workload import print_rows, script_arguments, settle
 from workloads_store import KEY, stall_probe
 
 from routilux import Flow, Routine
@@ -82,11 +80,7 @@ def run(n: int, reuse: bool) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="a tiny backlog, 1 repeat")
-    parser.add_argument("--json", action="store_true", help="print only the JSON line")
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = script_arguments(__doc__, 3, "a tiny backlog, 1 repeat").parse_args()
     n, repeat = (300, 1) if args.smoke else (6000, args.repeat)
     ratios, ours_ms, base_ms, cuts = [], [], [], []
     for _ in range(repeat):
@@ -108,13 +102,15 @@ def main() -> None:
         "cuts_per_run": statistics.median(cuts),
         "repeat": repeat,
     }
-    if not args.json:
-        print(
+    print_rows(
+        [row],
+        args.json,
+        lambda row: (
             f"backlog of {n}: a cut stops the supervisor {row['ours_stall_ms']:.2f} ms "
             f"(every message pickled at every cut: {row['baseline_stall_ms']:.2f} ms), "
             f"{row['ratio']:.2f}x less, median of {repeat}"
-        )
-    print(json.dumps(row))
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,11 @@ store pays this; one without never reads ``vars()`` of a thread routine. Two row
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 
 from chain_routines import HOPS, wire_chain
-from workload import settle
+from workload import best_ms, print_rows, script_arguments, settle
 
 from routilux import Flow
 from routilux.runtime.snapshot import capture_state
@@ -51,15 +49,10 @@ class Probe:
 
 
 def method_calls_row(calls: int, repeat: int) -> dict:
-    def run(objects: list[Probe]) -> float:
-        best = float("inf")
-        for _ in range(repeat):
-            started = time.perf_counter()
-            for _ in range(calls // len(objects)):
-                for probe in objects:
-                    probe.handle(1)
-            best = min(best, time.perf_counter() - started)
-        return 1e3 * best
+    def run(objects: list[Probe]) -> None:
+        for _ in range(calls // len(objects)):
+            for probe in objects:
+                probe.handle(1)
 
     plain = [Probe() for _ in range(3)]
     captured = [Probe() for _ in range(3)]
@@ -68,8 +61,8 @@ def method_calls_row(calls: int, repeat: int) -> dict:
     # Alternated, so that a drift of the machine's speed hits both alike.
     ours, baseline = [], []
     for _ in range(3):
-        ours.append(run(captured))
-        baseline.append(run(plain))
+        ours.append(best_ms(lambda: run(captured), repeat))
+        baseline.append(best_ms(lambda: run(plain), repeat))
     return _row("method_calls", min(ours), min(baseline), calls=calls)
 
 
@@ -107,23 +100,21 @@ def _row(name: str, ours: float, baseline: float, **sizes: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="small sizes, 1 repeat")
-    parser.add_argument("--json", action="store_true", help="print only the JSON lines")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser = script_arguments(__doc__, 5, "small sizes, 1 repeat")
     parser.add_argument("--flows", type=int, default=60)
     args = parser.parse_args()
     if args.smoke:
         rows = [method_calls_row(3_000, 1), chain_jobs_row(2, 1, 50)]
     else:
         rows = [method_calls_row(300_000, args.repeat), chain_jobs_row(args.flows, 5, 1000)]
-    for row in rows:
-        if not args.json:
-            print(
-                f"{row['workload']:13} captured {row['ours']:.4g} against "
-                f"{row['baseline']:.4g}: {row['ratio']:.3f}x"
-            )
-        print(json.dumps(row))
+    print_rows(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['workload']:13} captured {row['ours']:.4g} against "
+            f"{row['baseline']:.4g}: {row['ratio']:.3f}x"
+        ),
+    )
 
 
 if __name__ == "__main__":

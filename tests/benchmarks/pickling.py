@@ -18,9 +18,7 @@ Three rows, each ours against its baseline on the same records (best of
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
+from workload import best_ms, print_rows, script_arguments
 
 from routilux.execution_record import ExecutionRecord
 from routilux.job_state import JobState
@@ -30,16 +28,6 @@ from routilux.runtime.queue_pickle import QueueChunks
 from routilux.runtime.snapshot import delivery_record
 
 ROUTINES = [f"r{k}" for k in range(10)]  # one string object per routine, as in a flow
-
-
-def best_ms(work, repeat: int) -> float:
-    """The fastest of ``repeat`` runs of ``work()``, in ms (the least disturbed)."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return 1e3 * best
 
 
 def history_rows(n: int, repeat: int) -> list[dict]:
@@ -101,20 +89,17 @@ def _row(name: str, n: int, ours: float, baseline: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="small sizes, 1 repeat")
-    parser.add_argument("--json", action="store_true", help="print only the JSON lines")
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = script_arguments(__doc__, 5, "small sizes, 1 repeat").parse_args()
     scale, repeat = (0.01, 1) if args.smoke else (1, args.repeat)
     rows = [*history_rows(int(10_000 * scale), repeat), queue_row(int(13_000 * scale), repeat)]
-    for row in rows:
-        if not args.json:
-            print(
-                f"{row['workload']:15} {row['records']:>6} records: {row['ours_ms']:.2f} ms "
-                f"against {row['baseline_ms']:.2f} ms, {row['ratio']:.2f}x"
-            )
-        print(json.dumps(row))
+    print_rows(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['workload']:15} {row['records']:>6} records: {row['ours_ms']:.2f} ms "
+            f"against {row['baseline_ms']:.2f} ms, {row['ratio']:.2f}x"
+        ),
+    )
 
 
 if __name__ == "__main__":

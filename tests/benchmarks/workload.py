@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,3 +63,31 @@ def settle(jobs: list, what: str, timeout: float = SETTLE_SECONDS) -> None:
             )
         if job.status != "completed":
             raise RuntimeError(f"{what}: job {job.status}: {job.error}")
+
+
+def best_ms(work: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` runs of ``work()``, in ms (the least disturbed)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return 1e3 * best
+
+
+def script_arguments(doc: str, repeat: int, smoke: str) -> argparse.ArgumentParser:
+    """The options every stand-alone benchmark script takes: ``--smoke`` (``smoke``
+    says what it shrinks), ``--json`` and ``--repeat`` (``repeat`` by default)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help=smoke)
+    parser.add_argument("--json", action="store_true", help="print only the JSON lines")
+    parser.add_argument("--repeat", type=int, default=repeat)
+    return parser
+
+
+def print_rows(rows: list[dict], only_json: bool, line: Callable[[dict], str]) -> None:
+    """Each row as ``line(row)`` (unless ``only_json``), then as a JSON line."""
+    for row in rows:
+        if not only_json:
+            print(line(row))
+        print(json.dumps(row))
