@@ -10,6 +10,7 @@ from helpers import Source
 
 from routilux import ExecutionRecord, Flow, JobState
 from routilux.checkpoint import SQLiteStore
+from routilux.history import History
 from routilux.runtime.job_pickle import HistoryChunks
 
 
@@ -157,3 +158,17 @@ def test_assigning_execution_history_replaces_the_records_as_in_0_10():
     ]
     job.record_execution("c", "out", {})
     assert [r.routine_id for r in job.execution_history] == ["b", "c"]
+
+
+def test_last_gives_the_newest_records_without_trimming():
+    history = History(limit=3)
+    for k in range(5):
+        history.append("r", "out", {"k": k} if k != 4 else None)
+    assert len(history) == 5, "appends trim only past twice the limit"
+    newest = history.last(2)
+    assert [(rid, name, data) for rid, name, data, _ in newest] == [
+        ("r", "out", {"k": 3}),
+        ("r", "out", {}),  # no data: an empty dict, as ExecutionRecord gives it
+    ]
+    assert all(isinstance(when, float) for *_, when in newest)
+    assert len(history.last(10)) == 5 and len(history) == 5 and history.dropped == 0

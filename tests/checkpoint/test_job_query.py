@@ -16,6 +16,7 @@ from routilux import ConfigurationError
 from routilux.checkpoint import DirectoryStore, SQLiteStore
 from routilux.checkpoint.format import encode
 from routilux.checkpoint.job_query import JobQuery
+from routilux.checkpoint.sqlite_schema import INTENT_LISTED
 from routilux.checkpoint.store import FinishedJob
 
 KEY = b"job-query-test-key-0123456789abc"
@@ -187,4 +188,21 @@ def test_an_intent_lists_its_job_in_the_same_statement(tmp_path):
     before = time.time() - 1
     store._db.execute("INSERT INTO intents (flow_id, job_id, data) VALUES ('f', 'y', x'00')")
     assert store.job_row("y")["created_at"] >= before
+    store.close()
+
+
+def test_a_file_with_another_releases_listing_trigger_gets_this_ones(tmp_path):
+    path = tmp_path / "jobs.db"
+    SQLiteStore(path, key=KEY).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP TRIGGER intent_listed")
+    db.execute(  # another release's trigger: lists nothing
+        "CREATE TRIGGER intent_listed AFTER INSERT ON intents BEGIN SELECT 1; END"
+    )
+    db.close()
+    store = SQLiteStore(path, key=KEY)
+    (sql,) = store._read("SELECT sql FROM sqlite_master WHERE name = 'intent_listed'")[0]
+    assert sql == INTENT_LISTED
+    store.add_intent("f", "x", encode("f", b"intent", KEY))
+    assert store.job_row("x")["status"] == "running"
     store.close()
